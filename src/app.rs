@@ -1,0 +1,176 @@
+//! Builds the two HTTP listeners from the settings and the role's modules.
+//!
+//! Start-up is split in two: [`prepare`] does the blocking work (connect,
+//! migrate, load or create the instance) and [`Application::start`] binds
+//! the listeners, so tests can run the first part off the async runtime and
+//! bind port 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+use crate::config::Settings;
+use crate::crypto::password::PasswordHasher;
+use crate::db::Database;
+use crate::http::trace::{observe, Listener};
+use crate::http::{backend_auth, health, ApiError};
+use crate::instance::{self, jwks, SecretKeyVerifier};
+use crate::modules::Module;
+use crate::state::AppState;
+
+/// Everything the listeners need, ready to serve.
+#[derive(Debug)]
+pub struct Prepared {
+    pub state: Arc<AppState>,
+    pub modules: Vec<Module>,
+    /// The development secret key, when this run created the instance.
+    pub created_secret_key: Option<String>,
+}
+
+/// Connects to the databases, migrates them when `database.migrate_on_start`
+/// is set, and loads or creates the instance. Blocking.
+pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
+    let modules = settings.role_modules()?;
+    let db = Database::connect(&settings.database, &modules)?;
+    for pool in db.writable_pools() {
+        pool.check_connect()?;
+    }
+    if settings.database.migrate_on_start {
+        let applied = db.migrate()?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrations applied");
+        }
+    }
+    let boot = instance::bootstrap(db.primary(), &settings)?;
+    let passwords =
+        PasswordHasher::from_settings(&settings.security.argon2).map_err(anyhow::Error::msg)?;
+    let secret_keys = SecretKeyVerifier::new(
+        settings.instance.environment,
+        &settings.instance.secret_key,
+        db.primary().clone(),
+    );
+    Ok(Prepared {
+        state: Arc::new(AppState {
+            settings: Arc::new(settings),
+            db,
+            instance: boot.instance,
+            secret_keys,
+            passwords,
+        }),
+        modules,
+        created_secret_key: boot.created_secret_key,
+    })
+}
+
+/// The bound listeners of a running Steward process.
+pub struct Application {
+    frontend_addr: SocketAddr,
+    backend_addr: SocketAddr,
+    frontend: Server,
+    backend: Server,
+}
+
+impl Application {
+    /// Binds both listeners (port 0 picks a free port).
+    pub fn start(prepared: &Prepared) -> std::io::Result<Self> {
+        let settings = &prepared.state.settings;
+        let state = web::Data::from(prepared.state.clone());
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let body_limit = settings.server.max_body_bytes;
+
+        let modules = prepared.modules.clone();
+        let frontend_state = state.clone();
+        let frontend = HttpServer::new(move || {
+            App::new()
+                .app_data(frontend_state.clone())
+                .app_data(web::Data::new(Listener("frontend")))
+                .app_data(web::PayloadConfig::new(body_limit))
+                .wrap(from_fn(observe))
+                .configure(health_routes)
+                .route("/.well-known/jwks.json", web::get().to(jwks::get_jwks))
+                .default_service(web::to(not_found))
+        });
+        let frontend = frontend
+            .workers(workers)
+            .bind(settings.server.frontend_addr)?;
+        let frontend_addr = first_addr(&frontend.addrs())?;
+
+        let backend_state = state;
+        let backend = HttpServer::new(move || {
+            let mut v1 = web::scope("/v1")
+                .wrap(from_fn(backend_auth::require_secret_key))
+                .route("/jwks", web::get().to(jwks::get_jwks));
+            for module in &modules {
+                v1 = v1.configure(|cfg| module.configure_backend(cfg));
+            }
+            App::new()
+                .app_data(backend_state.clone())
+                .app_data(web::Data::new(Listener("backend")))
+                .app_data(web::PayloadConfig::new(body_limit))
+                .wrap(from_fn(observe))
+                .configure(health_routes)
+                .service(v1.default_service(web::to(not_found)))
+                .default_service(web::to(not_found))
+        });
+        let backend = backend
+            .workers(workers)
+            .bind(settings.server.backend_addr)?;
+        let backend_addr = first_addr(&backend.addrs())?;
+
+        Ok(Self {
+            frontend_addr,
+            backend_addr,
+            frontend: frontend.run(),
+            backend: backend.run(),
+        })
+    }
+
+    /// Where the Frontend API listens.
+    pub fn frontend_addr(&self) -> SocketAddr {
+        self.frontend_addr
+    }
+
+    /// Where the Backend API listens.
+    pub fn backend_addr(&self) -> SocketAddr {
+        self.backend_addr
+    }
+
+    /// Serves until both listeners stop (SIGINT/SIGTERM stop them gracefully).
+    pub async fn run(self) -> std::io::Result<()> {
+        let (frontend, backend) = futures_util::future::join(self.frontend, self.backend).await;
+        frontend.and(backend)
+    }
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("frontend_addr", &self.frontend_addr)
+            .field("backend_addr", &self.backend_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+fn first_addr(addrs: &[SocketAddr]) -> std::io::Result<SocketAddr> {
+    addrs
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("listener bound no address"))
+}
+
+fn health_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics));
+}
+
+/// Unknown paths, and paths of modules this role does not serve.
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("resource"))
+}

@@ -1,0 +1,201 @@
+//! The `steward` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, Application, Prepared};
+use crate::config::{LoadOptions, Settings};
+use crate::db::Database;
+use crate::{instance, telemetry};
+
+/// Exit code for a configuration that cannot be used.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Steward: a self-hosted identity platform that speaks Clerk's HTTP API.
+#[derive(Debug, Parser)]
+#[command(name = "steward", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML), layered over the built-in defaults.
+    /// Defaults to $STEWARD_CONFIG.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Frontend and Backend APIs.
+    Serve {
+        /// The process role: `all`, a module name, or a role from [roles].
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+    },
+    /// Run pending migrations on every configured database, then exit.
+    Migrate,
+    /// Work with the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Manage instance keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print the effective settings, secrets masked.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a Backend API secret key. It is printed once; only its digest is stored.
+    CreateSecret,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let role = match &cli.command {
+        Command::Serve { role } => role.clone(),
+        _ => None,
+    };
+    if let Command::Version = cli.command {
+        println!("steward {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let options = LoadOptions {
+        file: cli.config.clone(),
+        environment: true,
+        overrides: role.map(|r| ("role".to_owned(), r)).into_iter().collect(),
+    };
+    let settings = match Settings::load(&options) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("steward: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    telemetry::init_logging(&settings.log);
+    let outcome = match cli.command {
+        Command::Serve { .. } => serve(settings),
+        Command::Migrate => migrate(&settings),
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => check_config(&settings),
+        Command::Keys {
+            command: KeysCommand::CreateSecret,
+        } => create_secret(settings),
+        Command::Version => Ok(()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("steward: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    telemetry::init_metrics();
+    let prepared = app::prepare(settings)?;
+    actix_web::rt::System::new().block_on(async move {
+        let application = Application::start(&prepared)?;
+        print_banner(&prepared, &application);
+        application.run().await?;
+        Ok(())
+    })
+}
+
+fn print_banner(prepared: &Prepared, application: &Application) {
+    let state = &prepared.state;
+    let settings = &state.settings;
+    let backend = format!("http://{}", application.backend_addr());
+    println!("Steward {} is serving", env!("CARGO_PKG_VERSION"));
+    println!("  role:            {}", settings.role);
+    println!(
+        "  modules:         {}",
+        prepared
+            .modules
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  database:        {}",
+        crate::config::mask_url_password(&settings.database.url)
+    );
+    println!("  instance:        {}", state.instance.id);
+    println!("  Frontend API:    http://{}", application.frontend_addr());
+    println!("  Backend API:     {backend}");
+    println!("  publishable key: {}", state.instance.publishable_key);
+    match &prepared.created_secret_key {
+        Some(key) => {
+            println!("  secret key:      {key}");
+            println!("                   (shown once: only its digest is stored)");
+            println!("  try: curl -H \"Authorization: Bearer {key}\" {backend}/v1/users");
+        }
+        None => {
+            println!("  secret key:      created on the first run and not shown again;");
+            println!("                   `steward keys create-secret` makes another");
+        }
+    }
+}
+
+fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let modules = settings.role_modules()?;
+    let db = Database::connect(&settings.database, &modules)?;
+    for pool in db.writable_pools() {
+        pool.check_connect()?;
+    }
+    let applied = db.migrate()?;
+    println!("{applied} migration(s) applied");
+    Ok(())
+}
+
+fn check_config(settings: &Settings) -> anyhow::Result<()> {
+    println!("# configuration is valid; effective settings (secrets masked):");
+    print!("{}", settings.to_masked_toml()?);
+    Ok(())
+}
+
+fn create_secret(settings: Settings) -> anyhow::Result<()> {
+    let prepared = app::prepare(settings)?;
+    let key = instance::create_secret_key(prepared.state.db.primary(), &prepared.state.instance)?;
+    println!("{key}");
+    eprintln!("steward: store this key now; only its digest is kept");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_serve_with_role_and_config() {
+        let cli =
+            Cli::try_parse_from(["steward", "serve", "--role", "users", "--config", "x.toml"])
+                .expect("parses");
+        assert!(matches!(cli.command, Command::Serve { role: Some(ref r) } if r == "users"));
+        assert_eq!(cli.config, Some(PathBuf::from("x.toml")));
+        assert!(Cli::try_parse_from(["steward", "keys", "create-secret"]).is_ok());
+        assert!(Cli::try_parse_from(["steward", "config", "check"]).is_ok());
+        assert!(Cli::try_parse_from(["steward", "bogus"]).is_err());
+    }
+}

@@ -1,0 +1,6 @@
+//! Identifiers, password hashing, secret keys and signing keys.
+
+pub mod ids;
+pub mod password;
+pub mod secret_keys;
+pub mod signing_keys;

@@ -1,0 +1,243 @@
+//! The data layer: connection pools for the primary, replicas and per-module
+//! databases, and [`DbPool::run`], the one way handlers reach a database.
+
+mod connection;
+pub mod migrations;
+pub mod schema;
+mod transaction;
+mod url;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use diesel::r2d2::{Pool, PooledConnection};
+use tracing::Instrument;
+
+pub use connection::{ConnectionManager, DbConnection, MultiBackend};
+pub use transaction::write_transaction;
+pub use url::DatabaseUrl;
+
+use crate::config::DatabaseSettings;
+use crate::modules::Module;
+
+/// Why a database call did not produce a result.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had in time: the database is down or saturated.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[from] diesel::r2d2::PoolError),
+    /// The query itself failed.
+    #[error("query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// The blocking task was cancelled (the runtime is shutting down).
+    #[error("database task cancelled")]
+    Cancelled,
+}
+
+/// A named pool of connections to one database.
+#[derive(Clone)]
+pub struct DbPool {
+    label: &'static str,
+    backend: &'static str,
+    pool: Pool<ConnectionManager>,
+    manager: ConnectionManager,
+}
+
+impl std::fmt::Debug for DbPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbPool")
+            .field("label", &self.label)
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl DbPool {
+    fn connect(
+        label: &'static str,
+        raw_url: &str,
+        settings: &DatabaseSettings,
+    ) -> anyhow::Result<Self> {
+        let url =
+            DatabaseUrl::parse(raw_url).map_err(|e| anyhow::anyhow!("{label} database: {e}"))?;
+        if let DatabaseUrl::Sqlite(path) = &url {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the directory {}", dir.display()))?;
+            }
+        }
+        let backend = url.backend_name();
+        let manager = ConnectionManager::new(url, settings.pooler, settings.sqlite_busy_timeout);
+        let pool = Pool::builder()
+            .max_size(settings.pool_size)
+            .min_idle(Some(settings.pool_size.min(2)))
+            .connection_timeout(settings.connect_timeout)
+            .error_handler(Box::new(LogConnectErrors { label }))
+            .build_unchecked(manager.clone());
+        Ok(Self {
+            label,
+            backend,
+            pool,
+            manager,
+        })
+    }
+
+    /// The pool's role in metrics and readiness reports (`primary`, `replica`, a module).
+    pub fn label(&self) -> &'static str {
+        self.label
+    }
+
+    /// `postgres` or `sqlite`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Takes a connection on the calling thread; for start-up and CLI commands,
+    /// never for request handlers (use [`DbPool::run`]).
+    pub fn get_blocking(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Opens one fresh connection and reports the driver's own error, which
+    /// r2d2's "timed out waiting for connection" would hide.
+    pub fn check_connect(&self) -> anyhow::Result<()> {
+        self.manager
+            .open()
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("cannot connect to the {} database: {e}", self.label))
+    }
+
+    /// Runs `work` with a pooled connection on the blocking thread pool, so an
+    /// async worker never waits on I/O. The caller's tracing span is kept,
+    /// the latency is recorded per pool and query name, and a missing
+    /// connection becomes [`DbError::Unavailable`].
+    pub async fn run<T, E, F>(&self, query: &'static str, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::debug_span!("db", pool = self.label, query);
+        let started = Instant::now();
+        let outcome = actix_web::web::block(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get().map_err(DbError::from)?;
+            work(&mut conn)
+        })
+        .instrument(tracing::Span::current())
+        .await;
+        metrics::histogram!(
+            "steward_db_query_duration_seconds",
+            "pool" => self.label,
+            "query" => query,
+        )
+        .record(started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(result) => result,
+            Err(_) => Err(E::from(DbError::Cancelled)),
+        }
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        use diesel::connection::SimpleConnection;
+        self.run("ping", |conn| {
+            conn.batch_execute("SELECT 1").map_err(DbError::from)
+        })
+        .await
+    }
+}
+
+/// Logs connection failures r2d2 meets while filling a pool in the background.
+#[derive(Debug)]
+struct LogConnectErrors {
+    label: &'static str,
+}
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for LogConnectErrors {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(pool = self.label, %error, "database connection failed");
+    }
+}
+
+/// Every pool this process uses.
+#[derive(Clone, Debug)]
+pub struct Database {
+    inner: Arc<Pools>,
+}
+
+#[derive(Debug)]
+struct Pools {
+    primary: DbPool,
+    replicas: Vec<DbPool>,
+    modules: BTreeMap<Module, DbPool>,
+}
+
+impl Database {
+    /// Builds the pools for the primary, the replicas and the module
+    /// databases of `modules`. Nothing is connected yet except what r2d2
+    /// opens in the background; call [`Database::check_primary`] to fail fast.
+    pub fn connect(settings: &DatabaseSettings, modules: &[Module]) -> anyhow::Result<Self> {
+        let primary = DbPool::connect("primary", &settings.url, settings)?;
+        let replicas = settings
+            .replica_urls
+            .iter()
+            .map(|url| DbPool::connect("replica", url, settings))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut module_pools = BTreeMap::new();
+        for module in modules {
+            if let Some(db) = settings.modules.get(module) {
+                module_pools.insert(*module, DbPool::connect(module.name(), &db.url, settings)?);
+            }
+        }
+        Ok(Self {
+            inner: Arc::new(Pools {
+                primary,
+                replicas,
+                modules: module_pools,
+            }),
+        })
+    }
+
+    /// The read/write primary.
+    pub fn primary(&self) -> &DbPool {
+        &self.inner.primary
+    }
+
+    /// The database that holds `module`'s tables: its own, or the primary.
+    pub fn for_module(&self, module: Module) -> &DbPool {
+        self.inner
+            .modules
+            .get(&module)
+            .unwrap_or(&self.inner.primary)
+    }
+
+    /// Every pool: the primary, the replicas, then module databases.
+    pub fn all_pools(&self) -> impl Iterator<Item = &DbPool> {
+        std::iter::once(&self.inner.primary)
+            .chain(self.inner.replicas.iter())
+            .chain(self.inner.modules.values())
+    }
+
+    /// Pools that take writes and therefore migrations: the primary and the
+    /// module databases (replicas follow the primary by replication).
+    pub fn writable_pools(&self) -> impl Iterator<Item = &DbPool> {
+        std::iter::once(&self.inner.primary).chain(self.inner.modules.values())
+    }
+
+    /// Migrates every writable database; returns how many migrations ran.
+    pub fn migrate(&self) -> anyhow::Result<usize> {
+        let mut applied = 0;
+        for pool in self.writable_pools() {
+            let mut conn = pool
+                .get_blocking()
+                .with_context(|| format!("connecting to the {} database", pool.label()))?;
+            applied += migrations::run_pending(&mut conn)
+                .with_context(|| format!("migrating the {} database", pool.label()))?;
+        }
+        Ok(applied)
+    }
+}

@@ -1,0 +1,306 @@
+//! Clerk-style API errors.
+//!
+//! Every failure a client can see is an [`ApiError`] with a stable snake_case
+//! [`ErrorCode`], rendered as
+//! `{"errors":[{"code","message","long_message","meta"}],"clerk_trace_id"}`
+//! with the matching status. Validation errors name the offending parameter
+//! in `meta.param_name`, as Clerk's SDKs expect.
+
+use std::borrow::Cow;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{json, Map, Value};
+
+use crate::db::DbError;
+use crate::http::trace::current_trace_id;
+
+/// Stable error codes. Clients branch on these; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 401: no `Authorization: Bearer sk_…` header, or not in that format.
+    AuthorizationHeaderFormatInvalid,
+    /// 401: the secret key is not one of this instance's keys.
+    ClerkKeyInvalid,
+    /// 400: the body is not valid JSON (or form data).
+    MalformedRequestBody,
+    /// 413: the body is larger than `server.max_body_bytes`.
+    RequestBodyTooLarge,
+    /// 404: the path or the object it names does not exist.
+    ResourceNotFound,
+    /// 422: a required parameter is absent.
+    FormParamMissing,
+    /// 422: a parameter has the wrong type or format.
+    FormParamFormatInvalid,
+    /// 422: a parameter is well-formed but its value is not allowed.
+    FormParamValueInvalid,
+    /// 422: a parameter this endpoint does not support.
+    FormParamUnknown,
+    /// 422: a parameter is longer than allowed.
+    FormParamMaxLengthExceeded,
+    /// 422: an email address, username or external id belongs to another user.
+    FormIdentifierExists,
+    /// 422: a username is too short or too long.
+    FormUsernameInvalidLength,
+    /// 422: a username contains characters that are not allowed.
+    FormUsernameInvalidCharacter,
+    /// 422: a password is shorter than the policy allows.
+    FormPasswordLengthTooShort,
+    /// 422: a password is longer than the policy allows.
+    FormPasswordLengthTooLong,
+    /// 422: the password given to verify_password does not match.
+    IncorrectPassword,
+    /// 422: the user has no password to verify.
+    PasswordNotSet,
+    /// 409: a concurrent change conflicted with this one.
+    Conflict,
+    /// 503: a database is unreachable; retry after `Retry-After` seconds.
+    ServiceUnavailable,
+    /// 500: a bug or an unexpected failure; details are in the server log.
+    InternalServerError,
+}
+
+impl ErrorCode {
+    /// The code as sent to clients.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationHeaderFormatInvalid => "authorization_header_format_invalid",
+            Self::ClerkKeyInvalid => "clerk_key_invalid",
+            Self::MalformedRequestBody => "malformed_request_body",
+            Self::RequestBodyTooLarge => "request_body_too_large",
+            Self::ResourceNotFound => "resource_not_found",
+            Self::FormParamMissing => "form_param_missing",
+            Self::FormParamFormatInvalid => "form_param_format_invalid",
+            Self::FormParamValueInvalid => "form_param_value_invalid",
+            Self::FormParamUnknown => "form_param_unknown",
+            Self::FormParamMaxLengthExceeded => "form_param_max_length_exceeded",
+            Self::FormIdentifierExists => "form_identifier_exists",
+            Self::FormUsernameInvalidLength => "form_username_invalid_length",
+            Self::FormUsernameInvalidCharacter => "form_username_invalid_character",
+            Self::FormPasswordLengthTooShort => "form_password_length_too_short",
+            Self::FormPasswordLengthTooLong => "form_password_length_too_long",
+            Self::IncorrectPassword => "incorrect_password",
+            Self::PasswordNotSet => "password_not_set",
+            Self::Conflict => "conflict",
+            Self::ServiceUnavailable => "service_unavailable",
+            Self::InternalServerError => "internal_clerk_error",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::AuthorizationHeaderFormatInvalid | Self::ClerkKeyInvalid => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::MalformedRequestBody => StatusCode::BAD_REQUEST,
+            Self::RequestBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ResourceNotFound => StatusCode::NOT_FOUND,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::FormParamMissing
+            | Self::FormParamFormatInvalid
+            | Self::FormParamValueInvalid
+            | Self::FormParamUnknown
+            | Self::FormParamMaxLengthExceeded
+            | Self::FormIdentifierExists
+            | Self::FormUsernameInvalidLength
+            | Self::FormUsernameInvalidCharacter
+            | Self::FormPasswordLengthTooShort
+            | Self::FormPasswordLengthTooLong
+            | Self::IncorrectPassword
+            | Self::PasswordNotSet => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+}
+
+/// One API error, ready to render.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: Cow<'static, str>,
+    long_message: Cow<'static, str>,
+    meta: Map<String, Value>,
+    retry_after_secs: Option<u64>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.long_message)
+    }
+}
+
+impl ApiError {
+    /// An error with the given code and messages.
+    pub fn new(
+        code: ErrorCode,
+        message: impl Into<Cow<'static, str>>,
+        long_message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            long_message: long_message.into(),
+            meta: Map::new(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// Names the parameter the error is about (`meta.param_name`).
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.meta
+            .insert("param_name".to_owned(), Value::String(param.into()));
+        self
+    }
+
+    /// Adds a `Retry-After` header (seconds).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// The error's code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// 404 for an object that does not exist.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            ErrorCode::ResourceNotFound,
+            "not found",
+            format!("No {what} was found with this identifier."),
+        )
+    }
+
+    /// 422 for an absent required parameter.
+    pub fn param_missing(param: &str) -> Self {
+        Self::new(
+            ErrorCode::FormParamMissing,
+            format!("{param} must be included."),
+            format!("{param} must be included."),
+        )
+        .with_param(param)
+    }
+
+    /// 422 for a parameter of the wrong type or shape.
+    pub fn param_format(param: &str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            ErrorCode::FormParamFormatInvalid,
+            format!("{param} is invalid."),
+            detail,
+        )
+        .with_param(param)
+    }
+
+    /// 422 for a well-formed parameter whose value is not allowed.
+    pub fn param_value(param: &str, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            ErrorCode::FormParamValueInvalid,
+            format!("{param} is invalid."),
+            detail,
+        )
+        .with_param(param)
+    }
+
+    /// 422 for a parameter longer than `max` characters.
+    pub fn param_too_long(param: &str, max: usize) -> Self {
+        Self::new(
+            ErrorCode::FormParamMaxLengthExceeded,
+            format!("{param} is too long."),
+            format!("{param} must be at most {max} characters long."),
+        )
+        .with_param(param)
+    }
+
+    /// 422 for an identifier already taken by another user.
+    pub fn identifier_exists(param: &str, what: &str) -> Self {
+        Self::new(
+            ErrorCode::FormIdentifierExists,
+            format!("That {what} is taken. Please try another."),
+            format!("That {what} is taken. Please try another."),
+        )
+        .with_param(param)
+    }
+
+    /// 503 with a short `Retry-After`: a database is unreachable.
+    pub fn unavailable() -> Self {
+        Self::new(
+            ErrorCode::ServiceUnavailable,
+            "service unavailable",
+            "The service is temporarily unavailable. Please retry shortly.",
+        )
+        .with_retry_after(1)
+    }
+
+    /// 500 for a failure that is Steward's fault. The cause is logged, never sent.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::new(
+            ErrorCode::InternalServerError,
+            "internal error",
+            "Something went wrong on the server. The error has been logged.",
+        )
+    }
+
+    /// The JSON body, with the current request's trace id.
+    pub fn body(&self) -> Value {
+        let mut error = json!({
+            "code": self.code.as_str(),
+            "message": self.message,
+            "long_message": self.long_message,
+        });
+        if !self.meta.is_empty() {
+            error["meta"] = Value::Object(self.meta.clone());
+        }
+        let mut body = json!({ "errors": [error] });
+        if let Some(trace_id) = current_trace_id() {
+            body["clerk_trace_id"] = Value::String(trace_id);
+        }
+        body
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::unavailable()
+            }
+            DbError::Cancelled => Self::unavailable(),
+            DbError::Query(e) => Self::from(e),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::NotFound => Self::not_found("resource"),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::new(
+                ErrorCode::Conflict,
+                "conflict",
+                "This change conflicts with a concurrent change. Please retry.",
+            ),
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Self::unavailable(),
+            other => Self::internal(other),
+        }
+    }
+}

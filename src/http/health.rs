@@ -1,0 +1,58 @@
+//! Liveness, readiness and metrics, served on both listeners.
+
+use actix_web::{web, HttpResponse};
+use futures_util::future::join_all;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// `GET /healthz`: the process is up and serving HTTP.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: every database this process writes to answers. Replicas
+/// are reported but do not decide readiness: the primary serves without them.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let timeout = state.settings.database.connect_timeout;
+    let checks = state.db.all_pools().map(|pool| async move {
+        let outcome = match tokio::time::timeout(timeout, pool.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".to_owned()),
+        };
+        (pool.label(), pool.backend(), outcome)
+    });
+    let results = join_all(checks).await;
+    let ready = results
+        .iter()
+        .all(|(label, _, outcome)| outcome.is_ok() || *label == "replica");
+    let databases: Vec<_> = results
+        .into_iter()
+        .map(|(label, backend, outcome)| match outcome {
+            Ok(()) => json!({ "name": label, "backend": backend, "status": "ok" }),
+            Err(error) => {
+                json!({ "name": label, "backend": backend, "status": "unavailable", "error": error })
+            }
+        })
+        .collect();
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "role": state.settings.role,
+        "databases": databases,
+    });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("retry-after", "1"))
+            .json(body)
+    }
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::telemetry::render_metrics())
+}

@@ -1,0 +1,91 @@
+//! Per-request trace ids and HTTP metrics.
+//!
+//! Every request gets a random trace id. It names the request's tracing span,
+//! is returned in the `Clerk-Trace-Id` header, and appears as
+//! `clerk_trace_id` in error bodies, so an operator can find a client's
+//! failing request in the logs. The id lives in a task-local for the
+//! duration of the request, which is where error bodies are rendered.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web;
+use rand::RngCore;
+use tracing::Instrument;
+
+tokio::task_local! {
+    static TRACE_ID: String;
+}
+
+/// Response header carrying the trace id (read by Clerk's Go SDK).
+pub const TRACE_HEADER: &str = "clerk-trace-id";
+
+/// Which listener a request arrived on, for metrics labels.
+#[derive(Debug, Clone, Copy)]
+pub struct Listener(pub &'static str);
+
+/// The trace id of the request being served, if any.
+pub fn current_trace_id() -> Option<String> {
+    TRACE_ID.try_with(Clone::clone).ok()
+}
+
+fn new_trace_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Middleware: assigns the trace id, opens the request span, and records
+/// `steward_http_request_duration_seconds` by listener, route and status.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let trace_id = new_trace_id();
+    let listener = req
+        .app_data::<web::Data<Listener>>()
+        .map_or("unknown", |l| l.0);
+    let method = req.method().to_string();
+    let span = tracing::info_span!(
+        "request",
+        trace_id = %trace_id,
+        listener,
+        method = %method,
+        path = %req.path(),
+    );
+    let started = Instant::now();
+    let mut response = TRACE_ID
+        .scope(trace_id.clone(), next.call(req).instrument(span.clone()))
+        .await?;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            route = %route,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    });
+    metrics::histogram!(
+        "steward_http_request_duration_seconds",
+        "listener" => listener,
+        "method" => method,
+        "route" => route,
+        "status" => status.to_string(),
+    )
+    .record(elapsed.as_secs_f64());
+    if let Ok(value) = HeaderValue::from_str(&trace_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(TRACE_HEADER), value);
+    }
+    Ok(response)
+}

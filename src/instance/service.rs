@@ -1,0 +1,156 @@
+//! Creating and loading the instance.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use super::store::{self, InstanceRow, SecretKeyRow, SigningKeyRow};
+use crate::config::{Environment, Settings};
+use crate::crypto::ids::{new_id, prefix};
+use crate::crypto::secret_keys;
+use crate::crypto::signing_keys::{generate_rsa_pkcs8, SigningKey};
+use crate::db::{write_transaction, DbPool};
+use crate::time::now_ms;
+
+/// The running instance, as the HTTP layer needs it.
+#[derive(Debug)]
+pub struct Instance {
+    pub id: String,
+    pub environment: Environment,
+    pub created_at: i64,
+    /// `pk_test_…` / `pk_live_…`, derived from the public URL.
+    pub publishable_key: String,
+    /// Parsed signing keys, newest (the active one) first.
+    pub signing_keys: Vec<SigningKey>,
+}
+
+/// What start-up found or made.
+#[derive(Debug)]
+pub struct Bootstrap {
+    pub instance: Instance,
+    /// The development secret key, present only on the run that created the
+    /// instance: it is shown once and stored only as a digest.
+    pub created_secret_key: Option<String>,
+}
+
+/// Loads the instance, creating it (id, RSA-2048 signing key, first secret
+/// key) on the first run. Blocking: call at start-up, not from a handler.
+pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap> {
+    let environment = settings.instance.environment;
+    let mut conn = pool.get_blocking()?;
+    let mut created_secret_key = None;
+    let row = match store::find_instance(&mut conn)? {
+        Some(row) => row,
+        None => {
+            // Generated outside the transaction: RSA key generation takes a while.
+            let pkcs8 = generate_rsa_pkcs8()?;
+            let secret_key = secret_keys::generate(environment);
+            let created = write_transaction(&mut conn, |conn| {
+                // Another process may have created it in the meantime.
+                if let Some(existing) = store::find_instance(conn)? {
+                    return Ok::<_, diesel::result::Error>((existing, false));
+                }
+                let now = now_ms();
+                let instance = InstanceRow {
+                    id: new_id(prefix::INSTANCE),
+                    environment_type: environment.as_str().to_owned(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                store::insert_instance(conn, &instance)?;
+                store::insert_signing_key(
+                    conn,
+                    &SigningKeyRow {
+                        // Clerk uses the instance id as the first key's `kid`.
+                        kid: instance.id.clone(),
+                        instance_id: instance.id.clone(),
+                        algorithm: "RS256".to_owned(),
+                        private_key_pkcs8: pkcs8,
+                        created_at: now,
+                        retired_at: None,
+                    },
+                )?;
+                store::insert_secret_key(conn, &secret_key_row(&instance.id, &secret_key, now))?;
+                Ok((instance, true))
+            })?;
+            if created.1 {
+                created_secret_key = Some(secret_key);
+            }
+            created.0
+        }
+    };
+    if row.environment_type != environment.as_str() {
+        anyhow::bail!(
+            "the database holds a {} instance but instance.environment is {}",
+            row.environment_type,
+            environment.as_str()
+        );
+    }
+    let signing_keys = store::published_signing_keys(&mut conn)?
+        .into_iter()
+        .map(|key| SigningKey::from_stored(key.kid, &key.private_key_pkcs8))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if signing_keys.is_empty() {
+        anyhow::bail!("the instance has no signing key");
+    }
+    Ok(Bootstrap {
+        instance: Instance {
+            id: row.id,
+            environment,
+            created_at: row.created_at,
+            publishable_key: publishable_key(environment, &settings.public_url()),
+            signing_keys,
+        },
+        created_secret_key,
+    })
+}
+
+fn secret_key_row(instance_id: &str, key: &str, now: i64) -> SecretKeyRow {
+    SecretKeyRow {
+        id: new_id(prefix::SECRET_KEY),
+        instance_id: instance_id.to_owned(),
+        key_digest: secret_keys::digest(key),
+        key_hint: secret_keys::hint(key),
+        created_at: now,
+        revoked_at: None,
+    }
+}
+
+/// Creates another Backend API secret key and returns it; only its digest is
+/// stored. Blocking: for the CLI.
+pub fn create_secret_key(pool: &DbPool, instance: &Instance) -> anyhow::Result<String> {
+    let key = secret_keys::generate(instance.environment);
+    let mut conn = pool.get_blocking()?;
+    store::insert_secret_key(&mut conn, &secret_key_row(&instance.id, &key, now_ms()))?;
+    Ok(key)
+}
+
+/// Clerk's publishable key: `pk_<test|live>_` + base64(`<frontend host>$`).
+/// Clerk's SDKs decode it to find the Frontend API host.
+pub fn publishable_key(environment: Environment, public_url: &str) -> String {
+    let host = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest)
+        .trim_end_matches('/');
+    format!(
+        "pk_{}_{}",
+        environment.key_infix(),
+        STANDARD.encode(format!("{host}$"))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publishable_key_encodes_the_frontend_host() {
+        let key = publishable_key(Environment::Development, "http://127.0.0.1:8080");
+        let encoded = key.strip_prefix("pk_test_").expect("prefix");
+        let decoded = STANDARD.decode(encoded).expect("base64");
+        assert_eq!(decoded, b"127.0.0.1:8080$");
+        assert!(
+            publishable_key(Environment::Production, "https://auth.example.com")
+                .starts_with("pk_live_")
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! Queries for the instance, its signing keys and its secret keys.
+
+use diesel::prelude::*;
+
+use crate::db::schema::{instances, secret_keys, signing_keys};
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = instances)]
+pub struct InstanceRow {
+    pub id: String,
+    pub environment_type: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub instance_id: String,
+    pub algorithm: String,
+    pub private_key_pkcs8: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = secret_keys)]
+pub struct SecretKeyRow {
+    pub id: String,
+    pub instance_id: String,
+    pub key_digest: String,
+    pub key_hint: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// The instance, if one was created (there is at most one per database).
+pub fn find_instance(conn: &mut DbConnection) -> QueryResult<Option<InstanceRow>> {
+    instances::table
+        .select(InstanceRow::as_select())
+        .order(instances::created_at.asc())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_instance(conn: &mut DbConnection, row: &InstanceRow) -> QueryResult<()> {
+    diesel::insert_into(instances::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn insert_signing_key(conn: &mut DbConnection, row: &SigningKeyRow) -> QueryResult<()> {
+    diesel::insert_into(signing_keys::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Every signing key, newest first.
+pub fn published_signing_keys(conn: &mut DbConnection) -> QueryResult<Vec<SigningKeyRow>> {
+    signing_keys::table
+        .select(SigningKeyRow::as_select())
+        .order(signing_keys::created_at.desc())
+        .load(conn)
+}
+
+pub fn insert_secret_key(conn: &mut DbConnection, row: &SecretKeyRow) -> QueryResult<()> {
+    diesel::insert_into(secret_keys::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Whether an unrevoked secret key has this digest.
+pub fn active_secret_key_exists(conn: &mut DbConnection, digest: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        secret_keys::table
+            .filter(secret_keys::key_digest.eq(digest))
+            .filter(secret_keys::revoked_at.is_null()),
+    ))
+    .get_result(conn)
+}

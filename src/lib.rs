@@ -1,0 +1,15 @@
+//! Steward: a self-hosted identity platform that speaks Clerk's HTTP API.
+//!
+//! One binary, built as a modular monolith: see `docs/ARCHITECTURE.md`.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod http;
+pub mod instance;
+pub mod modules;
+pub mod state;
+pub mod telemetry;
+pub mod time;

@@ -1,0 +1,11 @@
+//! The users module: Backend API user management (`/v1/users`).
+//!
+//! Owns the `users` and `email_addresses` tables.
+
+pub mod backend;
+mod list;
+mod model;
+mod requests;
+pub mod service;
+mod store;
+mod validate;

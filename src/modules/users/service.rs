@@ -1,0 +1,641 @@
+//! User management: the logic behind the Backend API users endpoints.
+//! Other modules reach users only through these functions.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::list::ListUsersParams;
+use super::model::{DeletedObject, EmailAddressRow, TotalCount, UserObject, UserRow};
+use super::requests::{CreateUser, MetadataPatch, UpdateUser};
+use super::{store, validate};
+use crate::crypto::ids::{self, new_id, prefix};
+use crate::crypto::password::{Hasher, PasswordHasher};
+use crate::db::{write_transaction, DbConnection, DbPool};
+use crate::http::{ApiError, ErrorCode, Patch};
+use crate::modules::Module;
+use crate::state::AppState;
+use crate::time::now_ms;
+
+fn pool(state: &AppState) -> DbPool {
+    state.db.for_module(Module::Users).clone()
+}
+
+/// A password ready to store.
+struct StoredPassword {
+    digest: String,
+    hasher: Hasher,
+}
+
+/// Validates and hashes a new password, or validates an imported digest.
+async fn prepare_password(
+    state: &AppState,
+    password: Option<String>,
+    digest: Option<String>,
+    hasher: Option<String>,
+    skip_checks: bool,
+) -> Result<Option<StoredPassword>, ApiError> {
+    match (password, digest) {
+        (Some(_), Some(_)) => Err(ApiError::param_value(
+            "password_digest",
+            "password and password_digest cannot be given together.",
+        )),
+        (Some(password), None) => {
+            validate::password(&password, &state.settings.auth.password, skip_checks)?;
+            let digest = hash_off_thread(state.passwords.clone(), password).await?;
+            Ok(Some(StoredPassword {
+                digest,
+                hasher: Hasher::Argon2id,
+            }))
+        }
+        (None, Some(digest)) => {
+            let hasher = validate::imported_digest(&digest, hasher.as_deref())?;
+            Ok(Some(StoredPassword { digest, hasher }))
+        }
+        (None, None) if hasher.is_some() => Err(ApiError::param_missing("password_digest")),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+async fn hash_off_thread(hasher: PasswordHasher, password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hasher.hash(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+fn metadata_text(param: &str, value: Option<Value>) -> Result<String, ApiError> {
+    let map = value.map_or_else(|| Ok(Map::new()), |v| validate::metadata_object(param, v))?;
+    Ok(Value::Object(map).to_string())
+}
+
+fn optional_text(
+    param: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    value.map_or(Ok(None), |v| validate::text_field(param, &v, max))
+}
+
+/// Refuses an identifier held by a user other than `user_id`.
+fn ensure_free(
+    owner: Option<String>,
+    user_id: &str,
+    param: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    match owner {
+        Some(owner) if owner != user_id => Err(ApiError::identifier_exists(param, what)),
+        _ => Ok(()),
+    }
+}
+
+/// `POST /v1/users`: validates everything first, then writes the user and
+/// their email addresses in one transaction.
+pub async fn create_user(state: &AppState, input: CreateUser) -> Result<UserObject, ApiError> {
+    for (param, value) in [
+        ("phone_number", &input.phone_number),
+        ("web3_wallet", &input.web3_wallet),
+        ("totp_secret", &input.totp_secret),
+        ("backup_codes", &input.backup_codes),
+    ] {
+        validate::refuse_unsupported(param, value)?;
+    }
+    let auth = &state.settings.auth;
+    let emails = validate::normalize_emails(&input.email_address)?;
+    let username = input
+        .username
+        .as_deref()
+        .map(|u| validate::normalize_username(u, auth))
+        .transpose()?;
+    if emails.is_empty() && (auth.email_address_required || username.is_none()) {
+        return Err(ApiError::param_missing("email_address"));
+    }
+    if username.is_none() && auth.username_required {
+        return Err(ApiError::param_missing("username"));
+    }
+    let first_name = optional_text("first_name", input.first_name, validate::MAX_NAME_LEN)?;
+    let last_name = optional_text("last_name", input.last_name, validate::MAX_NAME_LEN)?;
+    let external_id = optional_text("external_id", input.external_id, validate::MAX_NAME_LEN)?;
+    let locale = input
+        .locale
+        .as_deref()
+        .map(validate::locale)
+        .transpose()?
+        .flatten();
+    let public_metadata = metadata_text("public_metadata", input.public_metadata)?;
+    let private_metadata = metadata_text("private_metadata", input.private_metadata)?;
+    let unsafe_metadata = metadata_text("unsafe_metadata", input.unsafe_metadata)?;
+    let created_at = input
+        .created_at
+        .as_deref()
+        .map(|t| validate::rfc3339_ms("created_at", t))
+        .transpose()?;
+    let legal_accepted_at = input
+        .legal_accepted_at
+        .as_deref()
+        .map(|t| validate::rfc3339_ms("legal_accepted_at", t))
+        .transpose()?;
+    let create_organizations_limit = input
+        .create_organizations_limit
+        .map(organizations_limit)
+        .transpose()?;
+    let password_given = input.password.is_some() || input.password_digest.is_some();
+    if !password_given && auth.password.required && !input.skip_password_requirement {
+        return Err(ApiError::param_missing("password"));
+    }
+    let password = prepare_password(
+        state,
+        input.password,
+        input.password_digest,
+        input.password_hasher,
+        input.skip_password_checks,
+    )
+    .await?;
+
+    let now = now_ms();
+    let user_id = new_id(prefix::USER);
+    let email_rows: Vec<EmailAddressRow> = emails
+        .into_iter()
+        .map(|email_address| EmailAddressRow {
+            id: new_id(prefix::IDENTIFICATION),
+            user_id: user_id.clone(),
+            email_address,
+            verification_status: "verified".to_owned(),
+            verification_strategy: "admin".to_owned(),
+            reserved: false,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    let row = UserRow {
+        id: user_id,
+        external_id,
+        username,
+        first_name,
+        last_name,
+        locale,
+        password_last_updated_at: password.as_ref().map(|_| now),
+        password_hasher: password.as_ref().map(|p| p.hasher.name().to_owned()),
+        password_digest: password.map(|p| p.digest),
+        primary_email_address_id: email_rows.first().map(|e| e.id.clone()),
+        public_metadata,
+        private_metadata,
+        unsafe_metadata,
+        banned: input.banned,
+        locked_until: input.locked.then(|| now + lockout_ms(state)),
+        delete_self_enabled: input.delete_self_enabled.unwrap_or(true),
+        create_organization_enabled: input.create_organization_enabled.unwrap_or(true),
+        create_organizations_limit,
+        legal_accepted_at,
+        last_sign_in_at: None,
+        last_active_at: None,
+        created_at: created_at.unwrap_or(now),
+        updated_at: now,
+    };
+    pool(state)
+        .run("users.create", move |conn| {
+            write_transaction(conn, |conn| {
+                for email in &email_rows {
+                    ensure_free(
+                        store::owner_of_email(conn, &email.email_address)?,
+                        &row.id,
+                        "email_address",
+                        "email address",
+                    )?;
+                }
+                if let Some(username) = &row.username {
+                    ensure_free(
+                        store::owner_of_username(conn, username)?,
+                        &row.id,
+                        "username",
+                        "username",
+                    )?;
+                }
+                if let Some(external_id) = &row.external_id {
+                    ensure_free(
+                        store::owner_of_external_id(conn, external_id)?,
+                        &row.id,
+                        "external_id",
+                        "external ID",
+                    )?;
+                }
+                store::insert_user(conn, &row)?;
+                store::insert_emails(conn, &email_rows)?;
+                Ok(UserObject::from_rows(row, email_rows, now))
+            })
+        })
+        .await
+}
+
+fn organizations_limit(limit: i32) -> Result<i32, ApiError> {
+    if (0..=100_000).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::param_value(
+            "create_organizations_limit",
+            "create_organizations_limit must be between 0 and 100000.",
+        ))
+    }
+}
+
+fn lockout_ms(state: &AppState) -> i64 {
+    i64::try_from(state.settings.security.lockout.duration.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// `GET /v1/users`.
+pub async fn list_users(
+    state: &AppState,
+    params: ListUsersParams,
+) -> Result<Vec<UserObject>, ApiError> {
+    let filter = params.filter()?;
+    let order = params.order()?;
+    let page = params.pagination()?;
+    pool(state)
+        .run("users.list", move |conn| {
+            let rows = store::list_users(conn, &filter, order, page)?;
+            with_emails(conn, rows)
+        })
+        .await
+}
+
+/// Attaches each user's email addresses, in one query for the whole page.
+fn with_emails(conn: &mut DbConnection, rows: Vec<UserRow>) -> Result<Vec<UserObject>, ApiError> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut by_user: HashMap<String, Vec<EmailAddressRow>> = HashMap::new();
+    for email in store::emails_of_users(conn, &ids)? {
+        by_user
+            .entry(email.user_id.clone())
+            .or_default()
+            .push(email);
+    }
+    let now = now_ms();
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let emails = by_user.remove(&row.id).unwrap_or_default();
+            UserObject::from_rows(row, emails, now)
+        })
+        .collect())
+}
+
+/// `GET /v1/users/count`.
+pub async fn count_users(
+    state: &AppState,
+    params: ListUsersParams,
+) -> Result<TotalCount, ApiError> {
+    let filter = params.filter()?;
+    let total = pool(state)
+        .run("users.count", move |conn| {
+            store::count_users(conn, &filter).map_err(ApiError::from)
+        })
+        .await?;
+    Ok(TotalCount::new(total))
+}
+
+/// Loads a user row or answers 404.
+fn load(conn: &mut DbConnection, id: &str) -> Result<UserRow, ApiError> {
+    if !ids::has_shape(id, prefix::USER) {
+        return Err(ApiError::not_found("user"));
+    }
+    store::find_user(conn, id)?.ok_or_else(|| ApiError::not_found("user"))
+}
+
+fn to_object(conn: &mut DbConnection, row: UserRow) -> Result<UserObject, ApiError> {
+    let emails = store::emails_of(conn, &row.id)?;
+    Ok(UserObject::from_rows(row, emails, now_ms()))
+}
+
+/// `GET /v1/users/{id}`.
+pub async fn get_user(state: &AppState, id: String) -> Result<UserObject, ApiError> {
+    pool(state)
+        .run("users.get", move |conn| {
+            let row = load(conn, &id)?;
+            to_object(conn, row)
+        })
+        .await
+}
+
+/// Loads the user, applies `change`, saves it, all in one write transaction.
+async fn modify<F>(
+    state: &AppState,
+    query: &'static str,
+    id: String,
+    change: F,
+) -> Result<UserObject, ApiError>
+where
+    F: FnOnce(&mut DbConnection, &mut UserRow) -> Result<(), ApiError> + Send + 'static,
+{
+    pool(state)
+        .run(query, move |conn| {
+            write_transaction(conn, |conn| {
+                let mut row = load(conn, &id)?;
+                change(conn, &mut row)?;
+                row.updated_at = now_ms();
+                store::save_user(conn, &row)?;
+                to_object(conn, row)
+            })
+        })
+        .await
+}
+
+/// `PATCH /v1/users/{id}`.
+pub async fn update_user(
+    state: &AppState,
+    id: String,
+    input: UpdateUser,
+) -> Result<UserObject, ApiError> {
+    for (param, value) in [
+        ("primary_phone_number_id", &input.primary_phone_number_id),
+        ("primary_web3_wallet_id", &input.primary_web3_wallet_id),
+        ("totp_secret", &input.totp_secret),
+        ("backup_codes", &input.backup_codes),
+    ] {
+        validate::refuse_unsupported(param, value)?;
+    }
+    let auth = state.settings.auth.clone();
+    let username = match input.username {
+        Patch::Value(u) => Patch::Value(validate::normalize_username(&u, &auth)?),
+        Patch::Null if auth.username_required => return Err(ApiError::param_missing("username")),
+        other => other,
+    };
+    let external_id = text_patch("external_id", input.external_id)?;
+    let first_name = text_patch("first_name", input.first_name)?;
+    let last_name = text_patch("last_name", input.last_name)?;
+    let locale = match input.locale {
+        Patch::Value(l) => validate::locale(&l)?.map_or(Patch::Null, Patch::Value),
+        other => other,
+    };
+    let metadata = [
+        metadata_patch("public_metadata", input.public_metadata)?,
+        metadata_patch("private_metadata", input.private_metadata)?,
+        metadata_patch("unsafe_metadata", input.unsafe_metadata)?,
+    ];
+    let created_at = input
+        .created_at
+        .as_deref()
+        .map(|t| validate::rfc3339_ms("created_at", t))
+        .transpose()?;
+    let legal_accepted_at = input
+        .legal_accepted_at
+        .as_deref()
+        .map(|t| validate::rfc3339_ms("legal_accepted_at", t))
+        .transpose()?;
+    let organizations_limit = match input.create_organizations_limit {
+        Patch::Value(limit) => Patch::Value(organizations_limit(limit)?),
+        other => other,
+    };
+    let password = prepare_password(
+        state,
+        input.password,
+        input.password_digest,
+        input.password_hasher,
+        input.skip_password_checks,
+    )
+    .await?;
+    let primary_email = input.primary_email_address_id;
+    let (delete_self, create_org) = (input.delete_self_enabled, input.create_organization_enabled);
+
+    modify(state, "users.update", id, move |conn, row| {
+        if let Patch::Value(username) = &username {
+            ensure_free(
+                store::owner_of_username(conn, username)?,
+                &row.id,
+                "username",
+                "username",
+            )?;
+        }
+        if let Patch::Value(external_id) = &external_id {
+            ensure_free(
+                store::owner_of_external_id(conn, external_id)?,
+                &row.id,
+                "external_id",
+                "external ID",
+            )?;
+        }
+        if let Some(email_id) = primary_email {
+            if !store::emails_of(conn, &row.id)?
+                .iter()
+                .any(|e| e.id == email_id)
+            {
+                return Err(ApiError::param_value(
+                    "primary_email_address_id",
+                    "primary_email_address_id must be one of the user's email addresses.",
+                ));
+            }
+            row.primary_email_address_id = Some(email_id);
+        }
+        if let Some(change) = username.into_change() {
+            row.username = change;
+        }
+        apply(&mut row.external_id, external_id);
+        apply(&mut row.first_name, first_name);
+        apply(&mut row.last_name, last_name);
+        apply(&mut row.locale, locale);
+        let [public, private, unsafe_] = metadata;
+        for (column, value) in [
+            (&mut row.public_metadata, public),
+            (&mut row.private_metadata, private),
+            (&mut row.unsafe_metadata, unsafe_),
+        ] {
+            if let Some(text) = value {
+                *column = text;
+            }
+        }
+        if let Some(change) = organizations_limit.into_change() {
+            row.create_organizations_limit = change;
+        }
+        if let Some(value) = delete_self {
+            row.delete_self_enabled = value;
+        }
+        if let Some(value) = create_org {
+            row.create_organization_enabled = value;
+        }
+        if let Some(t) = created_at {
+            row.created_at = t;
+        }
+        if let Some(t) = legal_accepted_at {
+            row.legal_accepted_at = Some(t);
+        }
+        if let Some(password) = password {
+            row.password_digest = Some(password.digest);
+            row.password_hasher = Some(password.hasher.name().to_owned());
+            row.password_last_updated_at = Some(now_ms());
+        }
+        Ok(())
+    })
+    .await
+}
+
+fn text_patch(param: &str, patch: Patch<String>) -> Result<Patch<String>, ApiError> {
+    Ok(match patch {
+        Patch::Value(v) => validate::text_field(param, &v, validate::MAX_NAME_LEN)?
+            .map_or(Patch::Null, Patch::Value),
+        other => other,
+    })
+}
+
+fn apply(column: &mut Option<String>, patch: Patch<String>) {
+    if let Some(change) = patch.into_change() {
+        *column = change;
+    }
+}
+
+/// A replacement metadata object as stored text; `null` replaces with `{}`.
+fn metadata_patch(param: &str, patch: Patch<Value>) -> Result<Option<String>, ApiError> {
+    match patch {
+        Patch::Absent => Ok(None),
+        Patch::Null => Ok(Some("{}".to_owned())),
+        Patch::Value(v) => Ok(Some(
+            Value::Object(validate::metadata_object(param, v)?).to_string(),
+        )),
+    }
+}
+
+/// `DELETE /v1/users/{id}`.
+pub async fn delete_user(state: &AppState, id: String) -> Result<DeletedObject, ApiError> {
+    pool(state)
+        .run("users.delete", move |conn| {
+            write_transaction(conn, |conn| {
+                let row = load(conn, &id)?;
+                store::delete_user(conn, &row.id)?;
+                Ok(DeletedObject {
+                    object: "user",
+                    id: row.id,
+                    deleted: true,
+                })
+            })
+        })
+        .await
+}
+
+/// `PATCH /v1/users/{id}/metadata`: deep merge, `null` removes a key.
+pub async fn merge_metadata(
+    state: &AppState,
+    id: String,
+    input: MetadataPatch,
+) -> Result<UserObject, ApiError> {
+    let patches = [
+        input
+            .public_metadata
+            .map(|v| validate::metadata_object("public_metadata", v))
+            .transpose()?,
+        input
+            .private_metadata
+            .map(|v| validate::metadata_object("private_metadata", v))
+            .transpose()?,
+        input
+            .unsafe_metadata
+            .map(|v| validate::metadata_object("unsafe_metadata", v))
+            .transpose()?,
+    ];
+    modify(state, "users.merge_metadata", id, move |_conn, row| {
+        let [public, private, unsafe_] = patches;
+        for (param, column, patch) in [
+            ("public_metadata", &mut row.public_metadata, public),
+            ("private_metadata", &mut row.private_metadata, private),
+            ("unsafe_metadata", &mut row.unsafe_metadata, unsafe_),
+        ] {
+            if let Some(patch) = patch {
+                let mut merged = match super::model::parse_metadata(column) {
+                    Value::Object(map) => map,
+                    _ => Map::new(),
+                };
+                validate::merge_metadata(&mut merged, patch);
+                validate::check_metadata_size(param, &merged)?;
+                *column = Value::Object(merged).to_string();
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// `POST /v1/users/{id}/ban` and `/unban`.
+pub async fn set_banned(
+    state: &AppState,
+    id: String,
+    banned: bool,
+) -> Result<UserObject, ApiError> {
+    modify(state, "users.set_banned", id, move |_conn, row| {
+        row.banned = banned;
+        Ok(())
+    })
+    .await
+}
+
+/// `POST /v1/users/{id}/lock` (for `security.lockout.duration`) and `/unlock`.
+pub async fn set_locked(
+    state: &AppState,
+    id: String,
+    locked: bool,
+) -> Result<UserObject, ApiError> {
+    let until = locked.then(|| now_ms() + lockout_ms(state));
+    modify(state, "users.set_locked", id, move |_conn, row| {
+        row.locked_until = until;
+        Ok(())
+    })
+    .await
+}
+
+/// `POST /v1/users/{id}/verify_password`. A digest weaker than the current
+/// policy (an imported bcrypt hash, an older Argon2 cost) is replaced by a
+/// fresh Argon2id digest once the password is proven.
+pub async fn verify_password(
+    state: &AppState,
+    id: String,
+    password: Option<String>,
+) -> Result<(), ApiError> {
+    let password = password
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::param_missing("password"))?;
+    if password.len() > validate::MAX_PASSWORD_BYTES_ABSOLUTE {
+        return Err(incorrect_password());
+    }
+    let lookup = id.clone();
+    let row = pool(state)
+        .run("users.get", move |conn| load(conn, &lookup))
+        .await?;
+    let (Some(digest), Some(hasher)) = (
+        row.password_digest,
+        row.password_hasher.as_deref().and_then(Hasher::from_name),
+    ) else {
+        return Err(ApiError::new(
+            ErrorCode::PasswordNotSet,
+            "password not set",
+            "This user has no password to verify.",
+        ));
+    };
+    let passwords = state.passwords.clone();
+    let (verified, rehash) = tokio::task::spawn_blocking(move || {
+        let verified = passwords.verify(hasher, &digest, &password);
+        let rehash = (verified && passwords.needs_rehash(hasher, &digest))
+            .then(|| passwords.hash(&password).ok())
+            .flatten();
+        (verified, rehash)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    if !verified {
+        return Err(incorrect_password());
+    }
+    if let Some(new_digest) = rehash {
+        modify(state, "users.rehash_password", id, move |_conn, row| {
+            row.password_digest = Some(new_digest);
+            row.password_hasher = Some(Hasher::Argon2id.name().to_owned());
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+fn incorrect_password() -> ApiError {
+    ApiError::new(
+        ErrorCode::IncorrectPassword,
+        "Password is incorrect.",
+        "Password is incorrect. Try again, or use another method.",
+    )
+    .with_param("password")
+}

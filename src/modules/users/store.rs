@@ -1,0 +1,252 @@
+//! Diesel queries for users and their email addresses.
+
+use diesel::prelude::*;
+
+use super::list::{contains_pattern, Order, OrderField, UserFilter};
+use super::model::{EmailAddressRow, UserRow};
+use crate::db::schema::{email_addresses, users};
+use crate::db::{DbConnection, MultiBackend};
+use crate::http::Pagination;
+
+diesel::define_sql_function! {
+    /// SQL `lower()`, the same on both backends.
+    fn lower(text: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+type BoxedUsers<'a> = users::BoxedQuery<'a, MultiBackend>;
+
+pub fn find_user(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn emails_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<EmailAddressRow>> {
+    email_addresses::table
+        .filter(email_addresses::user_id.eq(user_id))
+        .select(EmailAddressRow::as_select())
+        .order((email_addresses::created_at.asc(), email_addresses::id.asc()))
+        .load(conn)
+}
+
+/// Email addresses of many users in one query, for lists.
+pub fn emails_of_users(
+    conn: &mut DbConnection,
+    user_ids: &[String],
+) -> QueryResult<Vec<EmailAddressRow>> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    email_addresses::table
+        .filter(email_addresses::user_id.eq_any(user_ids))
+        .select(EmailAddressRow::as_select())
+        .order((email_addresses::created_at.asc(), email_addresses::id.asc()))
+        .load(conn)
+}
+
+/// The user holding `email` (lower-cased), if any.
+pub fn owner_of_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<String>> {
+    email_addresses::table
+        .filter(email_addresses::email_address.eq(email))
+        .select(email_addresses::user_id)
+        .first(conn)
+        .optional()
+}
+
+pub fn owner_of_username(conn: &mut DbConnection, username: &str) -> QueryResult<Option<String>> {
+    users::table
+        .filter(users::username.eq(username))
+        .select(users::id)
+        .first(conn)
+        .optional()
+}
+
+pub fn owner_of_external_id(
+    conn: &mut DbConnection,
+    external_id: &str,
+) -> QueryResult<Option<String>> {
+    users::table
+        .filter(users::external_id.eq(external_id))
+        .select(users::id)
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_user(conn: &mut DbConnection, row: &UserRow) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn insert_emails(conn: &mut DbConnection, rows: &[EmailAddressRow]) -> QueryResult<()> {
+    for row in rows {
+        diesel::insert_into(email_addresses::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Writes every column of `row` back.
+pub fn save_user(conn: &mut DbConnection, row: &UserRow) -> QueryResult<()> {
+    diesel::update(users::table.find(&row.id))
+        .set(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Deletes the user; email addresses go with it (ON DELETE CASCADE).
+pub fn delete_user(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
+    diesel::delete(users::table.find(id))
+        .execute(conn)
+        .map(|deleted| deleted > 0)
+}
+
+/// One page of users matching `filter`, in `order`.
+pub fn list_users(
+    conn: &mut DbConnection,
+    filter: &UserFilter,
+    order: Order,
+    page: Pagination,
+) -> QueryResult<Vec<UserRow>> {
+    if filter.matches_nothing {
+        return Ok(Vec::new());
+    }
+    ordered(filtered(filter), order)
+        .select(UserRow::as_select())
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)
+}
+
+/// How many users match `filter`.
+pub fn count_users(conn: &mut DbConnection, filter: &UserFilter) -> QueryResult<i64> {
+    if filter.matches_nothing {
+        return Ok(0);
+    }
+    filtered(filter).count().get_result(conn)
+}
+
+fn filtered(filter: &UserFilter) -> BoxedUsers<'_> {
+    let mut query = users::table.into_boxed();
+    if !filter.user_ids.is_empty() {
+        query = query.filter(users::id.eq_any(&filter.user_ids));
+    }
+    if !filter.external_ids.is_empty() {
+        query = query.filter(users::external_id.eq_any(&filter.external_ids));
+    }
+    if !filter.usernames.is_empty() {
+        query = query.filter(users::username.eq_any(&filter.usernames));
+    }
+    if !filter.email_addresses.is_empty() {
+        query = query.filter(
+            users::id.eq_any(
+                email_addresses::table
+                    .filter(email_addresses::email_address.eq_any(&filter.email_addresses))
+                    .select(email_addresses::user_id),
+            ),
+        );
+    }
+    if let Some(text) = &filter.query {
+        let pattern = contains_pattern(text);
+        query = query.filter(
+            users::id
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(users::external_id).like(pattern.clone()).escape('\\'))
+                .or(users::username.like(pattern.clone()).escape('\\'))
+                .or(lower(users::first_name).like(pattern.clone()).escape('\\'))
+                .or(lower(users::last_name).like(pattern.clone()).escape('\\'))
+                .or(users::id.eq_any(emails_like(pattern))),
+        );
+    }
+    if let Some(text) = &filter.email_address_query {
+        query = query.filter(users::id.eq_any(emails_like(contains_pattern(text))));
+    }
+    if let Some(text) = &filter.username_query {
+        query = query.filter(users::username.like(contains_pattern(text)).escape('\\'));
+    }
+    if let Some(text) = &filter.name_query {
+        let pattern = contains_pattern(text);
+        query = query.filter(
+            lower(users::first_name)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(users::last_name).like(pattern).escape('\\')),
+        );
+    }
+    if let Some(banned) = filter.banned {
+        query = query.filter(users::banned.eq(banned));
+    }
+    if let Some(t) = filter.created_at_before {
+        query = query.filter(users::created_at.lt(t));
+    }
+    if let Some(t) = filter.created_at_after {
+        query = query.filter(users::created_at.gt(t));
+    }
+    if let Some(t) = filter.last_sign_in_at_before {
+        query = query.filter(users::last_sign_in_at.lt(t));
+    }
+    if let Some(t) = filter.last_sign_in_at_after {
+        query = query.filter(users::last_sign_in_at.gt(t));
+    }
+    if let Some(t) = filter.last_active_at_before {
+        query = query.filter(users::last_active_at.lt(t));
+    }
+    if let Some(t) = filter.last_active_at_after {
+        query = query.filter(users::last_active_at.gt(t));
+    }
+    query
+}
+
+fn emails_like(
+    pattern: String,
+) -> diesel::dsl::Select<
+    diesel::dsl::Filter<
+        email_addresses::table,
+        diesel::dsl::Escape<diesel::dsl::Like<email_addresses::email_address, String>>,
+    >,
+    email_addresses::user_id,
+> {
+    email_addresses::table
+        .filter(email_addresses::email_address.like(pattern).escape('\\'))
+        .select(email_addresses::user_id)
+}
+
+/// Orders by the field, then by id; NULLs sort last in both directions on
+/// both backends (`col IS NULL` first), which PostgreSQL and SQLite disagree on.
+fn ordered(query: BoxedUsers<'_>, order: Order) -> BoxedUsers<'_> {
+    macro_rules! by {
+        ($query:expr, $col:expr) => {
+            if order.descending {
+                $query
+                    .order_by($col.is_null().asc())
+                    .then_order_by($col.desc())
+                    .then_order_by(users::id.desc())
+            } else {
+                $query
+                    .order_by($col.is_null().asc())
+                    .then_order_by($col.asc())
+                    .then_order_by(users::id.asc())
+            }
+        };
+    }
+    match order.field {
+        OrderField::CreatedAt if order.descending => {
+            query.order_by((users::created_at.desc(), users::id.desc()))
+        }
+        OrderField::CreatedAt => query.order_by((users::created_at.asc(), users::id.asc())),
+        OrderField::UpdatedAt if order.descending => {
+            query.order_by((users::updated_at.desc(), users::id.desc()))
+        }
+        OrderField::UpdatedAt => query.order_by((users::updated_at.asc(), users::id.asc())),
+        OrderField::LastSignInAt => by!(query, users::last_sign_in_at),
+        OrderField::LastActiveAt => by!(query, users::last_active_at),
+        OrderField::Username => by!(query, users::username),
+        OrderField::FirstName => by!(query, users::first_name),
+        OrderField::LastName => by!(query, users::last_name),
+    }
+}

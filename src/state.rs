@@ -1,0 +1,18 @@
+//! What every handler can reach: settings, databases, the instance.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::crypto::password::PasswordHasher;
+use crate::db::Database;
+use crate::instance::{Instance, SecretKeyVerifier};
+
+/// Shared application state, one per process, cloned into each worker.
+#[derive(Debug)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Database,
+    pub instance: Instance,
+    pub secret_keys: SecretKeyVerifier,
+    pub passwords: PasswordHasher,
+}
