@@ -69,8 +69,10 @@ impl ConnectionManager {
                 })?;
                 let mut conn = SqliteConnection::establish(path)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
+                // busy_timeout first: switching to WAL takes a lock that a
+                // concurrently opening connection may hold for a moment.
                 conn.batch_execute(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {}; \
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                     self.sqlite_busy_timeout.as_millis()
                 ))

@@ -1,0 +1,210 @@
+//! Integration test harness: spawns Steward in-process on port 0 with a
+//! fresh database per test, on SQLite or on PostgreSQL.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod postgres;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::Value;
+use steward::app::{self, Application};
+use steward::config::{LoadOptions, Settings};
+use steward::state::AppState;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running Steward with its own database.
+pub struct TestApp {
+    pub frontend_url: String,
+    pub backend_url: String,
+    pub database_url: String,
+    /// The operator-configured secret key the harness sets.
+    pub secret_key: String,
+    pub state: Arc<AppState>,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+/// A database name no other test uses.
+fn unique_name() -> String {
+    format!(
+        "t_{}",
+        steward::crypto::ids::new_id("db")
+            .trim_start_matches("db_")
+            .to_lowercase()
+    )
+}
+
+/// A fresh database URL for `backend` inside `dir`.
+pub fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}/steward.db", dir.display()),
+        Backend::Postgres => postgres::cluster().create_database(&unique_name()),
+    }
+}
+
+/// Settings for a test: loopback port 0, a small pool, a known secret key,
+/// plus `extra_toml` layered on top.
+pub fn test_settings(
+    database_url: &str,
+    dir: &std::path::Path,
+    extra_toml: &str,
+    secret_key: &str,
+) -> Settings {
+    let file = dir.join("extra.toml");
+    std::fs::File::create(&file)
+        .and_then(|mut f| f.write_all(extra_toml.as_bytes()))
+        .expect("write test config");
+    Settings::load(&LoadOptions {
+        file: Some(file),
+        environment: false,
+        overrides: vec![
+            ("database.url".into(), database_url.into()),
+            ("database.pool_size".into(), "4".into()),
+            ("server.frontend_addr".into(), "127.0.0.1:0".into()),
+            ("server.backend_addr".into(), "127.0.0.1:0".into()),
+            ("server.workers".into(), "1".into()),
+            ("instance.secret_key".into(), secret_key.into()),
+            ("log.level".into(), "warn".into()),
+        ],
+    })
+    .expect("test settings are valid")
+}
+
+pub const TEST_SECRET_KEY: &str = "sk_test_stewardtestsecretkey0123456789abcdef";
+
+impl TestApp {
+    /// Steward with default settings on a fresh database.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, "").await
+    }
+
+    /// Steward with `extra_toml` layered over the defaults.
+    pub async fn spawn_with(backend: Backend, extra_toml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = fresh_database(backend, dir.path());
+        Self::spawn_on(backend, dir, database_url, extra_toml).await
+    }
+
+    /// Steward on an existing database (for restart tests).
+    pub async fn spawn_on(
+        _backend: Backend,
+        dir: tempfile::TempDir,
+        database_url: String,
+        extra_toml: &str,
+    ) -> Self {
+        steward::telemetry::init_metrics();
+        let settings = test_settings(&database_url, dir.path(), extra_toml, TEST_SECRET_KEY);
+        let prepared = actix_web::rt::task::spawn_blocking(move || app::prepare(settings))
+            .await
+            .expect("prepare task")
+            .expect("prepare");
+        let application = Application::start(&prepared).expect("bind");
+        let frontend_url = format!("http://{}", application.frontend_addr());
+        let backend_url = format!("http://{}", application.backend_addr());
+        actix_web::rt::spawn(application.run());
+        Self {
+            frontend_url,
+            backend_url,
+            database_url,
+            secret_key: TEST_SECRET_KEY.to_owned(),
+            state: prepared.state,
+            http: reqwest::Client::new(),
+            dir,
+        }
+    }
+
+    /// A Backend API request with the secret key.
+    pub fn bapi(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.backend_url))
+            .bearer_auth(&self.secret_key)
+    }
+
+    /// Sends and returns the status and JSON body, checking the exact
+    /// `Content-Type` Clerk's SDK requires.
+    pub async fn send(&self, request: RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.text().await.expect("body");
+        assert_eq!(
+            content_type, "application/json",
+            "content type of {status} {text}"
+        );
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("JSON body ({e}): {text}"));
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.bapi(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.bapi(Method::POST, path).json(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.bapi(Method::PATCH, path).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.bapi(Method::DELETE, path)).await
+    }
+
+    /// How many users exist, by the count endpoint.
+    pub async fn user_count(&self) -> i64 {
+        let (status, body) = self.get("/v1/users/count").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["total_count"].as_i64().expect("total_count")
+    }
+}
+
+/// Asserts a Clerk-style error with `status` and `code` and returns it.
+#[track_caller]
+pub fn assert_error(response: &(StatusCode, Value), status: StatusCode, code: &str) -> Value {
+    let (actual, body) = response;
+    assert_eq!(*actual, status, "status for {body}");
+    assert_eq!(body["errors"][0]["code"], code, "code in {body}");
+    assert!(body["errors"][0]["message"].is_string(), "{body}");
+    assert!(body["errors"][0]["long_message"].is_string(), "{body}");
+    assert!(body["clerk_trace_id"].is_string(), "{body}");
+    body["errors"][0].clone()
+}
+
+/// Runs each listed async test fn (taking a [`Backend`]) on SQLite and on
+/// PostgreSQL, as `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,200 @@
+//! An ephemeral PostgreSQL cluster for one test binary.
+//!
+//! Started once per test binary with initdb/pg_ctl (as the `postgres` user
+//! when running as root, because PostgreSQL refuses to run as root), on a
+//! free loopback port, with its data and socket in a temp dir. Each test gets
+//! its own database. A watchdog shell stops the cluster and removes its
+//! files when the test process exits, however it exits.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+
+/// The running cluster.
+pub struct PgCluster {
+    port: u16,
+}
+
+static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
+
+/// The cluster for this test binary, started on first use. Panics with the
+/// reason when PostgreSQL cannot be started: a test that needs it must fail
+/// loudly, never skip.
+pub fn cluster() -> &'static PgCluster {
+    CLUSTER.get_or_init(|| {
+        PgCluster::start().unwrap_or_else(|e| panic!("PostgreSQL test cluster: {e}"))
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Where initdb and pg_ctl live: `pg_config --bindir`, else the newest
+/// `/usr/lib/postgresql/*/bin`.
+fn pg_bindir() -> Result<PathBuf, String> {
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.sort();
+    if let Some(dir) = candidates
+        .into_iter()
+        .rev()
+        .find(|d| d.join("initdb").is_file())
+    {
+        return Ok(dir);
+    }
+    let output = Command::new("pg_config").arg("--bindir").output();
+    match output {
+        Ok(o) if o.status.success() => {
+            let dir = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+            if dir.join("initdb").is_file() {
+                return Ok(dir);
+            }
+            Err(format!("initdb not found in {}", dir.display()))
+        }
+        _ => {
+            Err("PostgreSQL server binaries not found: install postgresql (make test does)".into())
+        }
+    }
+}
+
+fn run_as_postgres(program: &Path, args: &[&str], root: bool) -> Result<(), String> {
+    let mut command = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    let output = command
+        .args(args)
+        .output()
+        .map_err(|e| format!("running {}: {e}", program.display()))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} failed: {}{}",
+            program.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+impl PgCluster {
+    fn start() -> Result<Self, String> {
+        let bindir = pg_bindir()?;
+        let root = is_root();
+        let base = tempfile::Builder::new()
+            .prefix("steward-pg-")
+            .tempdir_in("/tmp")
+            .map_err(|e| e.to_string())?
+            .keep();
+        let data = base.join("data");
+        let sockets = base.join("sockets");
+        std::fs::create_dir_all(&sockets).map_err(|e| e.to_string())?;
+        if root {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&base)
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err("chown to postgres failed (does the postgres user exist?)".into());
+            }
+        }
+        let data_str = data.to_string_lossy().into_owned();
+        run_as_postgres(
+            &bindir.join("initdb"),
+            &[
+                "-D",
+                &data_str,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            root,
+        )?;
+        let port = free_port();
+        let conf = format!(
+            "\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n\
+             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 300\n",
+            sockets.display()
+        );
+        let conf_path = data.join("postgresql.conf");
+        let mut existing = std::fs::read_to_string(&conf_path).map_err(|e| e.to_string())?;
+        existing.push_str(&conf);
+        std::fs::write(&conf_path, existing).map_err(|e| e.to_string())?;
+        let log = base.join("postgres.log").to_string_lossy().into_owned();
+        run_as_postgres(
+            &bindir.join("pg_ctl"),
+            &["-D", &data_str, "-l", &log, "-w", "-t", "30", "start"],
+            root,
+        )?;
+        spawn_watchdog(&bindir, &data_str, &base, root);
+        Ok(Self { port })
+    }
+
+    /// Creates an empty database and returns its URL.
+    pub fn create_database(&self, name: &str) -> String {
+        let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
+        let mut conn =
+            PgConnection::establish(&admin).unwrap_or_else(|e| panic!("connect {admin}: {e}"));
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+/// Stops the cluster and deletes its directory once this process is gone.
+fn spawn_watchdog(bindir: &Path, data: &str, base: &Path, root: bool) {
+    let pg_ctl = bindir.join("pg_ctl");
+    let stop = if root {
+        format!(
+            "runuser -u postgres -- {} -D {data} -m immediate stop",
+            pg_ctl.display()
+        )
+    } else {
+        format!("{} -D {data} -m immediate stop", pg_ctl.display())
+    };
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {base}",
+        pid = std::process::id(),
+        base = base.display()
+    );
+    let spawned = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(e) = spawned {
+        eprintln!(
+            "warning: PostgreSQL watchdog not started ({e}); stop the cluster in {data} by hand"
+        );
+    }
+}
