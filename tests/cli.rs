@@ -28,7 +28,10 @@ fn text(bytes: &[u8]) -> String {
 fn version_prints_the_crate_version() {
     let out = steward(&["version"], &[]);
     assert!(out.status.success());
-    assert_eq!(text(&out.stdout).trim(), format!("steward {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("steward {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -37,25 +40,45 @@ fn config_check_masks_secrets() {
         &["config", "check"],
         &[
             ("STEWARD__INSTANCE__SECRET_KEY", KEY),
-            ("STEWARD__DATABASE__URL", "postgres://steward:hunter2@db.internal/steward"),
-            ("STEWARD__DATABASE__REPLICA_URLS", "postgres://r:pw1@a/x,postgres://r:pw2@b/x"),
+            (
+                "STEWARD__DATABASE__URL",
+                "postgres://steward:hunter2@db.internal/steward",
+            ),
+            (
+                "STEWARD__DATABASE__REPLICA_URLS",
+                "postgres://r:pw1@a/x,postgres://r:pw2@b/x",
+            ),
         ],
     );
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("sk_test_****"), "{stdout}");
     assert!(!stdout.contains("clitestkey"), "{stdout}");
-    assert!(!stdout.contains("hunter2") && !stdout.contains("pw1"), "{stdout}");
-    assert!(stdout.contains("frontend_addr = \"127.0.0.1:8080\""), "{stdout}");
+    assert!(
+        !stdout.contains("hunter2") && !stdout.contains("pw1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("frontend_addr = \"127.0.0.1:8080\""),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn invalid_configuration_exits_2_with_one_line_naming_the_key() {
     for (key, value, name) in [
         ("STEWARD__DATABASE__POOL_SIZE", "many", "database.pool_size"),
-        ("STEWARD__SERVER__BACKEND_ADDR", "localhost", "server.backend_addr"),
+        (
+            "STEWARD__SERVER__BACKEND_ADDR",
+            "localhost",
+            "server.backend_addr",
+        ),
         ("STEWARD__DATABASE__URL", "mysql://x/y", "database.url"),
-        ("STEWARD__INSTANCE__SECRET_KEY", "pk_test_nope", "instance.secret_key"),
+        (
+            "STEWARD__INSTANCE__SECRET_KEY",
+            "pk_test_nope",
+            "instance.secret_key",
+        ),
         ("STEWARD__ROLE", "unknown", "role"),
     ] {
         let out = steward(&["config", "check"], &[(key, value)]);
@@ -65,7 +88,10 @@ fn invalid_configuration_exits_2_with_one_line_naming_the_key() {
         assert!(stderr.contains(name), "{key}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
-    let missing = steward(&["--config", "/nonexistent/steward.toml", "config", "check"], &[]);
+    let missing = steward(
+        &["--config", "/nonexistent/steward.toml", "config", "check"],
+        &[],
+    );
     assert_eq!(missing.status.code(), Some(2));
     let bad_role = steward(&["serve", "--role", "nothing"], &[]);
     assert_eq!(bad_role.status.code(), Some(2));
@@ -84,7 +110,10 @@ fn migrate_then_create_secret_key() {
     let key = steward(&["keys", "create-secret"], &env);
     assert!(key.status.success(), "{}", text(&key.stderr));
     let key = text(&key.stdout);
-    assert!(key.trim().starts_with("sk_test_") && key.trim().len() == 48, "{key}");
+    assert!(
+        key.trim().starts_with("sk_test_") && key.trim().len() == 48,
+        "{key}"
+    );
 }
 
 /// A `steward serve` child process, killed on drop.
@@ -103,7 +132,10 @@ fn serve(database_url: &str) -> (Server, String) {
         .arg("serve")
         .env_remove("STEWARD_CONFIG")
         .env("STEWARD__DATABASE__URL", database_url)
-        .env("STEWARD__SERVER__FRONTEND_ADDR", format!("127.0.0.1:{fapi}"))
+        .env(
+            "STEWARD__SERVER__FRONTEND_ADDR",
+            format!("127.0.0.1:{fapi}"),
+        )
         .env("STEWARD__SERVER__BACKEND_ADDR", format!("127.0.0.1:{bapi}"))
         .env("STEWARD__INSTANCE__SECRET_KEY", KEY)
         .env("STEWARD__SERVER__WORKERS", "1")
@@ -147,7 +179,10 @@ fn wait_for_users(base: &str) -> (u16, String, String) {
         if let Some(response) = raw_http::blocking_get(base, KEY) {
             return response;
         }
-        assert!(Instant::now() < deadline, "steward serve did not answer in 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "steward serve did not answer in 30 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -39,5 +39,8 @@ async fn clerk_backend_sdk_users(backend: Backend) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "@clerk/backend checks failed on {backend:?}:\n{report}");
+    assert!(
+        output.status.success(),
+        "@clerk/backend checks failed on {backend:?}:\n{report}"
+    );
 }

@@ -10,7 +10,7 @@ const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// An arbitrary, fixed advisory-lock key that serialises migrations when
 /// several Steward processes start against one PostgreSQL database at once.
-const MIGRATION_LOCK_KEY: i64 = 0x5374_6577_6172_64;
+const MIGRATION_LOCK_KEY: i64 = 0x0053_7465_7761_7264;
 
 /// Runs every pending migration and returns how many ran.
 pub fn run_pending(conn: &mut DbConnection) -> anyhow::Result<usize> {

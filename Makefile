@@ -1,0 +1,70 @@
+# Steward — the two commands: `make run` and `make test`.
+# Both install what they need first (Debian packages, npm packages), and do
+# nothing for what is already there.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+
+# Debian packages needed to build (libpq for diesel's PostgreSQL backend).
+BUILD_PACKAGES := pkg-config libpq-dev
+# Debian packages needed by the tests (an ephemeral PostgreSQL cluster).
+TEST_PACKAGES := postgresql
+SDK_DIR := tests/sdk
+
+.PHONY: run test build release lint fmt deps-build deps-test help
+
+help:
+	@echo "make run    build (release) and serve on the embedded SQLite database"
+	@echo "make test   formatting, clippy, and the whole test suite (SQLite + PostgreSQL + @clerk/backend)"
+
+run: deps-build
+	$(CARGO) build --release
+	./target/release/steward serve
+
+test: deps-build deps-test
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+	$(CARGO) test --all-targets --locked
+
+build: deps-build
+	$(CARGO) build --locked
+
+release: deps-build
+	$(CARGO) build --release --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+# Installs the Debian packages in $(1) that are missing (root or sudo).
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps-build:
+	$(call apt_install,$(BUILD_PACKAGES))
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
+
+deps-test:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then $(MAKE) --no-print-directory apt-test-packages; fi
+	@if ! command -v node >/dev/null; then $(MAKE) --no-print-directory apt-node; fi
+	@if [ ! -f $(SDK_DIR)/node_modules/.package-lock.json ] || \
+	    [ $(SDK_DIR)/package-lock.json -nt $(SDK_DIR)/node_modules/.package-lock.json ]; then \
+		cd $(SDK_DIR) && npm ci --no-audit --no-fund; \
+	fi
+
+.PHONY: apt-test-packages apt-node
+apt-test-packages:
+	$(call apt_install,$(TEST_PACKAGES))
+
+apt-node:
+	$(call apt_install,nodejs npm)
