@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::list::ListUsersParams;
 use super::requests::{CreateUser, MetadataPatch, UpdateUser, VerifyPassword};
-use super::service;
+use super::{password, service};
 use crate::http::{ApiError, ClerkJson, ClerkQuery};
 use crate::state::AppState;
 
@@ -93,6 +93,6 @@ async fn verify_password(
     path: web::Path<String>,
     ClerkJson(body): ClerkJson<VerifyPassword>,
 ) -> Reply {
-    service::verify_password(&state, path.into_inner(), body.password).await?;
+    password::verify_password(&state, path.into_inner(), body.password).await?;
     Ok(HttpResponse::Ok().json(json!({ "verified": true })))
 }

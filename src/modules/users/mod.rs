@@ -5,6 +5,7 @@
 pub mod backend;
 mod list;
 mod model;
+mod password;
 mod requests;
 pub mod service;
 mod store;

@@ -7,75 +7,18 @@ use serde_json::{Map, Value};
 
 use super::list::ListUsersParams;
 use super::model::{DeletedObject, EmailAddressRow, TotalCount, UserObject, UserRow};
+use super::password::prepare_password;
 use super::requests::{CreateUser, MetadataPatch, UpdateUser};
 use super::{store, validate};
 use crate::crypto::ids::{self, new_id, prefix};
-use crate::crypto::password::{Hasher, PasswordHasher};
 use crate::db::{write_transaction, DbConnection, DbPool};
-use crate::http::{ApiError, ErrorCode, Patch};
+use crate::http::{ApiError, Patch};
 use crate::modules::Module;
 use crate::state::AppState;
 use crate::time::now_ms;
 
-fn pool(state: &AppState) -> DbPool {
+pub(super) fn pool(state: &AppState) -> DbPool {
     state.db.for_module(Module::Users).clone()
-}
-
-/// A password ready to store.
-struct StoredPassword {
-    digest: String,
-    hasher: Hasher,
-}
-
-/// Validates and hashes a new password, or validates an imported digest.
-async fn prepare_password(
-    state: &AppState,
-    password: Option<String>,
-    digest: Option<String>,
-    hasher: Option<String>,
-    skip_checks: bool,
-) -> Result<Option<StoredPassword>, ApiError> {
-    match (password, digest) {
-        (Some(_), Some(_)) => Err(ApiError::param_value(
-            "password_digest",
-            "password and password_digest cannot be given together.",
-        )),
-        (Some(password), None) => {
-            validate::password(&password, &state.settings.auth.password, skip_checks)?;
-            let digest = hash_off_thread(state.passwords.clone(), password).await?;
-            Ok(Some(StoredPassword {
-                digest,
-                hasher: Hasher::Argon2id,
-            }))
-        }
-        (None, Some(digest)) => {
-            let hasher = validate::imported_digest(&digest, hasher.as_deref())?;
-            Ok(Some(StoredPassword { digest, hasher }))
-        }
-        (None, None) if hasher.is_some() => Err(ApiError::param_missing("password_digest")),
-        (None, None) => Ok(None),
-    }
-}
-
-/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-async fn hash_off_thread(hasher: PasswordHasher, password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hasher.hash(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
-}
-
-fn metadata_text(param: &str, value: Option<Value>) -> Result<String, ApiError> {
-    let map = value.map_or_else(|| Ok(Map::new()), |v| validate::metadata_object(param, v))?;
-    Ok(Value::Object(map).to_string())
-}
-
-fn optional_text(
-    param: &str,
-    value: Option<String>,
-    max: usize,
-) -> Result<Option<String>, ApiError> {
-    value.map_or(Ok(None), |v| validate::text_field(param, &v, max))
 }
 
 /// Refuses an identifier held by a user other than `user_id`.
@@ -115,18 +58,20 @@ pub async fn create_user(state: &AppState, input: CreateUser) -> Result<UserObje
     if username.is_none() && auth.username_required {
         return Err(ApiError::param_missing("username"));
     }
-    let first_name = optional_text("first_name", input.first_name, validate::MAX_NAME_LEN)?;
-    let last_name = optional_text("last_name", input.last_name, validate::MAX_NAME_LEN)?;
-    let external_id = optional_text("external_id", input.external_id, validate::MAX_NAME_LEN)?;
+    let first_name =
+        validate::optional_text("first_name", input.first_name, validate::MAX_NAME_LEN)?;
+    let last_name = validate::optional_text("last_name", input.last_name, validate::MAX_NAME_LEN)?;
+    let external_id =
+        validate::optional_text("external_id", input.external_id, validate::MAX_NAME_LEN)?;
     let locale = input
         .locale
         .as_deref()
         .map(validate::locale)
         .transpose()?
         .flatten();
-    let public_metadata = metadata_text("public_metadata", input.public_metadata)?;
-    let private_metadata = metadata_text("private_metadata", input.private_metadata)?;
-    let unsafe_metadata = metadata_text("unsafe_metadata", input.unsafe_metadata)?;
+    let public_metadata = validate::metadata_text("public_metadata", input.public_metadata)?;
+    let private_metadata = validate::metadata_text("private_metadata", input.private_metadata)?;
+    let unsafe_metadata = validate::metadata_text("unsafe_metadata", input.unsafe_metadata)?;
     let created_at = input
         .created_at
         .as_deref()
@@ -139,7 +84,7 @@ pub async fn create_user(state: &AppState, input: CreateUser) -> Result<UserObje
         .transpose()?;
     let create_organizations_limit = input
         .create_organizations_limit
-        .map(organizations_limit)
+        .map(validate::organizations_limit)
         .transpose()?;
     let password_given = input.password.is_some() || input.password_digest.is_some();
     if !password_given && auth.password.required && !input.skip_password_requirement {
@@ -229,18 +174,7 @@ pub async fn create_user(state: &AppState, input: CreateUser) -> Result<UserObje
         .await
 }
 
-fn organizations_limit(limit: i32) -> Result<i32, ApiError> {
-    if (0..=100_000).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::param_value(
-            "create_organizations_limit",
-            "create_organizations_limit must be between 0 and 100000.",
-        ))
-    }
-}
-
-fn lockout_ms(state: &AppState) -> i64 {
+pub(super) fn lockout_ms(state: &AppState) -> i64 {
     i64::try_from(state.settings.security.lockout.duration.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
@@ -295,7 +229,7 @@ pub async fn count_users(
 }
 
 /// Loads a user row or answers 404.
-fn load(conn: &mut DbConnection, id: &str) -> Result<UserRow, ApiError> {
+pub(super) fn load(conn: &mut DbConnection, id: &str) -> Result<UserRow, ApiError> {
     if !ids::has_shape(id, prefix::USER) {
         return Err(ApiError::not_found("user"));
     }
@@ -318,7 +252,7 @@ pub async fn get_user(state: &AppState, id: String) -> Result<UserObject, ApiErr
 }
 
 /// Loads the user, applies `change`, saves it, all in one write transaction.
-async fn modify<F>(
+pub(super) async fn modify<F>(
     state: &AppState,
     query: &'static str,
     id: String,
@@ -360,17 +294,17 @@ pub async fn update_user(
         Patch::Null if auth.username_required => return Err(ApiError::param_missing("username")),
         other => other,
     };
-    let external_id = text_patch("external_id", input.external_id)?;
-    let first_name = text_patch("first_name", input.first_name)?;
-    let last_name = text_patch("last_name", input.last_name)?;
+    let external_id = validate::text_patch("external_id", input.external_id)?;
+    let first_name = validate::text_patch("first_name", input.first_name)?;
+    let last_name = validate::text_patch("last_name", input.last_name)?;
     let locale = match input.locale {
         Patch::Value(l) => validate::locale(&l)?.map_or(Patch::Null, Patch::Value),
         other => other,
     };
     let metadata = [
-        metadata_patch("public_metadata", input.public_metadata)?,
-        metadata_patch("private_metadata", input.private_metadata)?,
-        metadata_patch("unsafe_metadata", input.unsafe_metadata)?,
+        validate::metadata_patch("public_metadata", input.public_metadata)?,
+        validate::metadata_patch("private_metadata", input.private_metadata)?,
+        validate::metadata_patch("unsafe_metadata", input.unsafe_metadata)?,
     ];
     let created_at = input
         .created_at
@@ -383,7 +317,7 @@ pub async fn update_user(
         .map(|t| validate::rfc3339_ms("legal_accepted_at", t))
         .transpose()?;
     let organizations_limit = match input.create_organizations_limit {
-        Patch::Value(limit) => Patch::Value(organizations_limit(limit)?),
+        Patch::Value(limit) => Patch::Value(validate::organizations_limit(limit)?),
         other => other,
     };
     let password = prepare_password(
@@ -468,28 +402,9 @@ pub async fn update_user(
     .await
 }
 
-fn text_patch(param: &str, patch: Patch<String>) -> Result<Patch<String>, ApiError> {
-    Ok(match patch {
-        Patch::Value(v) => validate::text_field(param, &v, validate::MAX_NAME_LEN)?
-            .map_or(Patch::Null, Patch::Value),
-        other => other,
-    })
-}
-
 fn apply(column: &mut Option<String>, patch: Patch<String>) {
     if let Some(change) = patch.into_change() {
         *column = change;
-    }
-}
-
-/// A replacement metadata object as stored text; `null` replaces with `{}`.
-fn metadata_patch(param: &str, patch: Patch<Value>) -> Result<Option<String>, ApiError> {
-    match patch {
-        Patch::Absent => Ok(None),
-        Patch::Null => Ok(Some("{}".to_owned())),
-        Patch::Value(v) => Ok(Some(
-            Value::Object(validate::metadata_object(param, v)?).to_string(),
-        )),
     }
 }
 
@@ -577,65 +492,4 @@ pub async fn set_locked(
         Ok(())
     })
     .await
-}
-
-/// `POST /v1/users/{id}/verify_password`. A digest weaker than the current
-/// policy (an imported bcrypt hash, an older Argon2 cost) is replaced by a
-/// fresh Argon2id digest once the password is proven.
-pub async fn verify_password(
-    state: &AppState,
-    id: String,
-    password: Option<String>,
-) -> Result<(), ApiError> {
-    let password = password
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| ApiError::param_missing("password"))?;
-    if password.len() > validate::MAX_PASSWORD_BYTES_ABSOLUTE {
-        return Err(incorrect_password());
-    }
-    let lookup = id.clone();
-    let row = pool(state)
-        .run("users.get", move |conn| load(conn, &lookup))
-        .await?;
-    let (Some(digest), Some(hasher)) = (
-        row.password_digest,
-        row.password_hasher.as_deref().and_then(Hasher::from_name),
-    ) else {
-        return Err(ApiError::new(
-            ErrorCode::PasswordNotSet,
-            "password not set",
-            "This user has no password to verify.",
-        ));
-    };
-    let passwords = state.passwords.clone();
-    let (verified, rehash) = tokio::task::spawn_blocking(move || {
-        let verified = passwords.verify(hasher, &digest, &password);
-        let rehash = (verified && passwords.needs_rehash(hasher, &digest))
-            .then(|| passwords.hash(&password).ok())
-            .flatten();
-        (verified, rehash)
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    if !verified {
-        return Err(incorrect_password());
-    }
-    if let Some(new_digest) = rehash {
-        modify(state, "users.rehash_password", id, move |_conn, row| {
-            row.password_digest = Some(new_digest);
-            row.password_hasher = Some(Hasher::Argon2id.name().to_owned());
-            Ok(())
-        })
-        .await?;
-    }
-    Ok(())
-}
-
-fn incorrect_password() -> ApiError {
-    ApiError::new(
-        ErrorCode::IncorrectPassword,
-        "Password is incorrect.",
-        "Password is incorrect. Try again, or use another method.",
-    )
-    .with_param("password")
 }

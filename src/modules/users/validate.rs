@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{AuthSettings, PasswordSettings};
 use crate::crypto::password::Hasher;
-use crate::http::{ApiError, ErrorCode};
+use crate::http::{ApiError, ErrorCode, Patch};
 
 /// Longest email address (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 320;
@@ -259,6 +259,50 @@ pub fn refuse_unsupported(param: &str, value: &Option<Value>) -> Result<(), ApiE
         .with_param(param));
     }
     Ok(())
+}
+
+/// A metadata object as stored text; absent means `{}`.
+pub fn metadata_text(param: &str, value: Option<Value>) -> Result<String, ApiError> {
+    let map = value.map_or_else(|| Ok(Map::new()), |v| metadata_object(param, v))?;
+    Ok(Value::Object(map).to_string())
+}
+
+/// [`text_field`] for an optional input.
+pub fn optional_text(
+    param: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    value.map_or(Ok(None), |v| text_field(param, &v, max))
+}
+
+/// Checks `create_organizations_limit` (0–100 000).
+pub fn organizations_limit(limit: i32) -> Result<i32, ApiError> {
+    if (0..=100_000).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::param_value(
+            "create_organizations_limit",
+            "create_organizations_limit must be between 0 and 100000.",
+        ))
+    }
+}
+
+/// [`text_field`] for a PATCH field; an empty string clears it.
+pub fn text_patch(param: &str, patch: Patch<String>) -> Result<Patch<String>, ApiError> {
+    Ok(match patch {
+        Patch::Value(v) => text_field(param, &v, MAX_NAME_LEN)?.map_or(Patch::Null, Patch::Value),
+        other => other,
+    })
+}
+
+/// A replacement metadata object as stored text; `null` replaces with `{}`.
+pub fn metadata_patch(param: &str, patch: Patch<Value>) -> Result<Option<String>, ApiError> {
+    match patch {
+        Patch::Absent => Ok(None),
+        Patch::Null => Ok(Some("{}".to_owned())),
+        Patch::Value(v) => Ok(Some(Value::Object(metadata_object(param, v)?).to_string())),
+    }
 }
 
 #[cfg(test)]
