@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::modules::Module;
 
+mod validate;
+
 /// The defaults, compiled into the binary so `steward` runs with no file at all.
-pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 /// Environment variable that names a configuration file when `--config` is absent.
 pub const CONFIG_FILE_ENV: &str = "STEWARD_CONFIG";
@@ -216,7 +218,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl ConfigError {
-    fn new(key: &str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(key: &str, problem: impl Into<String>) -> Self {
         Self {
             key: key.to_owned(),
             problem: problem.into(),
@@ -276,157 +278,6 @@ impl Settings {
         let settings: Settings = merged.try_deserialize().map_err(from_config_error)?;
         settings.validate()?;
         Ok(settings)
-    }
-
-    /// Checks what types alone cannot: ranges, URL schemes, cross-key rules.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.validate_server()?;
-        self.validate_database()?;
-        self.validate_instance()?;
-        self.validate_role()?;
-        self.validate_auth()?;
-        crate::crypto::password::PasswordHasher::from_settings(&self.security.argon2)
-            .map_err(|problem| ConfigError::new("security.argon2", problem))?;
-        if self.security.lockout.duration.is_zero() {
-            return Err(ConfigError::new(
-                "security.lockout.duration",
-                "must be longer than zero",
-            ));
-        }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| ConfigError::new("log.level", e.to_string()))?;
-        Ok(())
-    }
-
-    fn validate_server(&self) -> Result<(), ConfigError> {
-        if !self.server.public_url.is_empty() {
-            let url = url::Url::parse(&self.server.public_url)
-                .map_err(|e| ConfigError::new("server.public_url", e.to_string()))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(ConfigError::new(
-                    "server.public_url",
-                    "must be an http:// or https:// URL with a host",
-                ));
-            }
-            if url.path() != "/" || url.query().is_some() {
-                return Err(ConfigError::new(
-                    "server.public_url",
-                    "must not have a path or query (the Frontend API is served at its root)",
-                ));
-            }
-        }
-        if self.server.max_body_bytes < 1024 {
-            return Err(ConfigError::new(
-                "server.max_body_bytes",
-                "must be at least 1024",
-            ));
-        }
-        Ok(())
-    }
-
-    fn validate_database(&self) -> Result<(), ConfigError> {
-        use crate::db::DatabaseUrl;
-        DatabaseUrl::parse(&self.database.url)
-            .map_err(|problem| ConfigError::new("database.url", problem))?;
-        for url in &self.database.replica_urls {
-            match DatabaseUrl::parse(url) {
-                Ok(DatabaseUrl::Postgres(_)) => {}
-                Ok(DatabaseUrl::Sqlite(_)) => {
-                    return Err(ConfigError::new(
-                        "database.replica_urls",
-                        "replicas must be postgres:// URLs",
-                    ))
-                }
-                Err(problem) => return Err(ConfigError::new("database.replica_urls", problem)),
-            }
-        }
-        for (module, db) in &self.database.modules {
-            DatabaseUrl::parse(&db.url).map_err(|problem| {
-                ConfigError::new(&format!("database.modules.{}.url", module.name()), problem)
-            })?;
-        }
-        if !(1..=1000).contains(&self.database.pool_size) {
-            return Err(ConfigError::new(
-                "database.pool_size",
-                "must be between 1 and 1000",
-            ));
-        }
-        if self.database.connect_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "database.connect_timeout",
-                "must be longer than zero",
-            ));
-        }
-        Ok(())
-    }
-
-    fn validate_instance(&self) -> Result<(), ConfigError> {
-        let key = self.instance.secret_key.expose_secret();
-        if key.is_empty() {
-            return Ok(());
-        }
-        let prefix = format!("sk_{}_", self.instance.environment.key_infix());
-        let valid_body = key.strip_prefix(&prefix).is_some_and(|body| {
-            body.len() >= 24 && body.bytes().all(|b| b.is_ascii_alphanumeric())
-        });
-        if !valid_body {
-            return Err(ConfigError::new(
-                "instance.secret_key",
-                format!(
-                    "must be {prefix} followed by at least 24 letters or digits (environment is {})",
-                    self.instance.environment.as_str()
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    fn validate_role(&self) -> Result<(), ConfigError> {
-        for name in self.roles.keys() {
-            if name == "all" || Module::from_name(name).is_some() {
-                return Err(ConfigError::new(
-                    &format!("roles.{name}"),
-                    "a named role cannot reuse `all` or a module name",
-                ));
-            }
-        }
-        self.role_modules().map(|_| ())
-    }
-
-    fn validate_auth(&self) -> Result<(), ConfigError> {
-        let auth = &self.auth;
-        if auth.username_required && !auth.username_enabled {
-            return Err(ConfigError::new(
-                "auth.username_required",
-                "cannot be true while auth.username_enabled is false",
-            ));
-        }
-        if auth.username_min_length == 0 || auth.username_min_length > auth.username_max_length {
-            return Err(ConfigError::new(
-                "auth.username_min_length",
-                "must be at least 1 and at most auth.username_max_length",
-            ));
-        }
-        if auth.username_max_length > 256 {
-            return Err(ConfigError::new(
-                "auth.username_max_length",
-                "must be at most 256",
-            ));
-        }
-        let password = &auth.password;
-        if password.min_length == 0 || password.min_length > password.max_length {
-            return Err(ConfigError::new(
-                "auth.password.min_length",
-                "must be at least 1 and at most auth.password.max_length",
-            ));
-        }
-        if password.max_length > 4096 {
-            return Err(ConfigError::new(
-                "auth.password.max_length",
-                "must be at most 4096",
-            ));
-        }
-        Ok(())
     }
 
     /// The modules this process serves: the role's modules that are enabled.
