@@ -15,6 +15,7 @@ on_both_backends!(
     roles_mount_only_their_modules,
     oversized_bodies_are_refused,
     restart_reuses_the_instance,
+    a_module_can_have_its_own_database,
 );
 
 async fn health_readiness_and_metrics(backend: Backend) {
@@ -185,5 +186,57 @@ async fn restart_reuses_the_instance(backend: Backend) {
     assert_eq!(
         fetched["email_addresses"][0]["email_address"],
         "kept@example.com"
+    );
+}
+
+async fn a_module_can_have_its_own_database(backend: Backend) {
+    use diesel::prelude::*;
+    use steward::db::schema::users;
+    use steward::modules::Module;
+
+    let dir = tempfile::tempdir().unwrap();
+    let primary = common::fresh_database(backend, dir.path());
+    let users_db = match backend {
+        Backend::Sqlite => format!("sqlite://{}/users.db", dir.path().display()),
+        Backend::Postgres => common::fresh_database(backend, dir.path()),
+    };
+    let extra = format!("[database.modules.users]\nurl = \"{users_db}\"\n");
+    let app = TestApp::spawn_on(backend, dir, primary, &extra).await;
+    let (status, _) = app
+        .post(
+            "/v1/users",
+            json!({"email_address": ["own@example.com"], "password": "long enough"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.user_count().await, 1);
+
+    let (_, ready) = app.get("/readyz").await;
+    let names: Vec<&str> = ready["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["primary", "users"]);
+    let state = app.state.clone();
+    let (in_primary, in_module) = actix_web::rt::task::spawn_blocking(move || {
+        let count = |pool: &steward::db::DbPool| -> i64 {
+            users::table
+                .count()
+                .get_result(&mut *pool.get_blocking().unwrap())
+                .unwrap()
+        };
+        (
+            count(state.db.primary()),
+            count(state.db.for_module(Module::Users)),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (in_primary, in_module),
+        (0, 1),
+        "users live in the module database only"
     );
 }

@@ -20,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/users/{user_id}", web::patch().to(update))
         .route("/users/{user_id}", web::delete().to(delete))
         .route("/users/{user_id}/metadata", web::patch().to(merge_metadata))
+        .route("/users/{user_id}/metadata", web::put().to(replace_metadata))
         .route("/users/{user_id}/ban", web::post().to(ban))
         .route("/users/{user_id}/unban", web::post().to(unban))
         .route("/users/{user_id}/lock", web::post().to(lock))
@@ -70,6 +71,14 @@ async fn merge_metadata(
     ClerkJson(body): ClerkJson<MetadataPatch>,
 ) -> Reply {
     Ok(HttpResponse::Ok().json(service::merge_metadata(&state, path.into_inner(), body).await?))
+}
+
+async fn replace_metadata(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ClerkJson(body): ClerkJson<MetadataPatch>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(service::replace_metadata(&state, path.into_inner(), body).await?))
 }
 
 async fn ban(state: web::Data<AppState>, path: web::Path<String>) -> Reply {

@@ -82,7 +82,8 @@ pub struct UpdateUser {
     pub backup_codes: Option<Value>,
 }
 
-/// `PATCH /v1/users/{id}/metadata`: each object is deep-merged.
+/// `PATCH /v1/users/{id}/metadata` (each object deep-merged) and
+/// `PUT /v1/users/{id}/metadata` (each object replaced).
 #[derive(Debug, Default, Deserialize)]
 pub struct MetadataPatch {
     pub public_metadata: Option<Value>,

@@ -425,6 +425,39 @@ pub async fn delete_user(state: &AppState, id: String) -> Result<DeletedObject, 
         .await
 }
 
+/// `PUT /v1/users/{id}/metadata`: each given object replaces the stored
+/// one; kinds left out of the body stay as they are.
+pub async fn replace_metadata(
+    state: &AppState,
+    id: String,
+    input: MetadataPatch,
+) -> Result<UserObject, ApiError> {
+    let replacement = |param: &str, value: Option<Value>| {
+        value
+            .map(|v| validate::metadata_text(param, Some(v)))
+            .transpose()
+    };
+    let replacements = [
+        replacement("public_metadata", input.public_metadata)?,
+        replacement("private_metadata", input.private_metadata)?,
+        replacement("unsafe_metadata", input.unsafe_metadata)?,
+    ];
+    modify(state, "users.replace_metadata", id, move |_conn, row| {
+        let [public, private, unsafe_] = replacements;
+        for (column, text) in [
+            (&mut row.public_metadata, public),
+            (&mut row.private_metadata, private),
+            (&mut row.unsafe_metadata, unsafe_),
+        ] {
+            if let Some(text) = text {
+                *column = text;
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// `PATCH /v1/users/{id}/metadata`: deep merge, `null` removes a key.
 pub async fn merge_metadata(
     state: &AppState,
