@@ -10,8 +10,11 @@ BUILD_PACKAGES := pkg-config libpq-dev
 # Debian packages needed by the tests (an ephemeral PostgreSQL cluster).
 TEST_PACKAGES := postgresql
 SDK_DIR := tests/sdk
+# Python tools for the tests (aiosmtpd, a real SMTP server that captures mail).
+VENV := .tools/venv
+AIOSMTPD_VERSION := 1.4.6
 
-.PHONY: run test build release lint fmt deps-build deps-test help
+.PHONY: run test build release lint fmt deps-build deps-test test-deps help
 
 help:
 	@echo "make run    build (release) and serve on the embedded SQLite database"
@@ -61,10 +64,22 @@ deps-test:
 	    [ $(SDK_DIR)/package-lock.json -nt $(SDK_DIR)/node_modules/.package-lock.json ]; then \
 		cd $(SDK_DIR) && npm ci --no-audit --no-fund; \
 	fi
+	@if ! $(VENV)/bin/python -c 'import aiosmtpd' >/dev/null 2>&1; then \
+		python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-python-venv; \
+		rm -rf $(VENV) && python3 -m venv $(VENV) && \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check aiosmtpd==$(AIOSMTPD_VERSION); \
+	fi
 
-.PHONY: apt-test-packages apt-node
+# Alias: the name the test harness tells people to run.
+test-deps: deps-test
+
+.PHONY: apt-test-packages apt-node apt-python-venv
+
 apt-test-packages:
 	$(call apt_install,$(TEST_PACKAGES))
 
 apt-node:
 	$(call apt_install,nodejs npm)
+
+apt-python-venv:
+	$(call apt_install,python3 python3-venv)

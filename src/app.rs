@@ -16,9 +16,11 @@ use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;
 use crate::db::Database;
 use crate::http::trace::{observe, Listener};
-use crate::http::{backend_auth, health, ApiError};
+use crate::http::{backend_auth, fapi, health, ApiError};
 use crate::instance::{self, jwks, SecretKeyVerifier};
+use crate::modules::session::TokenMinter;
 use crate::modules::Module;
+use crate::notify::Mailer;
 use crate::state::AppState;
 
 /// Everything the listeners need, ready to serve.
@@ -34,7 +36,14 @@ pub struct Prepared {
 /// is set, and loads or creates the instance. Blocking.
 pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     let modules = settings.role_modules()?;
-    let db = Database::connect(&settings.database, &modules)?;
+    // Pools for every enabled module's own database, not only the role's:
+    // a module served here may call another module's service (a ban ends
+    // sessions even in a process that does not serve the session API).
+    let enabled: Vec<Module> = Module::ALL
+        .into_iter()
+        .filter(|m| settings.modules.is_enabled(*m))
+        .collect();
+    let db = Database::connect(&settings.database, &enabled)?;
     for pool in db.writable_pools() {
         pool.check_connect()?;
     }
@@ -52,6 +61,12 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
         &settings.instance.secret_key,
         db.primary().clone(),
     );
+    let tokens = TokenMinter::new(
+        settings.public_url(),
+        settings.session.token_lifetime,
+        std::time::Duration::from_secs(settings.session.token_reuse_seconds),
+    );
+    let mailer = Mailer::from_settings(&settings)?;
     Ok(Prepared {
         state: Arc::new(AppState {
             settings: Arc::new(settings),
@@ -59,6 +74,8 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
             instance: boot.instance,
             secret_keys,
             passwords,
+            tokens,
+            mailer,
         }),
         modules,
         created_secret_key: boot.created_secret_key,
@@ -85,15 +102,22 @@ impl Application {
         let body_limit = settings.server.max_body_bytes;
 
         let modules = prepared.modules.clone();
+        let frontend_modules = modules.clone();
         let frontend_state = state.clone();
         let frontend = HttpServer::new(move || {
+            let mut v1 = web::scope("/v1");
+            for module in &frontend_modules {
+                v1 = v1.configure(|cfg| module.configure_frontend(cfg));
+            }
             App::new()
                 .app_data(frontend_state.clone())
                 .app_data(web::Data::new(Listener("frontend")))
                 .app_data(web::PayloadConfig::new(body_limit))
+                .wrap(from_fn(fapi::method_override))
                 .wrap(from_fn(observe))
                 .configure(health_routes)
                 .route("/.well-known/jwks.json", web::get().to(jwks::get_jwks))
+                .service(v1.default_service(web::to(not_found)))
                 .default_service(web::to(not_found))
         });
         let frontend = frontend

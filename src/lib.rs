@@ -10,6 +10,7 @@ pub mod db;
 pub mod http;
 pub mod instance;
 pub mod modules;
+pub mod notify;
 pub mod state;
 pub mod telemetry;
 pub mod time;

@@ -6,6 +6,8 @@ use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;
 use crate::db::Database;
 use crate::instance::{Instance, SecretKeyVerifier};
+use crate::modules::session::TokenMinter;
+use crate::notify::Mailer;
 
 /// Shared application state, one per process, cloned into each worker.
 #[derive(Debug)]
@@ -15,4 +17,8 @@ pub struct AppState {
     pub instance: Instance,
     pub secret_keys: SecretKeyVerifier,
     pub passwords: PasswordHasher,
+    /// Mints session tokens and keeps the reuse cache.
+    pub tokens: TokenMinter,
+    /// Sends verification codes.
+    pub mailer: Mailer,
 }

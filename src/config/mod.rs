@@ -38,6 +38,42 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub security: SecuritySettings,
     pub log: LogSettings,
+    /// Outgoing email: the SMTP server, sender and product name.
+    pub email: crate::notify::EmailSettings,
+    pub frontend: FrontendSettings,
+    pub session: SessionSettings,
+    pub sign_in: SignInSettings,
+}
+
+/// Frontend API request rules.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontendSettings {
+    /// Origins (besides the public URL's) whose browser requests may change state.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Session and session-token lifetimes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    #[serde(with = "humantime_serde")]
+    pub token_lifetime: Duration,
+    pub token_reuse_seconds: u64,
+    #[serde(with = "humantime_serde")]
+    pub lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    pub inactivity_timeout: Duration,
+    pub multi_session: bool,
+}
+
+/// Sign-in presentation.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInSettings {
+    /// Overrides the instance's stored "last used" badge setting when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub show_last_used_badge: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -125,6 +161,8 @@ impl Environment {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModulesSettings {
+    pub session: ModuleToggle,
+    pub signin: ModuleToggle,
     pub users: ModuleToggle,
 }
 
@@ -132,6 +170,8 @@ impl ModulesSettings {
     /// Whether `module` is switched on in this configuration.
     pub fn is_enabled(&self, module: Module) -> bool {
         match module {
+            Module::Session => self.session.enabled,
+            Module::Signin => self.signin.enabled,
             Module::Users => self.users.enabled,
         }
     }
@@ -180,6 +220,7 @@ pub struct Argon2Settings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockoutSettings {
+    pub max_attempts: u32,
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
 }
@@ -359,7 +400,8 @@ pub fn mask_key(key: &str) -> String {
     format!("{}****", &key[..kind_end])
 }
 
-fn serialize_masked_url<S: Serializer>(raw: &str, s: S) -> Result<S::Ok, S::Error> {
+/// Serialises a URL with its password masked (database and SMTP URLs).
+pub(crate) fn serialize_masked_url<S: Serializer>(raw: &str, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&mask_url_password(raw))
 }
 
@@ -446,6 +488,12 @@ mod tests {
             ("log.level", "loud=="),
             ("auth.password.min_length", "0"),
             ("security.lockout.duration", "soon"),
+            ("email.from", "not a mailbox"),
+            ("email.from", ""),
+            ("email.smtp_url", "ftp://mail.example.com"),
+            ("email.smtp_url", "smtp://mail.example.com?tls=sometimes"),
+            ("email.smtp_url", "not a url"),
+            ("email.application_name", ""),
         ];
         for (key, value) in cases {
             let err = load(&[(key, value)]).expect_err(key);
@@ -457,11 +505,24 @@ mod tests {
     }
 
     #[test]
+    fn log_transport_is_refused_over_https() {
+        let err = load(&[("server.public_url", "https://id.example.com")])
+            .expect_err("codes must not go to the log in production");
+        assert_eq!(err.key, "email.smtp_url");
+        load(&[
+            ("server.public_url", "https://id.example.com"),
+            ("email.smtp_url", "smtp://mail.example.com:587?tls=required"),
+        ])
+        .expect("an SMTP server makes https valid");
+        load(&[("server.public_url", "http://localhost:3000")]).expect("log transport over http");
+    }
+
+    #[test]
     fn roles_limit_modules() {
         let settings = load(&[("role", "users")]).expect("valid");
         assert_eq!(settings.role_modules().expect("valid"), vec![Module::Users]);
         let off = load(&[("modules.users.enabled", "false")]).expect("valid");
-        assert!(off.role_modules().expect("valid").is_empty());
+        assert!(!off.role_modules().expect("valid").contains(&Module::Users));
     }
 
     #[test]
@@ -472,10 +533,16 @@ mod tests {
                 "sk_test_0123456789abcdefghijklmnopqrstuv",
             ),
             ("database.url", "postgres://steward:hunter2@db:5432/steward"),
+            (
+                "email.smtp_url",
+                "smtps://mailer:swordfish@mail.example.com:465",
+            ),
         ])
         .expect("valid");
         let text = settings.to_masked_toml().expect("serializes");
         assert!(!text.contains("hunter2"));
+        assert!(!text.contains("swordfish"));
+        assert!(text.contains("mailer:****@mail.example.com"));
         assert!(!text.contains("0123456789abcdef"));
         assert!(text.contains("sk_test_****"));
         assert!(text.contains("steward:****@db"));

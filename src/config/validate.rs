@@ -14,8 +14,16 @@ impl Settings {
         self.validate_instance()?;
         self.validate_role()?;
         self.validate_auth()?;
+        self.validate_email()?;
         crate::crypto::password::PasswordHasher::from_settings(&self.security.argon2)
             .map_err(|problem| ConfigError::new("security.argon2", problem))?;
+        self.validate_session()?;
+        if self.security.lockout.max_attempts == 0 {
+            return Err(ConfigError::new(
+                "security.lockout.max_attempts",
+                "must be at least 1",
+            ));
+        }
         if self.security.lockout.duration.is_zero() {
             return Err(ConfigError::new(
                 "security.lockout.duration",
@@ -49,6 +57,41 @@ impl Settings {
                 "server.max_body_bytes",
                 "must be at least 1024",
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_session(&self) -> Result<(), ConfigError> {
+        let session = &self.session;
+        let lifetime = session.token_lifetime.as_secs();
+        if !(10..=86_400).contains(&lifetime) {
+            return Err(ConfigError::new(
+                "session.token_lifetime",
+                "must be between 10 seconds and 1 day",
+            ));
+        }
+        if session.token_reuse_seconds * 2 > lifetime {
+            return Err(ConfigError::new(
+                "session.token_reuse_seconds",
+                "must be at most half of session.token_lifetime",
+            ));
+        }
+        if session.lifetime.as_secs() < 60 || session.inactivity_timeout.as_secs() < 60 {
+            return Err(ConfigError::new(
+                "session.lifetime",
+                "session.lifetime and session.inactivity_timeout must be at least a minute",
+            ));
+        }
+        for origin in &self.frontend.allowed_origins {
+            let parsed = url::Url::parse(origin).map_err(|e| {
+                ConfigError::new("frontend.allowed_origins", format!("{origin}: {e}"))
+            })?;
+            if parsed.origin().ascii_serialization() != *origin {
+                return Err(ConfigError::new(
+                    "frontend.allowed_origins",
+                    format!("{origin} is not an origin (scheme://host[:port], no path)"),
+                ));
+            }
         }
         Ok(())
     }
@@ -153,6 +196,29 @@ impl Settings {
             return Err(ConfigError::new(
                 "auth.password.max_length",
                 "must be at most 4096",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_email(&self) -> Result<(), ConfigError> {
+        let email = &self.email;
+        email
+            .sender()
+            .map_err(|problem| ConfigError::new("email.from", problem))?;
+        if email.application_name.trim().is_empty() {
+            return Err(ConfigError::new(
+                "email.application_name",
+                "must not be empty (it names the product in every email)",
+            ));
+        }
+        let smtp = email
+            .smtp_transport_builder()
+            .map_err(|problem| ConfigError::new("email.smtp_url", problem))?;
+        if smtp.is_none() && self.public_url().starts_with("https://") {
+            return Err(ConfigError::new(
+                "email.smtp_url",
+                "is required when server.public_url is https:// (without it, verification codes are written to the log, which is for development only)",
             ));
         }
         Ok(())

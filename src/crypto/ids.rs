@@ -11,6 +11,10 @@ pub mod prefix {
     pub const USER: &str = "user";
     pub const IDENTIFICATION: &str = "idn";
     pub const SECRET_KEY: &str = "sk";
+    pub const CLIENT: &str = "client";
+    pub const SESSION: &str = "sess";
+    pub const SIGN_IN: &str = "sia";
+    pub const SIGN_UP: &str = "sua";
 }
 
 /// A new, time-sortable id with the given prefix.
@@ -32,7 +36,7 @@ mod tests {
     #[test]
     fn ids_have_clerk_shape_and_sort_by_time() {
         let first = new_id(prefix::USER);
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        std::thread::sleep(std::time::Duration::from_millis(10));
         let second = new_id(prefix::USER);
         assert!(has_shape(&first, prefix::USER), "{first}");
         assert_eq!(first.len(), "user_".len() + 27);

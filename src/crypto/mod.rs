@@ -1,6 +1,7 @@
 //! Identifiers, password hashing, secret keys and signing keys.
 
 pub mod ids;
+pub mod jwt;
 pub mod password;
 pub mod secret_keys;
 pub mod signing_keys;

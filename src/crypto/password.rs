@@ -5,6 +5,8 @@
 //! successful verification.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use std::sync::{Arc, OnceLock};
+
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::config::Argon2Settings;
@@ -72,6 +74,9 @@ impl Hasher {
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     params: Params,
+    /// A digest of nothing anyone knows, made on first use with the current
+    /// cost: verifying against it costs what a real check costs.
+    dummy_digest: Arc<OnceLock<String>>,
 }
 
 impl PasswordHasher {
@@ -84,7 +89,10 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| format!("invalid Argon2 parameters: {e}"))?;
-        Ok(Self { params })
+        Ok(Self {
+            params,
+            dummy_digest: Arc::new(OnceLock::new()),
+        })
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -114,6 +122,18 @@ impl PasswordHasher {
                 .unwrap_or(false),
             Hasher::Bcrypt => bcrypt::verify(password, digest).unwrap_or(false),
         }
+    }
+
+    /// Spends the time of one password check and learns nothing: used when
+    /// the user does not exist, so timing does not reveal that.
+    pub fn verify_nothing(&self, password: &str) {
+        let digest = self.dummy_digest.get_or_init(|| {
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+            self.hash(&String::from_utf8_lossy(&secret))
+                .unwrap_or_default()
+        });
+        let _ = self.verify(Hasher::Argon2id, digest, password);
     }
 
     /// Whether a digest should be replaced by one made with the current policy.

@@ -69,7 +69,16 @@ impl DbPool {
             }
         }
         let backend = url.backend_name();
+        let is_sqlite = matches!(url, DatabaseUrl::Sqlite(_));
         let manager = ConnectionManager::new(url, settings.pooler, settings.sqlite_busy_timeout);
+        if is_sqlite {
+            // Switch the file to WAL once, before the pool opens connections
+            // in the background: concurrent first-time switches can fail
+            // with "database is locked" without waiting for busy_timeout.
+            manager
+                .open()
+                .map_err(|e| anyhow::anyhow!("cannot open the {label} database: {e}"))?;
+        }
         let pool = Pool::builder()
             .max_size(settings.pool_size)
             .min_idle(Some(settings.pool_size.min(2)))

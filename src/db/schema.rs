@@ -8,6 +8,8 @@ diesel::table! {
         environment_type -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        show_last_used_badge -> Bool,
+        client_token_key -> Nullable<Text>,
     }
 }
 
@@ -58,6 +60,7 @@ diesel::table! {
         last_active_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        last_authentication_strategy -> Nullable<Text>,
     }
 }
 
@@ -74,6 +77,106 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        sign_in_id -> Nullable<Text>,
+        sign_up_id -> Nullable<Text>,
+        last_active_session_id -> Nullable<Text>,
+        last_authentication_strategy -> Nullable<Text>,
+        ended_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        status -> Text,
+        last_active_organization_id -> Nullable<Text>,
+        claims_snapshot -> Text,
+        first_factor_verified_at -> BigInt,
+        last_active_at -> BigInt,
+        expire_at -> BigInt,
+        abandon_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sign_ups (id) {
+        id -> Text,
+        client_id -> Text,
+        status -> Text,
+        email_address -> Nullable<Text>,
+        username -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        password_digest -> Nullable<Text>,
+        unsafe_metadata -> Text,
+        email_verification_status -> Nullable<Text>,
+        code_digest -> Nullable<Text>,
+        code_expire_at -> Nullable<BigInt>,
+        code_attempts -> Integer,
+        code_sends -> Integer,
+        code_last_sent_at -> Nullable<BigInt>,
+        created_user_id -> Nullable<Text>,
+        created_session_id -> Nullable<Text>,
+        abandon_at -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sign_ins (id) {
+        id -> Text,
+        client_id -> Text,
+        status -> Text,
+        identifier -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        first_factor_strategy -> Nullable<Text>,
+        first_factor_status -> Nullable<Text>,
+        email_address_id -> Nullable<Text>,
+        code_digest -> Nullable<Text>,
+        code_expire_at -> Nullable<BigInt>,
+        code_attempts -> Integer,
+        code_sends -> Integer,
+        code_last_sent_at -> Nullable<BigInt>,
+        created_session_id -> Nullable<Text>,
+        abandon_at -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sign_in_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        token_digest -> Text,
+        status -> Text,
+        expire_at -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    credential_checks (id) {
+        id -> Text,
+        user_id -> Text,
+        strategy -> Text,
+        succeeded -> Bool,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(email_addresses -> users (user_id));
 diesel::joinable!(signing_keys -> instances (instance_id));
 diesel::joinable!(secret_keys -> instances (instance_id));
@@ -84,4 +187,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     secret_keys,
     users,
     email_addresses,
+    clients,
+    sessions,
+    sign_ups,
+    sign_ins,
+    sign_in_tokens,
+    credential_checks,
 );

@@ -54,6 +54,26 @@ pub enum ErrorCode {
     PasswordNotSet,
     /// 409: a concurrent change conflicted with this one.
     Conflict,
+    /// 403: a browser request from an origin this instance does not allow.
+    OriginInvalid,
+    /// 422: no user has this identifier.
+    FormIdentifierNotFound,
+    /// 422: the password does not match.
+    FormPasswordIncorrect,
+    /// 422: the verification code does not match.
+    FormCodeIncorrect,
+    /// 422: the code or attempt has expired.
+    VerificationExpired,
+    /// 429: too many failed attempts at this verification.
+    VerificationFailed,
+    /// 403: the user is locked after too many failed attempts.
+    UserLocked,
+    /// 403: the user is banned.
+    UserBanned,
+    /// 422: the strategy is not offered here.
+    StrategyForUserInvalid,
+    /// 401: the session does not exist for this client, or has ended.
+    SignedOut,
     /// 503: a database is unreachable; retry after `Retry-After` seconds.
     ServiceUnavailable,
     /// 500: a bug or an unexpected failure; details are in the server log.
@@ -82,6 +102,16 @@ impl ErrorCode {
             Self::IncorrectPassword => "incorrect_password",
             Self::PasswordNotSet => "password_not_set",
             Self::Conflict => "conflict",
+            Self::OriginInvalid => "origin_invalid",
+            Self::FormIdentifierNotFound => "form_identifier_not_found",
+            Self::FormPasswordIncorrect => "form_password_incorrect",
+            Self::FormCodeIncorrect => "form_code_incorrect",
+            Self::VerificationExpired => "verification_expired",
+            Self::VerificationFailed => "verification_failed",
+            Self::UserLocked => "user_locked",
+            Self::UserBanned => "user_banned",
+            Self::StrategyForUserInvalid => "strategy_for_user_invalid",
+            Self::SignedOut => "signed_out",
             Self::ServiceUnavailable => "service_unavailable",
             Self::InternalServerError => "internal_clerk_error",
         }
@@ -97,6 +127,9 @@ impl ErrorCode {
             Self::RequestBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ResourceNotFound => StatusCode::NOT_FOUND,
             Self::Conflict => StatusCode::CONFLICT,
+            Self::OriginInvalid | Self::UserLocked | Self::UserBanned => StatusCode::FORBIDDEN,
+            Self::VerificationFailed => StatusCode::TOO_MANY_REQUESTS,
+            Self::SignedOut => StatusCode::UNAUTHORIZED,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::FormParamMissing
@@ -110,7 +143,12 @@ impl ErrorCode {
             | Self::FormPasswordLengthTooShort
             | Self::FormPasswordLengthTooLong
             | Self::IncorrectPassword
-            | Self::PasswordNotSet => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::PasswordNotSet
+            | Self::FormIdentifierNotFound
+            | Self::FormPasswordIncorrect
+            | Self::FormCodeIncorrect
+            | Self::VerificationExpired
+            | Self::StrategyForUserInvalid => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }
@@ -157,6 +195,12 @@ impl ApiError {
     /// Adds a `Retry-After` header (seconds).
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// Adds a `meta` entry (e.g. `lockout_expires_in_seconds`).
+    pub fn with_meta(mut self, key: &str, value: Value) -> Self {
+        self.meta.insert(key.to_owned(), value);
         self
     }
 

@@ -4,6 +4,7 @@
 pub mod backend_auth;
 pub mod error;
 pub mod extract;
+pub mod fapi;
 pub mod health;
 pub mod trace;
 

@@ -6,6 +6,7 @@ use base64::Engine;
 use super::store::{self, InstanceRow, SecretKeyRow, SigningKeyRow};
 use crate::config::{Environment, Settings};
 use crate::crypto::ids::{new_id, prefix};
+use crate::crypto::jwt::{Hs256Key, Rs256Signer};
 use crate::crypto::secret_keys;
 use crate::crypto::signing_keys::{generate_rsa_pkcs8, SigningKey};
 use crate::db::{write_transaction, DbPool};
@@ -21,6 +22,12 @@ pub struct Instance {
     pub publishable_key: String,
     /// Parsed signing keys, newest (the active one) first.
     pub signing_keys: Vec<SigningKey>,
+    /// Signs session tokens with the active key.
+    pub signer: Rs256Signer,
+    /// Signs and checks client tokens (the `__client` cookie, native JWTs).
+    pub client_tokens: Hs256Key,
+    /// The stored "last used" badge setting (config may override it).
+    pub show_last_used_badge: bool,
 }
 
 /// What start-up found or made.
@@ -55,6 +62,10 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
                     environment_type: environment.as_str().to_owned(),
                     created_at: now,
                     updated_at: now,
+                    // Instances created by this version show the badge; older
+                    // ones got `false` from the migration that added it.
+                    show_last_used_badge: true,
+                    client_token_key: Some(new_client_token_key()),
                 };
                 store::insert_instance(conn, &instance)?;
                 store::insert_signing_key(
@@ -78,6 +89,15 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
             created.0
         }
     };
+    let row = match row.client_token_key {
+        Some(_) => row,
+        None => {
+            let key = new_client_token_key();
+            store::set_client_token_key(&mut conn, &row.id, &key)?;
+            store::find_instance(&mut conn)?
+                .ok_or_else(|| anyhow::anyhow!("the instance disappeared during start-up"))?
+        }
+    };
     if row.environment_type != environment.as_str() {
         anyhow::bail!(
             "the database holds a {} instance but instance.environment is {}",
@@ -89,9 +109,12 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
         .into_iter()
         .map(|key| SigningKey::from_stored(key.kid, &key.private_key_pkcs8))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if signing_keys.is_empty() {
-        anyhow::bail!("the instance has no signing key");
-    }
+    let active = store::published_signing_keys(&mut conn)?
+        .into_iter()
+        .find(|key| key.retired_at.is_none())
+        .ok_or_else(|| anyhow::anyhow!("the instance has no active signing key"))?;
+    let signer = Rs256Signer::new(active.kid, &STANDARD.decode(&active.private_key_pkcs8)?)?;
+    let client_key = STANDARD.decode(row.client_token_key.as_deref().unwrap_or_default())?;
     Ok(Bootstrap {
         instance: Instance {
             id: row.id,
@@ -99,9 +122,19 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
             created_at: row.created_at,
             publishable_key: publishable_key(environment, &settings.public_url()),
             signing_keys,
+            signer,
+            client_tokens: Hs256Key::new(&client_key),
+            show_last_used_badge: row.show_last_used_badge,
         },
         created_secret_key,
     })
+}
+
+/// 32 random bytes, base64: the HMAC key for client tokens.
+fn new_client_token_key() -> String {
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    STANDARD.encode(key)
 }
 
 fn secret_key_row(instance_id: &str, key: &str, now: i64) -> SecretKeyRow {

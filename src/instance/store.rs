@@ -12,6 +12,8 @@ pub struct InstanceRow {
     pub environment_type: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub show_last_used_badge: bool,
+    pub client_token_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -82,4 +84,11 @@ pub fn active_secret_key_exists(conn: &mut DbConnection, digest: &str) -> QueryR
             .filter(secret_keys::revoked_at.is_null()),
     ))
     .get_result(conn)
+}
+
+pub fn set_client_token_key(conn: &mut DbConnection, id: &str, key: &str) -> QueryResult<()> {
+    diesel::update(instances::table.find(id))
+        .set(instances::client_token_key.eq(key))
+        .execute(conn)
+        .map(drop)
 }

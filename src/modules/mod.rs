@@ -5,23 +5,31 @@
 use actix_web::web::ServiceConfig;
 use serde::{Deserialize, Serialize};
 
+pub mod session;
+pub mod signin;
 pub mod users;
 
 /// A product area that a process role can serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Module {
-    /// Backend API user management (`/v1/users`).
+    /// Clients, sessions and session tokens (the always-on core of sign-in).
+    Session,
+    /// Sign-in attempts (`/v1/client/sign_ins`).
+    Signin,
+    /// User management (`/v1/users`).
     Users,
 }
 
 impl Module {
     /// Every module in this build, in mounting order.
-    pub const ALL: [Module; 1] = [Module::Users];
+    pub const ALL: [Module; 3] = [Module::Session, Module::Signin, Module::Users];
 
     /// The module's name in configuration and on the command line.
     pub fn name(self) -> &'static str {
         match self {
+            Self::Session => "session",
+            Self::Signin => "signin",
             Self::Users => "users",
         }
     }
@@ -31,9 +39,22 @@ impl Module {
         Self::ALL.into_iter().find(|m| m.name() == name)
     }
 
+    /// Mounts the module's Frontend API routes under `/v1`.
+    pub fn configure_frontend(self, cfg: &mut ServiceConfig) {
+        match self {
+            Self::Session => session::frontend::configure(cfg),
+            Self::Signin => signin::frontend::configure(cfg),
+            // `/v1/me` (account management) is not served yet.
+            Self::Users => {}
+        }
+    }
+
     /// Mounts the module's Backend API routes under `/v1`.
     pub fn configure_backend(self, cfg: &mut ServiceConfig) {
         match self {
+            Self::Session => session::backend::configure(cfg),
+            // Sign-in tokens (`/v1/sign_in_tokens`) are not served yet.
+            Self::Signin => {}
             Self::Users => users::backend::configure(cfg),
         }
     }

@@ -2,7 +2,9 @@
 //! fresh database per test, on SQLite or on PostgreSQL.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fapi;
 pub mod postgres;
+pub mod smtp;
 
 use std::io::Write;
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //!
 //! Owns the `users` and `email_addresses` tables.
 
+mod auth;
 pub mod backend;
 mod list;
 mod model;

@@ -33,6 +33,8 @@ pub struct UserRow {
     pub last_active_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// How the user last signed in (`password`, `email_code`, …).
+    pub last_authentication_strategy: Option<String>,
 }
 
 /// An `email_addresses` row; the address is stored lower-cased.

@@ -1,10 +1,15 @@
 //! User management: the logic behind the Backend API users endpoints.
-//! Other modules reach users only through these functions.
+//! Other modules reach users only through these functions (and those
+//! re-exported from `auth`).
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+pub use super::auth::{
+    find_by_identifier, frontend_user, public_user_data, record_credential_check, record_sign_in,
+    sign_in_user_by_id, SignInUser,
+};
 use super::list::ListUsersParams;
 use super::model::{DeletedObject, EmailAddressRow, TotalCount, UserObject, UserRow};
 use super::password::prepare_password;
@@ -138,6 +143,7 @@ pub async fn create_user(state: &AppState, input: CreateUser) -> Result<UserObje
         last_active_at: None,
         created_at: created_at.unwrap_or(now),
         updated_at: now,
+        last_authentication_strategy: None,
     };
     pool(state)
         .run("users.create", move |conn| {
@@ -506,11 +512,15 @@ pub async fn set_banned(
     id: String,
     banned: bool,
 ) -> Result<UserObject, ApiError> {
-    modify(state, "users.set_banned", id, move |_conn, row| {
+    let user = modify(state, "users.set_banned", id, move |_conn, row| {
         row.banned = banned;
         Ok(())
     })
-    .await
+    .await?;
+    if banned && state.settings.modules.is_enabled(Module::Session) {
+        crate::modules::session::service::end_user_sessions(state, user.id.clone()).await?;
+    }
+    Ok(user)
 }
 
 /// `POST /v1/users/{id}/lock` (for `security.lockout.duration`) and `/unlock`.
@@ -520,7 +530,10 @@ pub async fn set_locked(
     locked: bool,
 ) -> Result<UserObject, ApiError> {
     let until = locked.then(|| now_ms() + lockout_ms(state));
-    modify(state, "users.set_locked", id, move |_conn, row| {
+    modify(state, "users.set_locked", id, move |conn, row| {
+        if !locked {
+            super::auth::record_unlock(conn, &row.id)?;
+        }
         row.locked_until = until;
         Ok(())
     })

@@ -1,0 +1,252 @@
+//! Frontend API transport, as Clerk's browser and mobile SDKs speak it.
+//!
+//! - Bodies are form-urlencoded or JSON ([`FapiForm`]).
+//! - Browsers hold the client in the HttpOnly `__client` cookie; native apps
+//!   send the client JWT in `Authorization` (raw or `Bearer`) with
+//!   `_is_native=1|true`, and read the current one back from the response's
+//!   `Authorization` header.
+//! - State-changing browser requests must come from an allowed `Origin`.
+//! - Responses are wrapped as `{response, client}` ([`reply`]).
+//!
+//! A client token is an HS256 JWT naming the client. A token that does not
+//! verify, or names a client that no longer exists, is simply ignored: the
+//! request proceeds as a new client and never reaches someone else's.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::Payload;
+use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE, ORIGIN};
+use actix_web::http::Method;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ErrorCode};
+use super::extract::{parse_json, parse_query};
+use crate::state::AppState;
+
+/// The web client cookie.
+pub const CLIENT_COOKIE: &str = "__client";
+/// How long the client cookie lives, in days.
+const CLIENT_COOKIE_DAYS: i64 = 365;
+
+/// What a client token carries.
+#[derive(Debug, Serialize, Deserialize)]
+struct ClientClaims {
+    id: String,
+    iat: i64,
+}
+
+/// The caller of a Frontend API request.
+#[derive(Debug, Clone)]
+pub struct FapiCaller {
+    /// A native app (`_is_native`), answered through the `Authorization` header.
+    pub native: bool,
+    /// The client its token names, when the token verified.
+    pub client_id: Option<String>,
+    /// The request's `Origin` (the token's `azp`).
+    pub origin: Option<String>,
+}
+
+fn query_flag(req: &HttpRequest, name: &str) -> bool {
+    req.query_string().split('&').any(|pair| {
+        pair.split_once('=')
+            .is_some_and(|(k, v)| k == name && (v == "1" || v == "true"))
+    })
+}
+
+impl FapiCaller {
+    fn resolve(req: &HttpRequest, state: &AppState) -> Result<Self, ApiError> {
+        let native = query_flag(req, "_is_native");
+        let origin = req
+            .headers()
+            .get(ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .filter(|o| !o.is_empty() && *o != "null")
+            .map(str::to_owned);
+        if !native && req.method() != Method::GET {
+            if let Some(origin) = &origin {
+                if !origin_allowed(state, origin) {
+                    return Err(ApiError::new(
+                        ErrorCode::OriginInvalid,
+                        "Origin not allowed",
+                        format!("Requests from {origin} are not allowed by this instance."),
+                    ));
+                }
+            }
+        }
+        let token = if native {
+            req.headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned())
+        } else {
+            req.cookie(CLIENT_COOKIE).map(|c| c.value().to_owned())
+        };
+        let client_id = token
+            .filter(|t| !t.is_empty())
+            .and_then(|t| state.instance.client_tokens.verify::<ClientClaims>(&t))
+            .map(|claims| claims.id);
+        Ok(Self {
+            native,
+            client_id,
+            origin,
+        })
+    }
+}
+
+/// Whether browsers on `origin` may change state: the public URL's origin
+/// and `frontend.allowed_origins`.
+fn origin_allowed(state: &AppState, origin: &str) -> bool {
+    let settings = &state.settings;
+    origin == settings.public_url()
+        || settings
+            .frontend
+            .allowed_origins
+            .iter()
+            .any(|o| o == origin)
+}
+
+impl FromRequest for FapiCaller {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let outcome = match req.app_data::<web::Data<AppState>>() {
+            Some(state) => Self::resolve(req, state),
+            None => Err(ApiError::internal("application state missing")),
+        };
+        std::future::ready(outcome)
+    }
+}
+
+/// A Frontend API body: form-urlencoded (what Clerk's SDKs send) or JSON.
+#[derive(Debug)]
+pub struct FapiForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for FapiForm<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = body.await.map_err(|e| {
+                ApiError::new(
+                    ErrorCode::MalformedRequestBody,
+                    "malformed request body",
+                    format!("The request body could not be read: {e}"),
+                )
+            })?;
+            if is_json && !bytes.iter().all(u8::is_ascii_whitespace) {
+                parse_json(&bytes).map(FapiForm)
+            } else {
+                let text = std::str::from_utf8(&bytes).map_err(|_| {
+                    ApiError::new(
+                        ErrorCode::MalformedRequestBody,
+                        "malformed request body",
+                        "The request body is not valid UTF-8.",
+                    )
+                })?;
+                parse_query(text).map(FapiForm)
+            }
+        })
+    }
+}
+
+/// Builds the `{response, client}` envelope and hands the client its token:
+/// a fresh `__client` cookie for browsers, the `Authorization` header for
+/// native apps. `client` is the client object (or `None` after sign-out).
+pub fn reply(
+    state: &AppState,
+    caller: &FapiCaller,
+    response: Value,
+    client_id: Option<&str>,
+    client: Option<Value>,
+) -> HttpResponse {
+    let body = json!({ "response": response, "client": client.unwrap_or(Value::Null) });
+    let mut builder = HttpResponse::Ok();
+    attach_client_token(state, caller, client_id, &mut builder);
+    builder.json(body)
+}
+
+/// Sets the client token on a response (or clears the cookie when there is
+/// no client any more).
+pub fn attach_client_token(
+    state: &AppState,
+    caller: &FapiCaller,
+    client_id: Option<&str>,
+    builder: &mut actix_web::HttpResponseBuilder,
+) {
+    let token = client_id.and_then(|id| {
+        let claims = ClientClaims {
+            id: id.to_owned(),
+            iat: chrono::Utc::now().timestamp(),
+        };
+        match state.instance.client_tokens.sign(&claims) {
+            Ok(token) => Some(token),
+            Err(error) => {
+                tracing::error!(%error, "client token signing failed");
+                None
+            }
+        }
+    });
+    let secure = state.settings.public_url().starts_with("https://");
+    match (caller.native, token) {
+        (true, Some(token)) => {
+            builder.insert_header((AUTHORIZATION, token));
+        }
+        (true, None) => {}
+        (false, Some(token)) => {
+            builder.cookie(
+                Cookie::build(CLIENT_COOKIE, token)
+                    .path("/")
+                    .http_only(true)
+                    .secure(secure)
+                    .same_site(SameSite::Lax)
+                    .max_age(actix_web::cookie::time::Duration::days(CLIENT_COOKIE_DAYS))
+                    .finish(),
+            );
+        }
+        (false, None) => {
+            let mut gone = Cookie::build(CLIENT_COOKIE, "")
+                .path("/")
+                .http_only(true)
+                .secure(secure)
+                .same_site(SameSite::Lax)
+                .finish();
+            gone.make_removal();
+            builder.cookie(gone);
+        }
+    }
+}
+
+/// Middleware: a POST with `?_method=PATCH|PUT|DELETE` is routed as that
+/// method. Clerk's browser SDK sends only GET and POST (a Safari CORS
+/// work-around) and names the real method this way.
+pub async fn method_override(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if req.method() == Method::POST {
+        let wanted = req
+            .query_string()
+            .split('&')
+            .find_map(|pair| match pair.split_once('=') {
+                Some(("_method", "PATCH")) => Some(Method::PATCH),
+                Some(("_method", "PUT")) => Some(Method::PUT),
+                Some(("_method", "DELETE")) => Some(Method::DELETE),
+                _ => None,
+            });
+        if let Some(method) = wanted {
+            req.head_mut().method = method;
+        }
+    }
+    next.call(req).await
+}

@@ -1,0 +1,169 @@
+//! Frontend API handlers: the client, its sessions, and session tokens.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::model::{status, TokenObject};
+use super::service;
+use crate::http::fapi::{attach_client_token, reply, FapiCaller, FapiForm};
+use crate::http::ApiError;
+use crate::modules::{signin, Module};
+use crate::state::AppState;
+use crate::time::now_ms;
+
+type Reply = Result<HttpResponse, ApiError>;
+
+/// Mounts the routes under `/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/environment", web::get().to(super::environment::get))
+        .route("/client", web::get().to(get_client))
+        .route("/client", web::delete().to(delete_client))
+        .route("/client/sessions", web::delete().to(sign_out_all))
+        .route("/client/sessions/{id}/tokens", web::post().to(token))
+        .route("/client/sessions/{id}/touch", web::post().to(touch))
+        .route("/client/sessions/{id}/end", web::post().to(end))
+        .route("/client/sessions/{id}/remove", web::post().to(remove));
+}
+
+/// The client object for `client_id`, with its current sign-in.
+async fn client_value(state: &AppState, client_id: &str) -> Result<Option<Value>, ApiError> {
+    let Some(client) = service::find_client(state, Some(client_id.to_owned())).await? else {
+        return Ok(None);
+    };
+    let sign_in = if state.settings.modules.is_enabled(Module::Signin) {
+        signin::service::current_object(state, &client.id, client.sign_in_id.clone()).await?
+    } else {
+        None
+    };
+    service::client_object(state, &client, sign_in, None)
+        .await
+        .map(Some)
+}
+
+/// `{response, client}` for the caller's client, with its token attached.
+pub async fn envelope(
+    state: &AppState,
+    caller: &FapiCaller,
+    response: Value,
+    client_id: &str,
+) -> Reply {
+    let client = client_value(state, client_id).await?;
+    Ok(reply(state, caller, response, Some(client_id), client))
+}
+
+async fn get_client(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
+    let client = match &caller.client_id {
+        Some(id) => client_value(&state, id).await?,
+        None => None,
+    };
+    let id = client
+        .as_ref()
+        .and_then(|c| c["id"].as_str().map(str::to_owned));
+    Ok(reply(
+        &state,
+        &caller,
+        client.clone().unwrap_or(Value::Null),
+        id.as_deref(),
+        client,
+    ))
+}
+
+async fn delete_client(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
+    if let Some(client) = service::find_client(&state, caller.client_id.clone()).await? {
+        service::sign_out_client(&state, client.id, true).await?;
+    }
+    Ok(reply(&state, &caller, Value::Null, None, None))
+}
+
+async fn sign_out_all(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
+    let Some(client) = service::find_client(&state, caller.client_id.clone()).await? else {
+        return Ok(reply(&state, &caller, Value::Null, None, None));
+    };
+    service::sign_out_client(&state, client.id.clone(), false).await?;
+    let object = client_value(&state, &client.id).await?;
+    Ok(reply(
+        &state,
+        &caller,
+        object.clone().unwrap_or(Value::Null),
+        Some(&client.id),
+        object,
+    ))
+}
+
+/// `POST /v1/client/sessions/{id}/tokens` body.
+#[derive(Debug, Default, Deserialize)]
+struct TokenParams {
+    organization_id: Option<String>,
+}
+
+async fn token(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<String>,
+    FapiForm(params): FapiForm<TokenParams>,
+) -> Reply {
+    if params
+        .organization_id
+        .as_deref()
+        .is_some_and(|id| !id.is_empty())
+    {
+        return Err(ApiError::not_found("organization").with_param("organization_id"));
+    }
+    let client_id = caller.client_id.clone().unwrap_or_default();
+    let jwt = service::session_token(
+        &state,
+        Some(&client_id),
+        path.into_inner(),
+        caller.origin.clone(),
+        None,
+    )
+    .await?;
+    let mut builder = HttpResponse::Ok();
+    attach_client_token(&state, &caller, Some(&client_id), &mut builder);
+    Ok(builder.json(TokenObject::new(jwt)))
+}
+
+/// `/touch` body.
+#[derive(Debug, Default, Deserialize)]
+struct TouchParams {
+    active_organization_id: Option<String>,
+}
+
+async fn touch(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<String>,
+    FapiForm(params): FapiForm<TouchParams>,
+) -> Reply {
+    let client_id = caller.client_id.clone().unwrap_or_default();
+    let session = service::touch(
+        &state,
+        client_id.clone(),
+        path.into_inner(),
+        params.active_organization_id,
+    )
+    .await?;
+    let object = service::frontend_session(&state, &session, now_ms()).await?;
+    envelope(&state, &caller, object, &client_id).await
+}
+
+async fn end(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<String>) -> Reply {
+    finish(state, caller, path.into_inner(), status::ENDED).await
+}
+
+async fn remove(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<String>) -> Reply {
+    finish(state, caller, path.into_inner(), status::REMOVED).await
+}
+
+async fn finish(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    session_id: String,
+    new_status: &'static str,
+) -> Reply {
+    let client_id = caller.client_id.clone().unwrap_or_default();
+    let session = service::finish(&state, Some(client_id.clone()), session_id, new_status).await?;
+    let object = service::frontend_session(&state, &session, now_ms()).await?;
+    envelope(&state, &caller, object, &client_id).await
+}

@@ -1,0 +1,14 @@
+//! The session module, Steward's always-on core: clients, sessions and
+//! session tokens (Frontend API `/v1/client…`, `/v1/environment`; Backend
+//! API `/v1/sessions`, `/v1/clients`). Minting a token needs only the
+//! session row and the key held in memory.
+
+pub mod backend;
+mod environment;
+pub mod frontend;
+mod model;
+pub mod service;
+mod store;
+mod token;
+
+pub use token::TokenMinter;

@@ -1,0 +1,145 @@
+//! Client and session rows, and their Clerk API objects.
+
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::db::schema::{clients, sessions};
+
+/// A `clients` row: one browser or app installation.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = clients, treat_none_as_null = true)]
+pub struct ClientRow {
+    pub id: String,
+    pub sign_in_id: Option<String>,
+    pub sign_up_id: Option<String>,
+    pub last_active_session_id: Option<String>,
+    pub last_authentication_strategy: Option<String>,
+    pub ended_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A `sessions` row. `claims_snapshot` holds what tokens need beyond the
+/// row's own columns (kept current by other modules through the service).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = sessions, treat_none_as_null = true)]
+pub struct SessionRow {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub status: String,
+    pub last_active_organization_id: Option<String>,
+    pub claims_snapshot: String,
+    pub first_factor_verified_at: i64,
+    pub last_active_at: i64,
+    pub expire_at: i64,
+    pub abandon_at: i64,
+    pub ended_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Stored statuses; `expired` and `abandoned` are derived from time.
+pub mod status {
+    pub const ACTIVE: &str = "active";
+    pub const ENDED: &str = "ended";
+    pub const REMOVED: &str = "removed";
+    pub const REVOKED: &str = "revoked";
+    pub const REPLACED: &str = "replaced";
+    pub const EXPIRED: &str = "expired";
+    pub const ABANDONED: &str = "abandoned";
+}
+
+impl SessionRow {
+    /// The status as clients see it at `now`.
+    pub fn effective_status(&self, now: i64) -> &str {
+        if self.status != status::ACTIVE {
+            &self.status
+        } else if now >= self.expire_at {
+            status::EXPIRED
+        } else if now >= self.abandon_at {
+            status::ABANDONED
+        } else {
+            status::ACTIVE
+        }
+    }
+
+    /// Whether the session may get tokens at `now`.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.effective_status(now) == status::ACTIVE
+    }
+}
+
+/// Clerk's `session` object (Backend API form; the Frontend API adds `user`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionObject {
+    pub object: &'static str,
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub status: String,
+    pub last_active_organization_id: Option<String>,
+    pub actor: Option<Value>,
+    pub last_active_at: i64,
+    pub expire_at: i64,
+    pub abandon_at: i64,
+    pub factor_verification_age: [i64; 2],
+    pub tasks: Vec<Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Frontend API only: the user, without private metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Value>,
+    /// Frontend API only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_user_data: Option<Value>,
+    /// Frontend API only: the last token minted, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_active_token: Option<Value>,
+}
+
+impl SessionObject {
+    pub fn from_row(row: &SessionRow, now: i64) -> Self {
+        Self {
+            object: "session",
+            id: row.id.clone(),
+            user_id: row.user_id.clone(),
+            client_id: row.client_id.clone(),
+            status: row.effective_status(now).to_owned(),
+            last_active_organization_id: row.last_active_organization_id.clone(),
+            actor: None,
+            last_active_at: row.last_active_at,
+            expire_at: row.expire_at,
+            abandon_at: row.abandon_at,
+            factor_verification_age: [minutes_since(row.first_factor_verified_at, now), -1],
+            tasks: Vec::new(),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            user: None,
+            public_user_data: None,
+            last_active_token: None,
+        }
+    }
+}
+
+/// Whole minutes between `then` and `now` (Clerk's `fva` unit).
+pub fn minutes_since(then: i64, now: i64) -> i64 {
+    (now - then).max(0) / 60_000
+}
+
+/// `{object: "token", jwt}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenObject {
+    pub object: &'static str,
+    pub jwt: String,
+}
+
+impl TokenObject {
+    pub fn new(jwt: String) -> Self {
+        Self {
+            object: "token",
+            jwt,
+        }
+    }
+}

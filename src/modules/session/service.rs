@@ -1,0 +1,510 @@
+//! Clients, sessions and tokens. The sign-in and sign-up modules create
+//! sessions through [`create_session`]; the users module ends them through
+//! [`end_user_sessions`]; nothing else touches the session tables.
+
+use serde_json::Value;
+
+use super::model::{status, ClientRow, SessionObject, SessionRow};
+use super::store::{self, SessionFilter};
+use super::token::TokenRequest;
+use crate::crypto::ids::{self, new_id, prefix};
+use crate::db::{write_transaction, DbConnection, DbPool};
+use crate::http::{ApiError, ErrorCode, Pagination};
+use crate::modules::{users, Module};
+use crate::state::AppState;
+use crate::time::now_ms;
+
+fn pool(state: &AppState) -> DbPool {
+    state.db.for_module(Module::Session).clone()
+}
+
+fn duration_ms(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+fn signed_out() -> ApiError {
+    ApiError::new(
+        ErrorCode::SignedOut,
+        "Signed out",
+        "This session has ended or does not belong to this client.",
+    )
+}
+
+/// The client with this id, if it exists and has not ended.
+pub async fn find_client(
+    state: &AppState,
+    client_id: Option<String>,
+) -> Result<Option<ClientRow>, ApiError> {
+    let Some(id) = client_id else { return Ok(None) };
+    pool(state)
+        .run("clients.get", move |conn| {
+            Ok::<_, ApiError>(store::find_client(conn, &id)?.filter(|c| c.ended_at.is_none()))
+        })
+        .await
+}
+
+/// The caller's client, created when it has none (or its token was invalid).
+pub async fn ensure_client(
+    state: &AppState,
+    client_id: Option<String>,
+) -> Result<ClientRow, ApiError> {
+    if let Some(client) = find_client(state, client_id).await? {
+        return Ok(client);
+    }
+    let now = now_ms();
+    let row = ClientRow {
+        id: new_id(prefix::CLIENT),
+        sign_in_id: None,
+        sign_up_id: None,
+        last_active_session_id: None,
+        last_authentication_strategy: None,
+        ended_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    pool(state)
+        .run("clients.create", move |conn| {
+            store::insert_client(conn, &row)?;
+            Ok::<_, ApiError>(row)
+        })
+        .await
+}
+
+/// Records the client's current sign-in or sign-up attempt.
+pub async fn set_client_attempt(
+    state: &AppState,
+    client_id: String,
+    sign_in_id: Option<String>,
+    sign_up_id: Option<String>,
+) -> Result<(), ApiError> {
+    pool(state)
+        .run("clients.set_attempt", move |conn| {
+            let mut client = store::find_client(conn, &client_id)?.ok_or_else(signed_out)?;
+            client.sign_in_id = sign_in_id;
+            client.sign_up_id = sign_up_id;
+            client.updated_at = now_ms();
+            store::save_client(conn, &client)?;
+            Ok(())
+        })
+        .await
+}
+
+/// Starts a session for `user_id` on the client, after a completed sign-in
+/// or sign-up by `strategy` (`None` for sessions the Backend API creates).
+/// In single-session mode the client's active sessions are replaced. The
+/// strategy becomes the client's and the user's last authentication strategy.
+pub async fn create_session(
+    state: &AppState,
+    client_id: String,
+    user_id: String,
+    strategy: Option<&'static str>,
+) -> Result<SessionRow, ApiError> {
+    let settings = &state.settings.session;
+    let now = now_ms();
+    let row = SessionRow {
+        id: new_id(prefix::SESSION),
+        client_id,
+        user_id: user_id.clone(),
+        status: status::ACTIVE.to_owned(),
+        last_active_organization_id: None,
+        claims_snapshot: "{}".to_owned(),
+        first_factor_verified_at: now,
+        last_active_at: now,
+        expire_at: now + duration_ms(settings.lifetime),
+        abandon_at: now + duration_ms(settings.inactivity_timeout),
+        ended_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let multi_session = settings.multi_session;
+    let (session, replaced) = pool(state)
+        .run("sessions.create", move |conn| {
+            write_transaction(conn, |conn| {
+                let mut client =
+                    store::find_client(conn, &row.client_id)?.ok_or_else(signed_out)?;
+                let mut replaced = Vec::new();
+                if !multi_session {
+                    for mut other in store::sessions_of_client(conn, &client.id)? {
+                        if other.status == status::ACTIVE {
+                            other.status = status::REPLACED.to_owned();
+                            other.ended_at = Some(now);
+                            other.updated_at = now;
+                            store::save_session(conn, &other)?;
+                            replaced.push(other.id);
+                        }
+                    }
+                }
+                store::insert_session(conn, &row)?;
+                client.last_active_session_id = Some(row.id.clone());
+                if let Some(strategy) = strategy {
+                    client.last_authentication_strategy = Some(strategy.to_owned());
+                }
+                client.sign_in_id = None;
+                client.sign_up_id = None;
+                client.updated_at = now;
+                store::save_client(conn, &client)?;
+                Ok::<_, ApiError>((row, replaced))
+            })
+        })
+        .await?;
+    for id in replaced {
+        state.tokens.forget_session(&id);
+    }
+    if let Some(strategy) = strategy {
+        users::service::record_sign_in(state, user_id, strategy).await?;
+    }
+    Ok(session)
+}
+
+/// A token for the caller's session. Errors: 404 for an unknown session,
+/// 401 `signed_out` for another client's or an inactive session.
+pub async fn session_token(
+    state: &AppState,
+    client_id: Option<&str>,
+    session_id: String,
+    origin: Option<String>,
+    lifetime_secs: Option<i64>,
+) -> Result<String, ApiError> {
+    if !ids::has_shape(&session_id, prefix::SESSION) {
+        return Err(ApiError::not_found("session"));
+    }
+    let lookup = session_id.clone();
+    let session = pool(state)
+        .run("sessions.get_for_token", move |conn| {
+            store::find_session(conn, &lookup).map_err(ApiError::from)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("session"))?;
+    let now = now_ms();
+    if client_id.is_some_and(|c| c != session.client_id) || !session.is_active(now) {
+        return Err(signed_out());
+    }
+    state
+        .tokens
+        .token(
+            &state.instance,
+            &session,
+            TokenRequest {
+                session_id,
+                origin,
+                lifetime_secs,
+            },
+            now,
+        )
+        .map_err(ApiError::internal)
+}
+
+/// Loads the session, checks it belongs to `client_id` (when given), applies
+/// `change` and saves it.
+async fn change_session<F>(
+    state: &AppState,
+    query: &'static str,
+    client_id: Option<String>,
+    session_id: String,
+    change: F,
+) -> Result<SessionRow, ApiError>
+where
+    F: FnOnce(&mut DbConnection, &mut SessionRow, i64) -> Result<(), ApiError> + Send + 'static,
+{
+    if !ids::has_shape(&session_id, prefix::SESSION) {
+        return Err(ApiError::not_found("session"));
+    }
+    let session = pool(state)
+        .run(query, move |conn| {
+            write_transaction(conn, |conn| {
+                let mut session = store::find_session(conn, &session_id)?
+                    .ok_or_else(|| ApiError::not_found("session"))?;
+                if client_id.is_some_and(|c| c != session.client_id) {
+                    return Err(ApiError::not_found("session"));
+                }
+                let now = now_ms();
+                change(conn, &mut session, now)?;
+                session.updated_at = now;
+                store::save_session(conn, &session)?;
+                Ok(session)
+            })
+        })
+        .await?;
+    if !session.is_active(now_ms()) {
+        state.tokens.forget_session(&session.id);
+    }
+    Ok(session)
+}
+
+/// `/touch`: marks activity and sets the active organization. Organizations
+/// are not available in this version, so only "none" is accepted.
+pub async fn touch(
+    state: &AppState,
+    client_id: String,
+    session_id: String,
+    active_organization_id: Option<String>,
+) -> Result<SessionRow, ApiError> {
+    if active_organization_id
+        .as_deref()
+        .is_some_and(|id| !id.is_empty())
+    {
+        return Err(ApiError::not_found("organization").with_param("active_organization_id"));
+    }
+    let inactivity = duration_ms(state.settings.session.inactivity_timeout);
+    change_session(
+        state,
+        "sessions.touch",
+        Some(client_id),
+        session_id,
+        move |_conn, session, now| {
+            if !session.is_active(now) {
+                return Err(signed_out());
+            }
+            session.last_active_at = now;
+            session.abandon_at = (now + inactivity).min(session.expire_at.max(now));
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// Ends (`end`), removes (`remove`) or revokes (`revoke`) a session.
+pub async fn finish(
+    state: &AppState,
+    client_id: Option<String>,
+    session_id: String,
+    new_status: &'static str,
+) -> Result<SessionRow, ApiError> {
+    change_session(
+        state,
+        "sessions.finish",
+        client_id,
+        session_id,
+        move |conn, session, now| {
+            if session.status == status::ACTIVE {
+                session.status = new_status.to_owned();
+                session.ended_at = Some(now);
+            }
+            clear_last_active(conn, &session.client_id, &session.id, now)
+        },
+    )
+    .await
+}
+
+fn clear_last_active(
+    conn: &mut DbConnection,
+    client_id: &str,
+    session_id: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    if let Some(mut client) = store::find_client(conn, client_id)? {
+        if client.last_active_session_id.as_deref() == Some(session_id) {
+            client.last_active_session_id = None;
+            client.updated_at = now;
+            store::save_client(conn, &client)?;
+        }
+    }
+    Ok(())
+}
+
+/// Signs the client out of every session (`DELETE /v1/client/sessions`), or
+/// also ends the client itself (`DELETE /v1/client`).
+pub async fn sign_out_client(
+    state: &AppState,
+    client_id: String,
+    end_client: bool,
+) -> Result<(), ApiError> {
+    let ended = pool(state)
+        .run("clients.sign_out", move |conn| {
+            write_transaction(conn, |conn| {
+                let now = now_ms();
+                let mut ended = Vec::new();
+                for mut session in store::sessions_of_client(conn, &client_id)? {
+                    if session.status == status::ACTIVE {
+                        session.status = status::ENDED.to_owned();
+                        session.ended_at = Some(now);
+                        session.updated_at = now;
+                        store::save_session(conn, &session)?;
+                        ended.push(session.id);
+                    }
+                }
+                if let Some(mut client) = store::find_client(conn, &client_id)? {
+                    client.last_active_session_id = None;
+                    client.sign_in_id = None;
+                    client.sign_up_id = None;
+                    if end_client {
+                        client.ended_at = Some(now);
+                    }
+                    client.updated_at = now;
+                    store::save_client(conn, &client)?;
+                }
+                Ok::<_, ApiError>(ended)
+            })
+        })
+        .await?;
+    for id in ended {
+        state.tokens.forget_session(&id);
+    }
+    Ok(())
+}
+
+/// Revokes every active session of a user (ban, Backend API).
+pub async fn end_user_sessions(state: &AppState, user_id: String) -> Result<(), ApiError> {
+    let ended = pool(state)
+        .run("sessions.revoke_user", move |conn| {
+            store::end_user_sessions(conn, &user_id, status::REVOKED, now_ms())
+                .map_err(ApiError::from)
+        })
+        .await?;
+    for id in ended {
+        state.tokens.forget_session(&id);
+    }
+    Ok(())
+}
+
+/// A session by id (Backend API; no client check).
+pub async fn get_session(state: &AppState, session_id: String) -> Result<SessionRow, ApiError> {
+    if !ids::has_shape(&session_id, prefix::SESSION) {
+        return Err(ApiError::not_found("session"));
+    }
+    pool(state)
+        .run("sessions.get", move |conn| {
+            store::find_session(conn, &session_id)?.ok_or_else(|| ApiError::not_found("session"))
+        })
+        .await
+}
+
+/// A page of sessions and the total (Backend API).
+pub async fn list_sessions(
+    state: &AppState,
+    filter: SessionFilter,
+    page: Pagination,
+) -> Result<(Vec<SessionRow>, i64), ApiError> {
+    pool(state)
+        .run("sessions.list", move |conn| {
+            let rows = store::list_sessions(conn, &filter, page)?;
+            let total = store::count_sessions(conn, &filter)?;
+            Ok::<_, ApiError>((rows, total))
+        })
+        .await
+}
+
+/// The client's sessions, oldest first.
+pub async fn client_sessions(
+    state: &AppState,
+    client_id: String,
+) -> Result<Vec<SessionRow>, ApiError> {
+    pool(state)
+        .run("sessions.of_client", move |conn| {
+            store::sessions_of_client(conn, &client_id).map_err(ApiError::from)
+        })
+        .await
+}
+
+/// Clerk's Frontend API `client` object: the client with its active
+/// sessions (each with its user) and its current sign-in / sign-up.
+pub async fn client_object(
+    state: &AppState,
+    client: &ClientRow,
+    sign_in: Option<Value>,
+    sign_up: Option<Value>,
+) -> Result<Value, ApiError> {
+    let now = now_ms();
+    let mut sessions = Vec::new();
+    for row in client_sessions(state, client.id.clone()).await? {
+        if row.is_active(now) {
+            sessions.push(frontend_session(state, &row, now).await?);
+        }
+    }
+    Ok(serde_json::json!({
+        "object": "client",
+        "id": client.id,
+        "sessions": sessions,
+        "sign_in": sign_in,
+        "sign_up": sign_up,
+        "last_active_session_id": client.last_active_session_id,
+        "last_authentication_strategy": client.last_authentication_strategy,
+        "cookie_expires_at": Value::Null,
+        "captcha_bypass": false,
+        "created_at": client.created_at,
+        "updated_at": client.updated_at,
+    }))
+}
+
+/// A session as the Frontend API shows it: with its user and public data.
+pub async fn frontend_session(
+    state: &AppState,
+    row: &SessionRow,
+    now: i64,
+) -> Result<Value, ApiError> {
+    let mut object = SessionObject::from_row(row, now);
+    if let Some(user) = users::service::frontend_user(state, row.user_id.clone()).await? {
+        object.public_user_data = Some(users::service::public_user_data(&user));
+        object.user = Some(user);
+    }
+    serde_json::to_value(object).map_err(ApiError::internal)
+}
+
+/// Clerk's Backend API `client` object.
+pub fn backend_client_object(client: &ClientRow, sessions: &[SessionRow], now: i64) -> Value {
+    let objects: Vec<SessionObject> = sessions
+        .iter()
+        .map(|s| SessionObject::from_row(s, now))
+        .collect();
+    serde_json::json!({
+        "object": "client",
+        "id": client.id,
+        "session_ids": sessions.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        "sessions": objects,
+        "sign_in_id": client.sign_in_id,
+        "sign_up_id": client.sign_up_id,
+        "last_active_session_id": client.last_active_session_id,
+        "last_authentication_strategy": client.last_authentication_strategy,
+        "created_at": client.created_at,
+        "updated_at": client.updated_at,
+    })
+}
+
+/// A page of clients with their sessions, and the total (Backend API).
+pub async fn list_clients(
+    state: &AppState,
+    page: Pagination,
+) -> Result<(Vec<Value>, i64), ApiError> {
+    pool(state)
+        .run("clients.list", move |conn| {
+            let now = now_ms();
+            let mut objects = Vec::new();
+            for client in store::list_clients(conn, page)? {
+                let sessions = store::sessions_of_client(conn, &client.id)?;
+                objects.push(backend_client_object(&client, &sessions, now));
+            }
+            Ok::<_, ApiError>((objects, store::count_clients(conn)?))
+        })
+        .await
+}
+
+/// One client with its sessions (Backend API).
+pub async fn get_backend_client(state: &AppState, client_id: String) -> Result<Value, ApiError> {
+    if !ids::has_shape(&client_id, prefix::CLIENT) {
+        return Err(ApiError::not_found("client"));
+    }
+    pool(state)
+        .run("clients.get_backend", move |conn| {
+            let client = store::find_client(conn, &client_id)?
+                .ok_or_else(|| ApiError::not_found("client"))?;
+            let sessions = store::sessions_of_client(conn, &client.id)?;
+            Ok(backend_client_object(&client, &sessions, now_ms()))
+        })
+        .await
+}
+
+/// Creates a session for a user without a sign-in (Backend API
+/// `POST /v1/sessions`), on a new client of its own.
+pub async fn create_backend_session(
+    state: &AppState,
+    user_id: String,
+) -> Result<SessionRow, ApiError> {
+    if users::service::frontend_user(state, user_id.clone())
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found("user").with_param("user_id"));
+    }
+    let client = ensure_client(state, None).await?;
+    create_session(state, client.id, user_id, None).await
+}

@@ -1,0 +1,160 @@
+//! Queries for clients and sessions.
+
+use diesel::prelude::*;
+
+use super::model::{status, ClientRow, SessionRow};
+use crate::db::schema::{clients, sessions};
+use crate::db::DbConnection;
+use crate::http::Pagination;
+
+pub fn find_client(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>> {
+    clients::table
+        .find(id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_client(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> {
+    diesel::insert_into(clients::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn save_client(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> {
+    diesel::update(clients::table.find(&row.id))
+        .set(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// The hot read of the token path: one primary-key lookup.
+pub fn find_session(conn: &mut DbConnection, id: &str) -> QueryResult<Option<SessionRow>> {
+    sessions::table
+        .find(id)
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_session(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn save_session(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<()> {
+    diesel::update(sessions::table.find(&row.id))
+        .set(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// A client's sessions, oldest first.
+pub fn sessions_of_client(
+    conn: &mut DbConnection,
+    client_id: &str,
+) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::client_id.eq(client_id))
+        .select(SessionRow::as_select())
+        .order((sessions::created_at.asc(), sessions::id.asc()))
+        .load(conn)
+}
+
+/// Sets `new_status` on every active session of `user_id`; returns them.
+pub fn end_user_sessions(
+    conn: &mut DbConnection,
+    user_id: &str,
+    new_status: &str,
+    now: i64,
+) -> QueryResult<Vec<String>> {
+    let ids: Vec<String> = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::status.eq(status::ACTIVE))
+        .select(sessions::id)
+        .load(conn)?;
+    diesel::update(sessions::table.filter(sessions::id.eq_any(&ids)))
+        .set((
+            sessions::status.eq(new_status),
+            sessions::ended_at.eq(now),
+            sessions::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(ids)
+}
+
+/// Filters of `GET /v1/sessions`.
+#[derive(Debug, Default, Clone)]
+pub struct SessionFilter {
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub status: Option<String>,
+    /// The time derived statuses (`expired`, `abandoned`) are judged at.
+    pub now: i64,
+}
+
+fn filtered(filter: &SessionFilter) -> sessions::BoxedQuery<'_, crate::db::MultiBackend> {
+    let mut query = sessions::table.into_boxed();
+    if let Some(user_id) = &filter.user_id {
+        query = query.filter(sessions::user_id.eq(user_id));
+    }
+    if let Some(client_id) = &filter.client_id {
+        query = query.filter(sessions::client_id.eq(client_id));
+    }
+    let now = filter.now;
+    match filter.status.as_deref() {
+        None => {}
+        Some(status::ACTIVE) => {
+            query = query
+                .filter(sessions::status.eq(status::ACTIVE))
+                .filter(sessions::expire_at.gt(now))
+                .filter(sessions::abandon_at.gt(now));
+        }
+        Some(status::EXPIRED) => {
+            query = query
+                .filter(sessions::status.eq(status::ACTIVE))
+                .filter(sessions::expire_at.le(now));
+        }
+        Some(status::ABANDONED) => {
+            query = query
+                .filter(sessions::status.eq(status::ACTIVE))
+                .filter(sessions::expire_at.gt(now))
+                .filter(sessions::abandon_at.le(now));
+        }
+        Some(other) => query = query.filter(sessions::status.eq(other.to_owned())),
+    }
+    query
+}
+
+pub fn list_sessions(
+    conn: &mut DbConnection,
+    filter: &SessionFilter,
+    page: Pagination,
+) -> QueryResult<Vec<SessionRow>> {
+    filtered(filter)
+        .select(SessionRow::as_select())
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)
+}
+
+pub fn count_sessions(conn: &mut DbConnection, filter: &SessionFilter) -> QueryResult<i64> {
+    filtered(filter).count().get_result(conn)
+}
+
+pub fn list_clients(conn: &mut DbConnection, page: Pagination) -> QueryResult<Vec<ClientRow>> {
+    clients::table
+        .select(ClientRow::as_select())
+        .order((clients::created_at.desc(), clients::id.desc()))
+        .limit(page.limit)
+        .offset(page.offset)
+        .load(conn)
+}
+
+pub fn count_clients(conn: &mut DbConnection) -> QueryResult<i64> {
+    clients::table.count().get_result(conn)
+}

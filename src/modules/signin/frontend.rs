@@ -1,0 +1,62 @@
+//! Frontend API handlers for `/v1/client/sign_ins`.
+
+use actix_web::{web, HttpResponse};
+
+use super::service::{self, AttemptFirstFactor, CreateSignIn};
+use crate::http::fapi::{FapiCaller, FapiForm};
+use crate::http::ApiError;
+use crate::modules::session::frontend::envelope;
+use crate::modules::session::service as sessions;
+use crate::state::AppState;
+
+type Reply = Result<HttpResponse, ApiError>;
+
+/// Mounts the routes under `/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/client/sign_ins", web::post().to(create))
+        .route("/client/sign_ins/{id}", web::get().to(get))
+        .route(
+            "/client/sign_ins/{id}/attempt_first_factor",
+            web::post().to(attempt_first_factor),
+        );
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    FapiForm(body): FapiForm<CreateSignIn>,
+) -> Reply {
+    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let outcome = service::create(&state, client.id.clone(), body).await;
+    reply_with(&state, &caller, client.id, outcome).await
+}
+
+async fn get(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<String>) -> Reply {
+    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let row = service::get(&state, client.id.clone(), path.into_inner()).await?;
+    let object = service::object(&state, &row).await?;
+    envelope(&state, &caller, object, &client.id).await
+}
+
+async fn attempt_first_factor(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<String>,
+    FapiForm(body): FapiForm<AttemptFirstFactor>,
+) -> Reply {
+    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let outcome =
+        service::attempt_first_factor(&state, client.id.clone(), path.into_inner(), body).await;
+    reply_with(&state, &caller, client.id, outcome).await
+}
+
+async fn reply_with(
+    state: &AppState,
+    caller: &FapiCaller,
+    client_id: String,
+    outcome: Result<super::model::SignInRow, ApiError>,
+) -> Reply {
+    let row = outcome?;
+    let object = service::object(state, &row).await?;
+    envelope(state, caller, object, &client_id).await
+}

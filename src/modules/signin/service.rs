@@ -1,0 +1,299 @@
+//! Sign-in attempts: identify the user, check a first factor, and hand the
+//! completed sign-in to the session service.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::model::{self, status, SignInRow};
+use super::store;
+use crate::crypto::ids::{self, new_id, prefix};
+use crate::db::DbPool;
+use crate::http::{ApiError, ErrorCode};
+use crate::modules::users::service::{self as users, SignInUser};
+use crate::modules::{session, Module};
+use crate::state::AppState;
+use crate::time::now_ms;
+
+/// How long an unfinished sign-in stays usable.
+const SIGN_IN_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+/// Longest identifier or password accepted.
+const MAX_INPUT_LEN: usize = 4096;
+
+fn pool(state: &AppState) -> DbPool {
+    state.db.for_module(Module::Signin).clone()
+}
+
+/// `POST /v1/client/sign_ins` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateSignIn {
+    pub identifier: Option<String>,
+    pub password: Option<String>,
+    pub strategy: Option<String>,
+}
+
+/// `POST /v1/client/sign_ins/{id}/attempt_first_factor` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct AttemptFirstFactor {
+    pub strategy: Option<String>,
+    pub password: Option<String>,
+}
+
+fn identifier_not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::FormIdentifierNotFound,
+        "Couldn't find your account.",
+        "Couldn't find your account.",
+    )
+    .with_param("identifier")
+}
+
+fn too_long(param: &str, value: &Option<String>) -> Result<(), ApiError> {
+    if value.as_ref().is_some_and(|v| v.len() > MAX_INPUT_LEN) {
+        return Err(ApiError::param_too_long(param, MAX_INPUT_LEN));
+    }
+    Ok(())
+}
+
+/// Refuses users who may not sign in at all.
+fn ensure_may_sign_in(user: &SignInUser) -> Result<(), ApiError> {
+    if user.banned {
+        return Err(ApiError::new(
+            ErrorCode::UserBanned,
+            "Account banned",
+            "This account has been banned.",
+        ));
+    }
+    if let Some(seconds) = user.lockout_expires_in_seconds {
+        return Err(locked(seconds));
+    }
+    Ok(())
+}
+
+fn locked(seconds: i64) -> ApiError {
+    ApiError::new(
+        ErrorCode::UserLocked,
+        "Account locked",
+        "Your account is locked after too many failed attempts. Try again later.",
+    )
+    .with_meta("lockout_expires_in_seconds", Value::from(seconds))
+}
+
+/// Checks the password, records the outcome for lockout, and says why not.
+async fn check_password(
+    state: &AppState,
+    user: &SignInUser,
+    password: String,
+) -> Result<(), ApiError> {
+    let Some((hasher, digest)) = user.password.clone() else {
+        return Err(ApiError::new(
+            ErrorCode::StrategyForUserInvalid,
+            "Invalid strategy",
+            "This account has no password. Use another sign-in method.",
+        )
+        .with_param("strategy"));
+    };
+    let passwords = state.passwords.clone();
+    let verified =
+        tokio::task::spawn_blocking(move || passwords.verify(hasher, &digest, &password))
+            .await
+            .map_err(ApiError::internal)?;
+    let now_locked =
+        users::record_credential_check(state, user.id.clone(), "password", verified).await?;
+    if verified {
+        return Ok(());
+    }
+    if let Some(seconds) = now_locked {
+        return Err(locked(seconds));
+    }
+    Err(ApiError::new(
+        ErrorCode::FormPasswordIncorrect,
+        "Password is incorrect. Try again, or use another method.",
+        "Password is incorrect. Try again, or use another method.",
+    )
+    .with_param("password"))
+}
+
+/// Spends what a real password check costs, so an unknown identifier is
+/// not told apart from a wrong password by the response time.
+async fn equalise_timing(state: &AppState, password: String) -> Result<(), ApiError> {
+    let passwords = state.passwords.clone();
+    tokio::task::spawn_blocking(move || passwords.verify_nothing(&password))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Completes the sign-in: a new session, and the attempt marked complete.
+async fn complete(
+    state: &AppState,
+    mut row: SignInRow,
+    user_id: String,
+    strategy: &'static str,
+) -> Result<SignInRow, ApiError> {
+    let session =
+        session::service::create_session(state, row.client_id.clone(), user_id, Some(strategy))
+            .await?;
+    row.status = status::COMPLETE.to_owned();
+    row.first_factor_strategy = Some(strategy.to_owned());
+    row.first_factor_status = Some("verified".to_owned());
+    row.created_session_id = Some(session.id);
+    row.updated_at = now_ms();
+    let saved = row.clone();
+    pool(state)
+        .run("sign_ins.save", move |conn| {
+            store::save(conn, &saved).map_err(ApiError::from)
+        })
+        .await?;
+    Ok(row)
+}
+
+/// `POST /v1/client/sign_ins`.
+pub async fn create(
+    state: &AppState,
+    client_id: String,
+    input: CreateSignIn,
+) -> Result<SignInRow, ApiError> {
+    too_long("identifier", &input.identifier)?;
+    too_long("password", &input.password)?;
+    match input.strategy.as_deref() {
+        None | Some("") | Some("password") | Some("email_code") => {}
+        Some(_) => {
+            return Err(ApiError::param_value(
+                "strategy",
+                "This sign-in strategy is not supported.",
+            )
+            .with_param("strategy"))
+        }
+    }
+    let identifier = input.identifier.filter(|i| !i.trim().is_empty());
+    let password = input.password.filter(|p| !p.is_empty());
+    let user = match &identifier {
+        Some(identifier) => users::find_by_identifier(state, identifier.clone()).await?,
+        None => None,
+    };
+    if identifier.is_some() && user.is_none() {
+        if let Some(password) = password {
+            equalise_timing(state, password).await?;
+        }
+        return Err(identifier_not_found());
+    }
+    if let Some(user) = &user {
+        ensure_may_sign_in(user)?;
+    }
+    let now = now_ms();
+    let row = SignInRow {
+        id: new_id(prefix::SIGN_IN),
+        client_id: client_id.clone(),
+        status: if user.is_some() {
+            status::NEEDS_FIRST_FACTOR
+        } else {
+            status::NEEDS_IDENTIFIER
+        }
+        .to_owned(),
+        identifier: identifier.map(|i| i.trim().to_lowercase()),
+        user_id: user.as_ref().map(|u| u.id.clone()),
+        first_factor_strategy: None,
+        first_factor_status: None,
+        email_address_id: None,
+        code_digest: None,
+        code_expire_at: None,
+        code_attempts: 0,
+        code_sends: 0,
+        code_last_sent_at: None,
+        created_session_id: None,
+        abandon_at: now + SIGN_IN_TTL_MS,
+        created_at: now,
+        updated_at: now,
+    };
+    let saved = row.clone();
+    pool(state)
+        .run("sign_ins.create", move |conn| {
+            store::insert(conn, &saved).map_err(ApiError::from)
+        })
+        .await?;
+    session::service::set_client_attempt(state, client_id, Some(row.id.clone()), None).await?;
+    match (user, password) {
+        (Some(user), Some(password)) => {
+            check_password(state, &user, password).await?;
+            complete(state, row, user.id, "password").await
+        }
+        _ => Ok(row),
+    }
+}
+
+/// The caller's sign-in attempt `id`.
+pub async fn get(state: &AppState, client_id: String, id: String) -> Result<SignInRow, ApiError> {
+    if !ids::has_shape(&id, prefix::SIGN_IN) {
+        return Err(ApiError::not_found("sign in"));
+    }
+    pool(state)
+        .run("sign_ins.get", move |conn| {
+            store::find(conn, &id)?
+                .filter(|row| row.client_id == client_id)
+                .ok_or_else(|| ApiError::not_found("sign in"))
+        })
+        .await
+}
+
+/// `POST /v1/client/sign_ins/{id}/attempt_first_factor`.
+pub async fn attempt_first_factor(
+    state: &AppState,
+    client_id: String,
+    id: String,
+    input: AttemptFirstFactor,
+) -> Result<SignInRow, ApiError> {
+    too_long("password", &input.password)?;
+    let row = get(state, client_id, id).await?;
+    let now = now_ms();
+    if row.status == status::COMPLETE || now >= row.abandon_at {
+        return Err(ApiError::new(
+            ErrorCode::VerificationExpired,
+            "This sign-in has expired or is already complete.",
+            "This sign-in has expired or is already complete. Start a new sign-in.",
+        ));
+    }
+    let Some(user_id) = row.user_id.clone() else {
+        return Err(ApiError::param_missing("identifier"));
+    };
+    match input.strategy.as_deref() {
+        Some("password") => {
+            let password = input
+                .password
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| ApiError::param_missing("password"))?;
+            let user = users::sign_in_user_by_id(state, user_id.clone()).await?;
+            ensure_may_sign_in(&user)?;
+            check_password(state, &user, password).await?;
+            complete(state, row, user_id, "password").await
+        }
+        None => Err(ApiError::param_missing("strategy")),
+        Some(_) => Err(ApiError::param_value(
+            "strategy",
+            "This strategy is not supported here.",
+        )),
+    }
+}
+
+/// The Clerk object for a sign-in attempt, with its user's factors.
+pub async fn object(state: &AppState, row: &SignInRow) -> Result<Value, ApiError> {
+    let user = match &row.user_id {
+        Some(id) => Some(users::sign_in_user_by_id(state, id.clone()).await?),
+        None => None,
+    };
+    Ok(model::sign_in_object(row, user.as_ref(), now_ms()))
+}
+
+/// The object for the client's current sign-in, if any.
+pub async fn current_object(
+    state: &AppState,
+    client_id: &str,
+    sign_in_id: Option<String>,
+) -> Result<Option<Value>, ApiError> {
+    let Some(id) = sign_in_id else {
+        return Ok(None);
+    };
+    match get(state, client_id.to_owned(), id).await {
+        Ok(row) => object(state, &row).await.map(Some),
+        Err(e) if e.code() == ErrorCode::ResourceNotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,29 @@
+//! Queries for sign-in attempts.
+
+use diesel::prelude::*;
+
+use super::model::SignInRow;
+use crate::db::schema::sign_ins;
+use crate::db::DbConnection;
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<SignInRow>> {
+    sign_ins::table
+        .find(id)
+        .select(SignInRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert(conn: &mut DbConnection, row: &SignInRow) -> QueryResult<()> {
+    diesel::insert_into(sign_ins::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn save(conn: &mut DbConnection, row: &SignInRow) -> QueryResult<()> {
+    diesel::update(sign_ins::table.find(&row.id))
+        .set(row)
+        .execute(conn)
+        .map(drop)
+}

@@ -1,0 +1,210 @@
+//! What sign-in and sessions need from users: lookups by identifier,
+//! the Frontend API user shape, sign-in bookkeeping and lockout.
+//!
+//! Lockout counts failed credential checks in the append-only
+//! `credential_checks` table: after `security.lockout.max_attempts`
+//! failures since the last success (or unlock) within the lockout window,
+//! the user is locked for `security.lockout.duration`.
+
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+use super::model::{EmailAddressRow, UserObject};
+use super::service::{load, pool};
+use super::store;
+use crate::crypto::ids::new_id;
+use crate::crypto::password::Hasher;
+use crate::db::schema::{credential_checks, users};
+use crate::db::{write_transaction, DbConnection};
+use crate::http::ApiError;
+use crate::state::AppState;
+use crate::time::now_ms;
+
+/// A user as sign-in sees them.
+#[derive(Debug, Clone)]
+pub struct SignInUser {
+    pub id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub password: Option<(Hasher, String)>,
+    pub emails: Vec<EmailAddressRow>,
+    pub primary_email_address_id: Option<String>,
+    pub banned: bool,
+    /// Seconds until the lock ends, when locked.
+    pub lockout_expires_in_seconds: Option<i64>,
+}
+
+/// Finds a user by email address or username (case-insensitive).
+pub async fn find_by_identifier(
+    state: &AppState,
+    identifier: String,
+) -> Result<Option<SignInUser>, ApiError> {
+    let identifier = identifier.trim().to_lowercase();
+    pool(state)
+        .run("users.find_by_identifier", move |conn| {
+            let id = match store::owner_of_email(conn, &identifier)? {
+                Some(id) => Some(id),
+                None => store::owner_of_username(conn, &identifier)?,
+            };
+            let Some(id) = id else { return Ok(None) };
+            sign_in_user(conn, &id).map(Some)
+        })
+        .await
+}
+
+/// The sign-in view of user `id`.
+pub async fn sign_in_user_by_id(state: &AppState, id: String) -> Result<SignInUser, ApiError> {
+    pool(state)
+        .run("users.sign_in_user", move |conn| sign_in_user(conn, &id))
+        .await
+}
+
+fn sign_in_user(conn: &mut DbConnection, id: &str) -> Result<SignInUser, ApiError> {
+    let row = load(conn, id)?;
+    let emails = store::emails_of(conn, id)?;
+    let now = now_ms();
+    Ok(SignInUser {
+        password: row
+            .password_digest
+            .zip(row.password_hasher.as_deref().and_then(Hasher::from_name))
+            .map(|(digest, hasher)| (hasher, digest)),
+        lockout_expires_in_seconds: row
+            .locked_until
+            .filter(|until| *until > now)
+            .map(|until| (until - now + 999) / 1000),
+        id: row.id,
+        first_name: row.first_name,
+        last_name: row.last_name,
+        emails,
+        primary_email_address_id: row.primary_email_address_id,
+        banned: row.banned,
+    })
+}
+
+/// Records a credential check and locks the user when failures reach the
+/// limit. Returns the lock's remaining seconds when the user is now locked.
+pub async fn record_credential_check(
+    state: &AppState,
+    user_id: String,
+    strategy: &'static str,
+    succeeded: bool,
+) -> Result<Option<i64>, ApiError> {
+    let lockout = &state.settings.security.lockout;
+    let max_attempts = i64::from(lockout.max_attempts);
+    let duration = i64::try_from(lockout.duration.as_millis()).unwrap_or(i64::MAX / 4);
+    pool(state)
+        .run("users.credential_check", move |conn| {
+            write_transaction(conn, |conn| {
+                let now = now_ms();
+                insert_check(conn, &user_id, strategy, succeeded, now)?;
+                if succeeded {
+                    return Ok(None);
+                }
+                let last_success: Option<i64> = credential_checks::table
+                    .filter(credential_checks::user_id.eq(&user_id))
+                    .filter(credential_checks::succeeded.eq(true))
+                    .select(diesel::dsl::max(credential_checks::created_at))
+                    .first(conn)?;
+                let since = last_success.unwrap_or(0).max(now - duration);
+                let failures: i64 = credential_checks::table
+                    .filter(credential_checks::user_id.eq(&user_id))
+                    .filter(credential_checks::succeeded.eq(false))
+                    .filter(credential_checks::created_at.ge(since))
+                    .count()
+                    .get_result(conn)?;
+                if failures < max_attempts {
+                    return Ok(None);
+                }
+                diesel::update(users::table.find(&user_id))
+                    .set(users::locked_until.eq(now + duration))
+                    .execute(conn)?;
+                Ok(Some((duration + 999) / 1000))
+            })
+        })
+        .await
+}
+
+fn insert_check(
+    conn: &mut DbConnection,
+    user_id: &str,
+    strategy: &str,
+    succeeded: bool,
+    now: i64,
+) -> QueryResult<()> {
+    diesel::insert_into(credential_checks::table)
+        .values((
+            credential_checks::id.eq(new_id("chk")),
+            credential_checks::user_id.eq(user_id),
+            credential_checks::strategy.eq(strategy),
+            credential_checks::succeeded.eq(succeeded),
+            credential_checks::created_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// An unlock starts the failure count afresh.
+pub fn record_unlock(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+    insert_check(conn, user_id, "unlock", true, now_ms())
+}
+
+/// Notes a completed sign-in: `last_sign_in_at`, `last_active_at` and the
+/// last authentication strategy.
+pub async fn record_sign_in(
+    state: &AppState,
+    user_id: String,
+    strategy: &'static str,
+) -> Result<(), ApiError> {
+    pool(state)
+        .run("users.record_sign_in", move |conn| {
+            let now = now_ms();
+            diesel::update(users::table.find(&user_id))
+                .set((
+                    users::last_sign_in_at.eq(now),
+                    users::last_active_at.eq(now),
+                    users::last_authentication_strategy.eq(strategy),
+                ))
+                .execute(conn)
+                .map(drop)
+                .map_err(ApiError::from)
+        })
+        .await
+}
+
+/// The user as the Frontend API shows it to themselves: no private metadata.
+pub async fn frontend_user(state: &AppState, user_id: String) -> Result<Option<Value>, ApiError> {
+    let object = pool(state)
+        .run("users.get_frontend", move |conn| {
+            let Some(row) = store::find_user(conn, &user_id)? else {
+                return Ok::<_, ApiError>(None);
+            };
+            let emails = store::emails_of(conn, &row.id)?;
+            Ok(Some(UserObject::from_rows(row, emails, now_ms())))
+        })
+        .await?;
+    object
+        .map(|user| {
+            let mut value = serde_json::to_value(user).map_err(ApiError::internal)?;
+            if let Some(map) = value.as_object_mut() {
+                map.remove("private_metadata");
+            }
+            Ok(value)
+        })
+        .transpose()
+}
+
+/// Clerk's `public_user_data` for a Frontend API user object.
+pub fn public_user_data(user: &Value) -> Value {
+    let identifier = user["email_addresses"][0]["email_address"]
+        .as_str()
+        .or_else(|| user["username"].as_str())
+        .map(str::to_owned);
+    json!({
+        "first_name": user["first_name"],
+        "last_name": user["last_name"],
+        "image_url": user["image_url"],
+        "has_image": user["has_image"],
+        "identifier": identifier,
+        "profile_image_url": user["profile_image_url"],
+    })
+}

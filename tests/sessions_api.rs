@@ -1,0 +1,582 @@
+//! Sign-in, sessions and session tokens over the Frontend API (native and
+//! web), and the Backend API sessions and clients, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::fapi::{FapiClient, APP_ORIGIN};
+use common::{assert_error, Backend, TestApp};
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    native_password_sign_in_token_and_reuse,
+    two_step_sign_in_and_client_state,
+    web_cookies_multi_session_and_sign_out,
+    sign_in_errors_change_nothing,
+    lockout_after_failed_passwords,
+    revoked_ended_and_foreign_sessions_get_no_token,
+    backend_sessions_and_clients,
+);
+
+const CONFIG: &str = "[frontend]\nallowed_origins = [\"http://app.example.com\"]\n";
+const PASSWORD: &str = "a long password";
+
+async fn user(app: &TestApp, email: &str) -> String {
+    let (status, user) = app
+        .post(
+            "/v1/users",
+            json!({"email_address": [email], "password": PASSWORD, "first_name": "Test"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    user["id"].as_str().unwrap().to_owned()
+}
+
+/// Verifies a session token against the instance's JWKS and returns its claims.
+async fn verify(app: &TestApp, jwt: &str) -> Value {
+    let (_, jwks) = app.get("/v1/jwks").await;
+    let header = decode_header(jwt).unwrap();
+    assert_eq!(header.alg, Algorithm::RS256);
+    assert_eq!(header.typ.as_deref(), Some("JWT"));
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"].as_str() == header.kid.as_deref())
+        .expect("kid is published");
+    let decoding =
+        DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap())
+            .unwrap();
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp", "nbf", "sub"]);
+    decode::<Value>(jwt, &decoding, &validation)
+        .expect("valid token")
+        .claims
+}
+
+async fn native_password_sign_in_token_and_reuse(backend: Backend) {
+    let app = TestApp::spawn_with(backend, CONFIG).await;
+    let user_id = user(&app, "native@example.com").await;
+    let mut phone = FapiClient::native(&app);
+    let (status, body) = phone
+        .post(
+            "/v1/client/sign_ins",
+            &[("identifier", "native@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        phone.token.is_some(),
+        "the client JWT comes back in Authorization"
+    );
+    assert_eq!(body["response"]["object"], "sign_in_attempt");
+    assert_eq!(body["response"]["status"], "complete");
+    let session_id = body["response"]["created_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(session_id.starts_with("sess_"));
+    assert_eq!(body["client"]["last_authentication_strategy"], "password");
+    assert_eq!(body["client"]["sessions"][0]["id"], session_id.as_str());
+    assert_eq!(
+        body["client"]["sessions"][0]["user"]["id"],
+        user_id.as_str()
+    );
+    assert!(body["client"]["sessions"][0]["user"]
+        .get("private_metadata")
+        .is_none());
+
+    let (status, token) = phone.token(&session_id).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert_eq!(token["object"], "token", "tokens are not enveloped");
+    let jwt = token["jwt"].as_str().unwrap().to_owned();
+    let claims = verify(&app, &jwt).await;
+    assert_eq!(claims["sub"], user_id.as_str());
+    assert_eq!(claims["sid"], session_id.as_str());
+    assert_eq!(claims["iss"], app.state.settings.public_url().as_str());
+    assert_eq!(claims["v"], 2);
+    assert_eq!(claims["sts"], "active");
+    assert_eq!(claims["fva"], json!([0, -1]));
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        60
+    );
+    assert_eq!(
+        claims["iat"].as_i64().unwrap() - claims["nbf"].as_i64().unwrap(),
+        10
+    );
+    assert!(claims.get("azp").is_none(), "no Origin, no azp");
+
+    let (_, again) = phone.token(&session_id).await;
+    assert_eq!(
+        again["jwt"].as_str(),
+        Some(jwt.as_str()),
+        "reuse window returns the same token"
+    );
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.frontend_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("steward_session_tokens_total{outcome=\"reused\"}"));
+    phone.origin = Some(APP_ORIGIN.to_owned());
+    let (_, with_origin) = phone.token(&session_id).await;
+    assert_ne!(
+        with_origin["jwt"], again["jwt"],
+        "a claims change mints a new token"
+    );
+    assert_eq!(
+        verify(&app, with_origin["jwt"].as_str().unwrap()).await["azp"],
+        APP_ORIGIN
+    );
+
+    let (status, client) = phone.get("/v1/client").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        client["response"]["last_authentication_strategy"],
+        "password"
+    );
+    let (_, fetched) = app.get(&format!("/v1/users/{user_id}")).await;
+    assert!(fetched["last_sign_in_at"].is_i64());
+
+    let (status, touched) = phone
+        .post(
+            &format!("/v1/client/sessions/{session_id}/touch"),
+            &[("active_organization_id", "")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{touched}");
+    assert_eq!(touched["response"]["status"], "active");
+    let (status, ended) = phone
+        .post(&format!("/v1/client/sessions/{session_id}/end"), &[])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ended["response"]["status"], "ended");
+    assert_eq!(ended["client"]["sessions"], json!([]));
+    assert_error(
+        &phone.token(&session_id).await,
+        StatusCode::UNAUTHORIZED,
+        "signed_out",
+    );
+}
+
+async fn two_step_sign_in_and_client_state(backend: Backend) {
+    let app = TestApp::spawn_with(backend, CONFIG).await;
+    user(&app, "two@example.com").await;
+    let mut phone = FapiClient::native(&app);
+    let (status, body) = phone
+        .post("/v1/client/sign_ins", &[("identifier", "TWO@example.com")])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sign_in = &body["response"];
+    assert_eq!(sign_in["status"], "needs_first_factor");
+    let strategies: Vec<&str> = sign_in["supported_first_factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(strategies, ["password", "email_code"]);
+    assert_eq!(
+        sign_in["supported_first_factors"][1]["safe_identifier"],
+        "t***@example.com"
+    );
+    assert_eq!(body["client"]["sign_in"]["id"], sign_in["id"]);
+    let id = sign_in["id"].as_str().unwrap().to_owned();
+    let (_, fetched) = phone.get(&format!("/v1/client/sign_ins/{id}")).await;
+    assert_eq!(fetched["response"]["status"], "needs_first_factor");
+    let wrong = phone
+        .post(
+            &format!("/v1/client/sign_ins/{id}/attempt_first_factor"),
+            &[("strategy", "password"), ("password", "nope")],
+        )
+        .await;
+    assert_error(
+        &wrong,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_password_incorrect",
+    );
+    let (status, done) = phone
+        .post(
+            &format!("/v1/client/sign_ins/{id}/attempt_first_factor"),
+            &[("strategy", "password"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["response"]["status"], "complete");
+    assert_eq!(
+        done["client"]["sign_in"],
+        Value::Null,
+        "a completed sign-in leaves the client"
+    );
+    let again = phone
+        .post(
+            &format!("/v1/client/sign_ins/{id}/attempt_first_factor"),
+            &[("strategy", "password"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_error(
+        &again,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "verification_expired",
+    );
+}
+
+async fn web_cookies_multi_session_and_sign_out(backend: Backend) {
+    let config = format!("{CONFIG}[session]\nmulti_session = true\n");
+    let app = TestApp::spawn_with(backend, &config).await;
+    user(&app, "first@example.com").await;
+    user(&app, "second@example.com").await;
+    let mut browser = FapiClient::web(&app);
+    let (_, empty) = browser.get("/v1/client").await;
+    assert_eq!(empty, json!({"response": null, "client": null}));
+    let first = browser.sign_in("first@example.com", PASSWORD).await;
+    assert!(browser.token.is_some(), "__client cookie set");
+    let (_, before) = browser.get("/v1/client").await;
+    let second = browser.sign_in("second@example.com", PASSWORD).await;
+    let (_, client) = browser.get("/v1/client").await;
+    assert_eq!(
+        client["response"]["id"], before["response"]["id"],
+        "same client"
+    );
+    assert_eq!(
+        client["response"]["sessions"].as_array().unwrap().len(),
+        2,
+        "multi-session keeps both"
+    );
+    assert_eq!(
+        client["response"]["last_active_session_id"],
+        second.as_str()
+    );
+    assert_eq!(browser.token(&first).await.0, StatusCode::OK);
+
+    // Method override, as clerk-js sends DELETE.
+    let (status, _) = browser
+        .post(&format!("/v1/client/sessions/{first}/remove"), &[])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, client) = browser.get("/v1/client").await;
+    assert_eq!(client["response"]["sessions"].as_array().unwrap().len(), 1);
+    let (status, signed_out) = browser
+        .post("/v1/client/sessions?_method=DELETE", &[])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{signed_out}");
+    assert_eq!(signed_out["response"]["sessions"], json!([]));
+    assert_error(
+        &browser.token(&second).await,
+        StatusCode::UNAUTHORIZED,
+        "signed_out",
+    );
+
+    // Single-session mode replaces the active session instead.
+    let single = TestApp::spawn_with(backend, CONFIG).await;
+    user(&single, "solo@example.com").await;
+    let mut browser = FapiClient::web(&single);
+    let old = browser.sign_in("solo@example.com", PASSWORD).await;
+    let new = browser.sign_in("solo@example.com", PASSWORD).await;
+    assert_ne!(old, new);
+    let (_, session) = single.get(&format!("/v1/sessions/{old}")).await;
+    assert_eq!(session["status"], "replaced");
+    let (status, _) = browser.call(Method::DELETE, "/v1/client", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(browser.token, None, "the cookie is cleared");
+}
+
+async fn sign_in_errors_change_nothing(backend: Backend) {
+    let app = TestApp::spawn_with(backend, CONFIG).await;
+    let user_id = user(&app, "err@example.com").await;
+    let mut phone = FapiClient::native(&app);
+    let unknown = phone
+        .post(
+            "/v1/client/sign_ins",
+            &[("identifier", "nobody@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        assert_error(
+            &unknown,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_identifier_not_found"
+        )["meta"]["param_name"],
+        "identifier"
+    );
+    let wrong = phone
+        .post(
+            "/v1/client/sign_ins",
+            &[
+                ("identifier", "err@example.com"),
+                ("password", "wrong password"),
+            ],
+        )
+        .await;
+    assert_error(
+        &wrong,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_password_incorrect",
+    );
+    let bad_strategy = phone
+        .post("/v1/client/sign_ins", &[("strategy", "oauth_nothing")])
+        .await;
+    assert_error(
+        &bad_strategy,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_param_value_invalid",
+    );
+    let long = "x".repeat(5000);
+    let too_long = phone
+        .post("/v1/client/sign_ins", &[("identifier", long.as_str())])
+        .await;
+    assert_error(
+        &too_long,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_param_max_length_exceeded",
+    );
+    let (status, sessions) = app.get(&format!("/v1/sessions?user_id={user_id}")).await;
+    assert_eq!(
+        (status, sessions),
+        (StatusCode::OK, json!([])),
+        "no session from failed sign-ins"
+    );
+
+    // A browser on a foreign origin changes nothing.
+    let mut evil = FapiClient::web(&app);
+    evil.origin = Some("http://evil.example.com".into());
+    let refused = evil
+        .post(
+            "/v1/client/sign_ins",
+            &[("identifier", "err@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_error(&refused, StatusCode::FORBIDDEN, "origin_invalid");
+    assert_eq!(evil.token, None);
+
+    // A tampered or foreign token is a fresh client, never someone else's.
+    let mut browser = FapiClient::web(&app);
+    browser.sign_in("err@example.com", PASSWORD).await;
+    let genuine = browser.token.clone().unwrap();
+    let mut tampered = genuine.clone();
+    tampered.replace_range(tampered.len() - 4.., "AAAA");
+    browser.token = Some(tampered);
+    let (_, body) = browser.get("/v1/client").await;
+    assert_eq!(body["response"], Value::Null);
+    phone.token = Some(genuine);
+    let (_, body) = phone.get("/v1/client").await;
+    assert_eq!(
+        body["response"]["sessions"].as_array().unwrap().len(),
+        1,
+        "the genuine token still works natively"
+    );
+
+    let malformed = app
+        .http
+        .post(format!(
+            "{}/v1/client/sign_ins?_is_native=1",
+            app.frontend_url
+        ))
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn lockout_after_failed_passwords(backend: Backend) {
+    let config = format!("{CONFIG}[security.lockout]\nmax_attempts = 3\n");
+    let app = TestApp::spawn_with(backend, &config).await;
+    let user_id = user(&app, "lock@example.com").await;
+    let mut phone = FapiClient::native(&app);
+    for _ in 0..2 {
+        let wrong = phone
+            .post(
+                "/v1/client/sign_ins",
+                &[("identifier", "lock@example.com"), ("password", "wrong")],
+            )
+            .await;
+        assert_error(
+            &wrong,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_password_incorrect",
+        );
+    }
+    let third = phone
+        .post(
+            "/v1/client/sign_ins",
+            &[("identifier", "lock@example.com"), ("password", "wrong")],
+        )
+        .await;
+    let error = assert_error(&third, StatusCode::FORBIDDEN, "user_locked");
+    assert!(
+        error["meta"]["lockout_expires_in_seconds"]
+            .as_i64()
+            .unwrap()
+            > 3500
+    );
+    let right = phone
+        .post(
+            "/v1/client/sign_ins",
+            &[("identifier", "lock@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_error(&right, StatusCode::FORBIDDEN, "user_locked");
+    let (_, locked) = app.get(&format!("/v1/users/{user_id}")).await;
+    assert_eq!(locked["locked"], true);
+
+    app.post(&format!("/v1/users/{user_id}/unlock"), json!({}))
+        .await;
+    phone.sign_in("lock@example.com", PASSWORD).await;
+    let wrong = phone
+        .post(
+            "/v1/client/sign_ins",
+            &[("identifier", "lock@example.com"), ("password", "wrong")],
+        )
+        .await;
+    assert_error(
+        &wrong,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_password_incorrect",
+    );
+}
+
+async fn revoked_ended_and_foreign_sessions_get_no_token(backend: Backend) {
+    let app = TestApp::spawn_with(backend, CONFIG).await;
+    let user_id = user(&app, "rev@example.com").await;
+    user(&app, "other@example.com").await;
+    let mut phone = FapiClient::native(&app);
+    let session = phone.sign_in("rev@example.com", PASSWORD).await;
+    let mut other = FapiClient::native(&app);
+    other.sign_in("other@example.com", PASSWORD).await;
+    assert_error(
+        &other.token(&session).await,
+        StatusCode::UNAUTHORIZED,
+        "signed_out",
+    );
+    assert_error(
+        &phone.token("sess_unknown").await,
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
+    );
+
+    let (status, revoked) = app
+        .post(&format!("/v1/sessions/{session}/revoke"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(revoked["status"], "revoked");
+    assert_error(
+        &phone.token(&session).await,
+        StatusCode::UNAUTHORIZED,
+        "signed_out",
+    );
+
+    // A ban revokes the user's sessions and refuses new sign-ins.
+    let fresh = phone.sign_in("rev@example.com", PASSWORD).await;
+    assert_eq!(phone.token(&fresh).await.0, StatusCode::OK);
+    app.post(&format!("/v1/users/{user_id}/ban"), json!({}))
+        .await;
+    assert_error(
+        &phone.token(&fresh).await,
+        StatusCode::UNAUTHORIZED,
+        "signed_out",
+    );
+    let banned = phone
+        .post(
+            "/v1/client/sign_ins",
+            &[("identifier", "rev@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_error(&banned, StatusCode::FORBIDDEN, "user_banned");
+}
+
+async fn backend_sessions_and_clients(backend: Backend) {
+    let app = TestApp::spawn_with(backend, CONFIG).await;
+    let user_id = user(&app, "bapi@example.com").await;
+    let mut phone = FapiClient::native(&app);
+    let signed_in = phone.sign_in("bapi@example.com", PASSWORD).await;
+    let (status, created) = app.post("/v1/sessions", json!({"user_id": user_id})).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["object"], "session");
+    let created_id = created["id"].as_str().unwrap();
+
+    let (_, list) = app.get(&format!("/v1/sessions?user_id={user_id}")).await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let (_, page) = app
+        .get(&format!(
+            "/v1/sessions?user_id={user_id}&paginated=true&limit=1"
+        ))
+        .await;
+    assert_eq!(page["total_count"], 2);
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    let (_, active) = app
+        .get(&format!("/v1/sessions?user_id={user_id}&status=active"))
+        .await;
+    assert_eq!(active.as_array().unwrap().len(), 2);
+    let (_, fetched) = app.get(&format!("/v1/sessions/{signed_in}")).await;
+    assert_eq!(fetched["user_id"], user_id.as_str());
+
+    let (status, token) = app
+        .post(
+            &format!("/v1/sessions/{created_id}/tokens"),
+            json!({"expires_in_seconds": 600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    let claims = verify(&app, token["jwt"].as_str().unwrap()).await;
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+
+    let client_id = fetched["client_id"].as_str().unwrap();
+    let (_, client) = app.get(&format!("/v1/clients/{client_id}")).await;
+    assert_eq!(client["object"], "client");
+    assert_eq!(client["last_authentication_strategy"], "password");
+    assert_eq!(client["session_ids"], json!([signed_in]));
+    let (_, clients) = app.get("/v1/clients?paginated=true").await;
+    assert_eq!(clients["total_count"], 2);
+
+    for (path, code) in [
+        ("/v1/sessions", "form_param_missing"),
+        (
+            "/v1/sessions?user_id=x&status=sleeping",
+            "form_param_value_invalid",
+        ),
+        ("/v1/sessions?user_id=x&limit=0", "form_param_value_invalid"),
+    ] {
+        assert_error(&app.get(path).await, StatusCode::UNPROCESSABLE_ENTITY, code);
+    }
+    assert_error(
+        &app.get("/v1/sessions/sess_nope").await,
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
+    );
+    assert_error(
+        &app.get("/v1/clients/client_nope").await,
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
+    );
+    assert_error(
+        &app.post(
+            "/v1/sessions",
+            json!({"user_id": "user_2g7np7Hrk0SN6kj5EDMLDaKNL0S"}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
+    );
+    assert_error(
+        &app.post(
+            &format!("/v1/sessions/{created_id}/tokens"),
+            json!({"expires_in_seconds": 5}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_param_value_invalid",
+    );
+}
