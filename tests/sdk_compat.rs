@@ -9,26 +9,30 @@ use std::path::Path;
 
 use common::{Backend, TestApp};
 
-on_both_backends!(clerk_backend_sdk_users);
+on_both_backends!(clerk_backend_sdk_users, clerk_backend_sdk_sessions);
 
-async fn clerk_backend_sdk_users(backend: Backend) {
+/// Runs one node test file against `app` with extra environment variables.
+async fn run_node(app: &TestApp, file: &'static str, extra: Vec<(&'static str, String)>) {
     let sdk_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk");
     let modules = sdk_dir.join("node_modules/@clerk/backend");
     assert!(
         modules.is_dir(),
         "@clerk/backend is not installed: run `make test-deps` (npm ci in tests/sdk)"
     );
-    let app = TestApp::spawn(backend).await;
-    let (url, key) = (app.backend_url.clone(), app.secret_key.clone());
+    let mut env = vec![
+        ("STEWARD_BAPI_URL", app.backend_url.clone()),
+        ("STEWARD_FAPI_URL", app.frontend_url.clone()),
+        ("STEWARD_SECRET_KEY", app.secret_key.clone()),
+        ("CLERK_TELEMETRY_DISABLED", "1".to_owned()),
+    ];
+    env.extend(extra);
     let output = actix_web::rt::task::spawn_blocking(move || {
         std::process::Command::new("node")
             .arg("--test")
             .arg("--test-reporter=spec")
-            .arg("users.test.mjs")
+            .arg(file)
             .current_dir(&sdk_dir)
-            .env("STEWARD_BAPI_URL", url)
-            .env("STEWARD_SECRET_KEY", key)
-            .env("CLERK_TELEMETRY_DISABLED", "1")
+            .envs(env)
             .output()
     })
     .await
@@ -39,8 +43,19 @@ async fn clerk_backend_sdk_users(backend: Backend) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(
-        output.status.success(),
-        "@clerk/backend checks failed on {backend:?}:\n{report}"
-    );
+    assert!(output.status.success(), "@clerk/backend {file} failed:\n{report}");
+}
+
+async fn clerk_backend_sdk_users(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    run_node(&app, "users.test.mjs", Vec::new()).await;
+}
+
+async fn clerk_backend_sdk_sessions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, user) = app
+        .post("/v1/users", serde_json::json!({"email_address": ["sdk.session@example.com"], "password": "a long password"}))
+        .await;
+    let user_id = user["id"].as_str().expect("user id").to_owned();
+    run_node(&app, "sessions.test.mjs", vec![("STEWARD_USER_ID", user_id)]).await;
 }
