@@ -43,7 +43,10 @@ async fn run_node(app: &TestApp, file: &'static str, extra: Vec<(&'static str, S
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "@clerk/backend {file} failed:\n{report}");
+    assert!(
+        output.status.success(),
+        "@clerk/backend {file} failed:\n{report}"
+    );
 }
 
 async fn clerk_backend_sdk_users(backend: Backend) {
@@ -57,5 +60,10 @@ async fn clerk_backend_sdk_sessions(backend: Backend) {
         .post("/v1/users", serde_json::json!({"email_address": ["sdk.session@example.com"], "password": "a long password"}))
         .await;
     let user_id = user["id"].as_str().expect("user id").to_owned();
-    run_node(&app, "sessions.test.mjs", vec![("STEWARD_USER_ID", user_id)]).await;
+    run_node(
+        &app,
+        "sessions.test.mjs",
+        vec![("STEWARD_USER_ID", user_id)],
+    )
+    .await;
 }

@@ -163,6 +163,7 @@ impl Environment {
 pub struct ModulesSettings {
     pub session: ModuleToggle,
     pub signin: ModuleToggle,
+    pub signup: ModuleToggle,
     pub users: ModuleToggle,
 }
 
@@ -172,6 +173,7 @@ impl ModulesSettings {
         match module {
             Module::Session => self.session.enabled,
             Module::Signin => self.signin.enabled,
+            Module::Signup => self.signup.enabled,
             Module::Users => self.users.enabled,
         }
     }

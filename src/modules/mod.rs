@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod session;
 pub mod signin;
+pub mod signup;
 pub mod users;
 
 /// A product area that a process role can serve.
@@ -17,19 +18,27 @@ pub enum Module {
     Session,
     /// Sign-in attempts (`/v1/client/sign_ins`).
     Signin,
+    /// Sign-up attempts with email-code verification (`/v1/client/sign_ups`).
+    Signup,
     /// User management (`/v1/users`).
     Users,
 }
 
 impl Module {
     /// Every module in this build, in mounting order.
-    pub const ALL: [Module; 3] = [Module::Session, Module::Signin, Module::Users];
+    pub const ALL: [Module; 4] = [
+        Module::Session,
+        Module::Signin,
+        Module::Signup,
+        Module::Users,
+    ];
 
     /// The module's name in configuration and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Self::Session => "session",
             Self::Signin => "signin",
+            Self::Signup => "signup",
             Self::Users => "users",
         }
     }
@@ -44,6 +53,7 @@ impl Module {
         match self {
             Self::Session => session::frontend::configure(cfg),
             Self::Signin => signin::frontend::configure(cfg),
+            Self::Signup => signup::frontend::configure(cfg),
             // `/v1/me` (account management) is not served yet.
             Self::Users => {}
         }
@@ -55,6 +65,8 @@ impl Module {
             Self::Session => session::backend::configure(cfg),
             // Sign-in tokens (`/v1/sign_in_tokens`) are not served yet.
             Self::Signin => {}
+            // Sign-ups have no Backend API.
+            Self::Signup => {}
             Self::Users => users::backend::configure(cfg),
         }
     }

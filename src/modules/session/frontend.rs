@@ -8,7 +8,7 @@ use super::model::{status, TokenObject};
 use super::service;
 use crate::http::fapi::{attach_client_token, reply, FapiCaller, FapiForm};
 use crate::http::ApiError;
-use crate::modules::{signin, Module};
+use crate::modules::{signin, signup, Module};
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -36,7 +36,12 @@ async fn client_value(state: &AppState, client_id: &str) -> Result<Option<Value>
     } else {
         None
     };
-    service::client_object(state, &client, sign_in, None)
+    let sign_up = if state.settings.modules.is_enabled(Module::Signup) {
+        signup::service::current_object(state, &client.id, client.sign_up_id.clone()).await?
+    } else {
+        None
+    };
+    service::client_object(state, &client, sign_in, sign_up)
         .await
         .map(Some)
 }

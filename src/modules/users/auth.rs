@@ -208,3 +208,80 @@ pub fn public_user_data(user: &Value) -> Value {
         "profile_image_url": user["profile_image_url"],
     })
 }
+
+/// Sign-up fields, normalised and checked, ready to store.
+#[derive(Debug, Clone)]
+pub struct CheckedIdentity {
+    pub email_address: Option<String>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// An Argon2id digest.
+    pub password_digest: Option<String>,
+    pub unsafe_metadata: String,
+}
+
+/// Checks what a sign-up gives, by the same rules as user creation, and
+/// that the email address and username are free, before anything is stored.
+pub async fn check_new_identity(
+    state: &AppState,
+    email_address: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    unsafe_metadata: Value,
+) -> Result<CheckedIdentity, ApiError> {
+    use super::validate;
+    let email = email_address
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| validate::normalize_email("email_address", &e))
+        .transpose()?;
+    let username = username
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| validate::normalize_username(&u, &state.settings.auth))
+        .transpose()?;
+    let first_name = validate::optional_text("first_name", first_name, validate::MAX_NAME_LEN)?;
+    let last_name = validate::optional_text("last_name", last_name, validate::MAX_NAME_LEN)?;
+    let unsafe_metadata = validate::metadata_text("unsafe_metadata", Some(unsafe_metadata))?;
+    let password_digest = match password.filter(|p| !p.is_empty()) {
+        Some(password) => {
+            validate::password(&password, &state.settings.auth.password, false)?;
+            let hasher = state.passwords.clone();
+            Some(
+                tokio::task::spawn_blocking(move || hasher.hash(&password))
+                    .await
+                    .map_err(ApiError::internal)?
+                    .map_err(ApiError::internal)?,
+            )
+        }
+        None => None,
+    };
+    let (lookup_email, lookup_username) = (email.clone(), username.clone());
+    pool(state)
+        .run("users.check_identity", move |conn| {
+            if let Some(email) = &lookup_email {
+                if store::owner_of_email(conn, email)?.is_some() {
+                    return Err(ApiError::identifier_exists(
+                        "email_address",
+                        "email address",
+                    ));
+                }
+            }
+            if let Some(username) = &lookup_username {
+                if store::owner_of_username(conn, username)?.is_some() {
+                    return Err(ApiError::identifier_exists("username", "username"));
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(CheckedIdentity {
+        email_address: email,
+        username,
+        first_name,
+        last_name,
+        password_digest,
+        unsafe_metadata,
+    })
+}

@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 pub use super::auth::{
-    find_by_identifier, frontend_user, public_user_data, record_credential_check, record_sign_in,
-    sign_in_user_by_id, SignInUser,
+    check_new_identity, find_by_identifier, frontend_user, public_user_data,
+    record_credential_check, record_sign_in, sign_in_user_by_id, SignInUser,
 };
 use super::list::ListUsersParams;
 use super::model::{DeletedObject, EmailAddressRow, TotalCount, UserObject, UserRow};
 use super::password::prepare_password;
-use super::requests::{CreateUser, MetadataPatch, UpdateUser};
+pub use super::requests::CreateUser;
+use super::requests::{MetadataPatch, UpdateUser};
 use super::{store, validate};
 use crate::crypto::ids::{self, new_id, prefix};
 use crate::db::{write_transaction, DbConnection, DbPool};

@@ -1,0 +1,398 @@
+//! Sign-up attempts: collect the fields the instance requires, verify the
+//! email address with a one-time code, then create the user and a session.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::code;
+use super::model::{self, status, Requirements, SignUpRow};
+use super::store;
+use crate::crypto::ids::{self, new_id, prefix};
+use crate::db::DbPool;
+use crate::http::{ApiError, ErrorCode};
+use crate::modules::users::service::{self as users, CreateUser};
+use crate::modules::{session, Module};
+use crate::notify::CodePurpose;
+use crate::state::AppState;
+use crate::time::now_ms;
+
+/// How long an unfinished sign-up stays usable.
+const SIGN_UP_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+
+fn pool(state: &AppState) -> DbPool {
+    state.db.for_module(Module::Signup).clone()
+}
+
+/// `POST /v1/client/sign_ups` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateSignUp {
+    pub email_address: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// A JSON object, sent as a string in form bodies.
+    pub unsafe_metadata: Option<String>,
+    pub strategy: Option<String>,
+}
+
+/// `prepare_verification` / `attempt_verification` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct Verification {
+    pub strategy: Option<String>,
+    pub code: Option<String>,
+}
+
+/// What this instance requires of a sign-up.
+pub fn requirements(state: &AppState) -> Requirements {
+    let auth = &state.settings.auth;
+    let mut required = Vec::new();
+    let mut optional = vec!["first_name", "last_name"];
+    if auth.email_address_required {
+        required.push("email_address");
+    } else {
+        optional.push("email_address");
+    }
+    if auth.username_required {
+        required.push("username");
+    } else if auth.username_enabled {
+        optional.push("username");
+    }
+    if auth.password.required {
+        required.push("password");
+    } else {
+        optional.push("password");
+    }
+    Requirements { required, optional }
+}
+
+fn parse_unsafe_metadata(raw: Option<&str>) -> Result<Option<Value>, ApiError> {
+    raw.filter(|m| !m.is_empty())
+        .map(|text| {
+            serde_json::from_str::<Value>(text).map_err(|_| {
+                ApiError::param_format("unsafe_metadata", "unsafe_metadata must be a JSON object.")
+            })
+        })
+        .transpose()
+}
+
+/// `POST /v1/client/sign_ups`: validates every field (including that the
+/// email address and username are free) before storing anything.
+pub async fn create(
+    state: &AppState,
+    client_id: String,
+    input: CreateSignUp,
+) -> Result<SignUpRow, ApiError> {
+    if let Some(strategy) = input.strategy.as_deref().filter(|s| !s.is_empty()) {
+        return Err(ApiError::param_value(
+            "strategy",
+            format!("The sign-up strategy {strategy} is not supported."),
+        ));
+    }
+    let unsafe_metadata = parse_unsafe_metadata(input.unsafe_metadata.as_deref())?
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let checked = users::check_new_identity(
+        state,
+        input.email_address,
+        input.username,
+        input.password,
+        input.first_name,
+        input.last_name,
+        unsafe_metadata,
+    )
+    .await?;
+    let now = now_ms();
+    let row = SignUpRow {
+        id: new_id(prefix::SIGN_UP),
+        client_id: client_id.clone(),
+        status: status::MISSING_REQUIREMENTS.to_owned(),
+        email_verification_status: checked
+            .email_address
+            .as_ref()
+            .map(|_| "unverified".to_owned()),
+        email_address: checked.email_address,
+        username: checked.username,
+        first_name: checked.first_name,
+        last_name: checked.last_name,
+        password_digest: checked.password_digest,
+        unsafe_metadata: checked.unsafe_metadata,
+        code_digest: None,
+        code_expire_at: None,
+        code_attempts: 0,
+        code_sends: 0,
+        code_last_sent_at: None,
+        created_user_id: None,
+        created_session_id: None,
+        abandon_at: now + SIGN_UP_TTL_MS,
+        created_at: now,
+        updated_at: now,
+    };
+    let saved = row.clone();
+    pool(state)
+        .run("sign_ups.create", move |conn| {
+            store::insert(conn, &saved).map_err(ApiError::from)
+        })
+        .await?;
+    session::service::set_client_attempt(state, client_id, None, Some(row.id.clone())).await?;
+    Ok(row)
+}
+
+/// The caller's sign-up attempt `id`.
+pub async fn get(state: &AppState, client_id: String, id: String) -> Result<SignUpRow, ApiError> {
+    if !ids::has_shape(&id, prefix::SIGN_UP) {
+        return Err(ApiError::not_found("sign up"));
+    }
+    pool(state)
+        .run("sign_ups.get", move |conn| {
+            store::find(conn, &id)?
+                .filter(|row| row.client_id == client_id)
+                .ok_or_else(|| ApiError::not_found("sign up"))
+        })
+        .await
+}
+
+/// `PATCH /v1/client/sign_ups/{id}`: adds or changes fields. A new email
+/// address must be verified again. Completes the sign-up when nothing is
+/// missing any more.
+pub async fn update(
+    state: &AppState,
+    client_id: String,
+    id: String,
+    input: CreateSignUp,
+) -> Result<SignUpRow, ApiError> {
+    let mut row = get(state, client_id, id).await?;
+    let now = now_ms();
+    ensure_open(&row, now)?;
+    let metadata = parse_unsafe_metadata(input.unsafe_metadata.as_deref())?;
+    let checked = users::check_new_identity(
+        state,
+        input.email_address,
+        input.username,
+        input.password,
+        input.first_name,
+        input.last_name,
+        metadata
+            .clone()
+            .unwrap_or_else(|| Value::Object(Default::default())),
+    )
+    .await?;
+    if let Some(email) = checked.email_address {
+        if row.email_address.as_deref() != Some(email.as_str()) {
+            row.email_address = Some(email);
+            row.email_verification_status = Some("unverified".to_owned());
+            row.code_digest = None;
+            row.code_expire_at = None;
+        }
+    }
+    row.username = checked.username.or(row.username.take());
+    row.first_name = checked.first_name.or(row.first_name.take());
+    row.last_name = checked.last_name.or(row.last_name.take());
+    row.password_digest = checked.password_digest.or(row.password_digest.take());
+    if metadata.is_some() {
+        row.unsafe_metadata = checked.unsafe_metadata;
+    }
+    row.updated_at = now;
+    if row.unverified_fields().is_empty() && row.missing_fields(&requirements(state)).is_empty() {
+        complete(state, &mut row).await?;
+    }
+    save(state, &row).await?;
+    Ok(row)
+}
+
+async fn save(state: &AppState, row: &SignUpRow) -> Result<(), ApiError> {
+    let saved = row.clone();
+    pool(state)
+        .run("sign_ups.save", move |conn| {
+            store::save(conn, &saved).map_err(ApiError::from)
+        })
+        .await
+}
+
+fn ensure_open(row: &SignUpRow, now: i64) -> Result<(), ApiError> {
+    if row.status == status::COMPLETE || now >= row.abandon_at {
+        return Err(ApiError::new(
+            ErrorCode::VerificationExpired,
+            "This sign-up has expired or is already complete.",
+            "This sign-up has expired or is already complete. Start a new sign-up.",
+        ));
+    }
+    Ok(())
+}
+
+fn email_code_only(strategy: Option<&str>) -> Result<(), ApiError> {
+    match strategy {
+        Some("email_code") => Ok(()),
+        None | Some("") => Err(ApiError::param_missing("strategy")),
+        Some(_) => Err(ApiError::param_value(
+            "strategy",
+            "Only the email_code strategy is supported.",
+        )),
+    }
+}
+
+/// `prepare_verification`: emails a fresh code, within the resend limits.
+pub async fn prepare_verification(
+    state: &AppState,
+    client_id: String,
+    id: String,
+    input: Verification,
+) -> Result<SignUpRow, ApiError> {
+    email_code_only(input.strategy.as_deref())?;
+    let mut row = get(state, client_id, id).await?;
+    let now = now_ms();
+    ensure_open(&row, now)?;
+    let Some(email) = row.email_address.clone() else {
+        return Err(ApiError::param_missing("email_address"));
+    };
+    if row.code_sends >= code::MAX_SENDS {
+        return Err(ApiError::new(
+            ErrorCode::VerificationFailed,
+            "Too many codes sent",
+            "Too many verification codes were sent for this sign-up. Start a new sign-up.",
+        ));
+    }
+    if let Some(last) = row.code_last_sent_at {
+        let wait_ms = last + code::RESEND_INTERVAL_MS - now;
+        if wait_ms > 0 {
+            return Err(ApiError::new(
+                ErrorCode::VerificationFailed,
+                "Too many requests",
+                "A code was sent moments ago. Wait before asking for another.",
+            )
+            .with_retry_after(u64::try_from((wait_ms + 999) / 1000).unwrap_or(1)));
+        }
+    }
+    let fresh = code::generate();
+    state
+        .mailer
+        .send_code(&email, &fresh, CodePurpose::SignUp)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "verification email not sent");
+            ApiError::unavailable()
+        })?;
+    row.code_digest = Some(code::digest(&row.id, &fresh));
+    row.code_expire_at = Some(now + code::TTL_MS);
+    row.code_attempts = 0;
+    row.code_sends += 1;
+    row.code_last_sent_at = Some(now);
+    row.updated_at = now;
+    save(state, &row).await?;
+    Ok(row)
+}
+
+/// `attempt_verification`: checks the code; a verified sign-up with every
+/// required field becomes a user and a session.
+pub async fn attempt_verification(
+    state: &AppState,
+    client_id: String,
+    id: String,
+    input: Verification,
+) -> Result<SignUpRow, ApiError> {
+    email_code_only(input.strategy.as_deref())?;
+    let attempt = input
+        .code
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| ApiError::param_missing("code"))?;
+    let mut row = get(state, client_id, id).await?;
+    let now = now_ms();
+    ensure_open(&row, now)?;
+    let (Some(stored), Some(expire_at)) = (row.code_digest.clone(), row.code_expire_at) else {
+        return Err(ApiError::new(
+            ErrorCode::VerificationExpired,
+            "No code to verify",
+            "Ask for a verification code first (prepare_verification).",
+        ));
+    };
+    if now >= expire_at {
+        return Err(ApiError::new(
+            ErrorCode::VerificationExpired,
+            "This code has expired.",
+            "This verification code has expired. Ask for a new one.",
+        ));
+    }
+    if row.code_attempts >= code::MAX_ATTEMPTS {
+        return Err(too_many_attempts());
+    }
+    if attempt.len() > 32 || !code::matches(&row.id, &attempt, &stored) {
+        row.code_attempts += 1;
+        row.updated_at = now;
+        save(state, &row).await?;
+        if row.code_attempts >= code::MAX_ATTEMPTS {
+            return Err(too_many_attempts());
+        }
+        return Err(ApiError::new(
+            ErrorCode::FormCodeIncorrect,
+            "Incorrect code",
+            "The code is incorrect.",
+        )
+        .with_param("code"));
+    }
+    row.email_verification_status = Some("verified".to_owned());
+    row.code_digest = None;
+    row.updated_at = now;
+    if row.missing_fields(&requirements(state)).is_empty() {
+        complete(state, &mut row).await?;
+    }
+    save(state, &row).await?;
+    Ok(row)
+}
+
+fn too_many_attempts() -> ApiError {
+    ApiError::new(
+        ErrorCode::VerificationFailed,
+        "Too many failed attempts",
+        "Too many incorrect codes. Ask for a new code.",
+    )
+}
+
+/// Creates the user and the session.
+async fn complete(state: &AppState, row: &mut SignUpRow) -> Result<(), ApiError> {
+    let user = users::create_user(
+        state,
+        CreateUser {
+            email_address: row.email_address.clone().into_iter().collect(),
+            username: row.username.clone(),
+            password_digest: row.password_digest.clone(),
+            password_hasher: row.password_digest.as_ref().map(|_| "argon2id".to_owned()),
+            skip_password_requirement: row.password_digest.is_none(),
+            first_name: row.first_name.clone(),
+            last_name: row.last_name.clone(),
+            unsafe_metadata: serde_json::from_str(&row.unsafe_metadata).ok(),
+            ..CreateUser::default()
+        },
+    )
+    .await?;
+    let session = session::service::create_session(
+        state,
+        row.client_id.clone(),
+        user.id.clone(),
+        Some("email_code"),
+    )
+    .await?;
+    row.status = status::COMPLETE.to_owned();
+    row.created_user_id = Some(user.id);
+    row.created_session_id = Some(session.id);
+    Ok(())
+}
+
+/// The Clerk object for a sign-up attempt.
+pub fn object(state: &AppState, row: &SignUpRow) -> Value {
+    model::sign_up_object(row, &requirements(state), now_ms())
+}
+
+/// The object for the client's current sign-up, if any.
+pub async fn current_object(
+    state: &AppState,
+    client_id: &str,
+    sign_up_id: Option<String>,
+) -> Result<Option<Value>, ApiError> {
+    let Some(id) = sign_up_id else {
+        return Ok(None);
+    };
+    match get(state, client_id.to_owned(), id).await {
+        Ok(row) => Ok(Some(object(state, &row))),
+        Err(e) if e.code() == ErrorCode::ResourceNotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
