@@ -2,6 +2,7 @@
 
 pub mod ids;
 pub mod jwt;
+pub mod otp;
 pub mod password;
 pub mod secret_keys;
 pub mod signing_keys;

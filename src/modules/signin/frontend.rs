@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::service::{self, AttemptFirstFactor, CreateSignIn};
+use super::service::{self, AttemptFirstFactor, CreateSignIn, PrepareFirstFactor};
 use crate::http::fapi::{FapiCaller, FapiForm};
 use crate::http::ApiError;
 use crate::modules::session::frontend::envelope;
@@ -15,6 +15,10 @@ type Reply = Result<HttpResponse, ApiError>;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/client/sign_ins", web::post().to(create))
         .route("/client/sign_ins/{id}", web::get().to(get))
+        .route(
+            "/client/sign_ins/{id}/prepare_first_factor",
+            web::post().to(prepare_first_factor),
+        )
         .route(
             "/client/sign_ins/{id}/attempt_first_factor",
             web::post().to(attempt_first_factor),
@@ -36,6 +40,18 @@ async fn get(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<Str
     let row = service::get(&state, client.id.clone(), path.into_inner()).await?;
     let object = service::object(&state, &row).await?;
     envelope(&state, &caller, object, &client.id).await
+}
+
+async fn prepare_first_factor(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<String>,
+    FapiForm(body): FapiForm<PrepareFirstFactor>,
+) -> Reply {
+    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let outcome =
+        service::prepare_first_factor(&state, client.id.clone(), path.into_inner(), body).await;
+    reply_with(&state, &caller, client.id, outcome).await
 }
 
 async fn attempt_first_factor(

@@ -7,10 +7,12 @@ use serde_json::Value;
 use super::model::{self, status, SignInRow};
 use super::store;
 use crate::crypto::ids::{self, new_id, prefix};
+use crate::crypto::otp;
 use crate::db::DbPool;
 use crate::http::{ApiError, ErrorCode};
 use crate::modules::users::service::{self as users, SignInUser};
 use crate::modules::{session, Module};
+use crate::notify::CodePurpose;
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -36,6 +38,14 @@ pub struct CreateSignIn {
 pub struct AttemptFirstFactor {
     pub strategy: Option<String>,
     pub password: Option<String>,
+    pub code: Option<String>,
+}
+
+/// `POST /v1/client/sign_ins/{id}/prepare_first_factor` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct PrepareFirstFactor {
+    pub strategy: Option<String>,
+    pub email_address_id: Option<String>,
 }
 
 fn identifier_not_found() -> ApiError {
@@ -234,6 +244,94 @@ pub async fn get(state: &AppState, client_id: String, id: String) -> Result<Sign
         .await
 }
 
+async fn save(state: &AppState, row: &SignInRow) -> Result<(), ApiError> {
+    let saved = row.clone();
+    pool(state)
+        .run("sign_ins.save", move |conn| {
+            store::save(conn, &saved).map_err(ApiError::from)
+        })
+        .await
+}
+
+/// A sign-in that can still take a first factor, with its user.
+async fn open_sign_in(
+    state: &AppState,
+    client_id: String,
+    id: String,
+) -> Result<(SignInRow, String), ApiError> {
+    let row = get(state, client_id, id).await?;
+    if row.status == status::COMPLETE || now_ms() >= row.abandon_at {
+        return Err(ApiError::new(
+            ErrorCode::VerificationExpired,
+            "This sign-in has expired or is already complete.",
+            "This sign-in has expired or is already complete. Start a new sign-in.",
+        ));
+    }
+    let user_id = row
+        .user_id
+        .clone()
+        .ok_or_else(|| ApiError::param_missing("identifier"))?;
+    Ok((row, user_id))
+}
+
+/// `POST /v1/client/sign_ins/{id}/prepare_first_factor` with `email_code`:
+/// emails a code to the chosen (or primary) address of the user.
+pub async fn prepare_first_factor(
+    state: &AppState,
+    client_id: String,
+    id: String,
+    input: PrepareFirstFactor,
+) -> Result<SignInRow, ApiError> {
+    match input.strategy.as_deref() {
+        Some("email_code") => {}
+        None | Some("") => return Err(ApiError::param_missing("strategy")),
+        Some(_) => {
+            return Err(ApiError::param_value(
+                "strategy",
+                "Only email_code needs preparing.",
+            ))
+        }
+    }
+    let (mut row, user_id) = open_sign_in(state, client_id, id).await?;
+    let user = users::sign_in_user_by_id(state, user_id).await?;
+    ensure_may_sign_in(&user)?;
+    let wanted = input
+        .email_address_id
+        .or_else(|| user.primary_email_address_id.clone());
+    let email = user
+        .emails
+        .iter()
+        .find(|e| Some(&e.id) == wanted.as_ref())
+        .ok_or_else(|| {
+            ApiError::param_value(
+                "email_address_id",
+                "This email address does not belong to the user.",
+            )
+        })?;
+    let now = now_ms();
+    otp::check_can_send(row.code_sends, row.code_last_sent_at, now)?;
+    let code = otp::generate();
+    state
+        .mailer
+        .send_code(&email.email_address, &code, CodePurpose::SignIn)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "sign-in code not sent");
+            ApiError::unavailable()
+        })?;
+    row.first_factor_strategy = Some("email_code".to_owned());
+    row.first_factor_status = Some("unverified".to_owned());
+    row.email_address_id = Some(email.id.clone());
+    row.code_digest = Some(otp::digest(&row.id, &code));
+    row.code_expire_at = Some(now + otp::TTL_MS);
+    row.code_attempts = 0;
+    row.code_sends += 1;
+    row.code_last_sent_at = Some(now);
+    row.updated_at = now;
+    save(state, &row).await?;
+    Ok(row)
+}
+
 /// `POST /v1/client/sign_ins/{id}/attempt_first_factor`.
 pub async fn attempt_first_factor(
     state: &AppState,
@@ -242,18 +340,7 @@ pub async fn attempt_first_factor(
     input: AttemptFirstFactor,
 ) -> Result<SignInRow, ApiError> {
     too_long("password", &input.password)?;
-    let row = get(state, client_id, id).await?;
-    let now = now_ms();
-    if row.status == status::COMPLETE || now >= row.abandon_at {
-        return Err(ApiError::new(
-            ErrorCode::VerificationExpired,
-            "This sign-in has expired or is already complete.",
-            "This sign-in has expired or is already complete. Start a new sign-in.",
-        ));
-    }
-    let Some(user_id) = row.user_id.clone() else {
-        return Err(ApiError::param_missing("identifier"));
-    };
+    let (mut row, user_id) = open_sign_in(state, client_id, id).await?;
     match input.strategy.as_deref() {
         Some("password") => {
             let password = input
@@ -264,6 +351,36 @@ pub async fn attempt_first_factor(
             ensure_may_sign_in(&user)?;
             check_password(state, &user, password).await?;
             complete(state, row, user_id, "password").await
+        }
+        Some("email_code") => {
+            let attempt = input
+                .code
+                .filter(|c| !c.trim().is_empty())
+                .ok_or_else(|| ApiError::param_missing("code"))?;
+            let user = users::sign_in_user_by_id(state, user_id.clone()).await?;
+            ensure_may_sign_in(&user)?;
+            let now = now_ms();
+            let valid = otp::check_attempt(
+                &row.id,
+                attempt.trim(),
+                row.code_digest.as_deref(),
+                row.code_expire_at,
+                row.code_attempts,
+                now,
+            )?;
+            let now_locked =
+                users::record_credential_check(state, user_id.clone(), "email_code", valid).await?;
+            if !valid {
+                row.code_attempts += 1;
+                row.updated_at = now;
+                save(state, &row).await?;
+                if let Some(seconds) = now_locked {
+                    return Err(locked(seconds));
+                }
+                return Err(otp::incorrect(row.code_attempts));
+            }
+            row.code_digest = None;
+            complete(state, row, user_id, "email_code").await
         }
         None => Err(ApiError::param_missing("strategy")),
         Some(_) => Err(ApiError::param_value(

@@ -3,7 +3,6 @@
 //! `sign_ups` table; a completed sign-up creates the user through the users
 //! service and a session through the session service.
 
-mod code;
 pub mod frontend;
 mod model;
 pub mod service;

@@ -4,10 +4,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::code;
 use super::model::{self, status, Requirements, SignUpRow};
 use super::store;
 use crate::crypto::ids::{self, new_id, prefix};
+use crate::crypto::otp as code;
 use crate::db::DbPool;
 use crate::http::{ApiError, ErrorCode};
 use crate::modules::users::service::{self as users, CreateUser};
@@ -244,24 +244,7 @@ pub async fn prepare_verification(
     let Some(email) = row.email_address.clone() else {
         return Err(ApiError::param_missing("email_address"));
     };
-    if row.code_sends >= code::MAX_SENDS {
-        return Err(ApiError::new(
-            ErrorCode::VerificationFailed,
-            "Too many codes sent",
-            "Too many verification codes were sent for this sign-up. Start a new sign-up.",
-        ));
-    }
-    if let Some(last) = row.code_last_sent_at {
-        let wait_ms = last + code::RESEND_INTERVAL_MS - now;
-        if wait_ms > 0 {
-            return Err(ApiError::new(
-                ErrorCode::VerificationFailed,
-                "Too many requests",
-                "A code was sent moments ago. Wait before asking for another.",
-            )
-            .with_retry_after(u64::try_from((wait_ms + 999) / 1000).unwrap_or(1)));
-        }
-    }
+    code::check_can_send(row.code_sends, row.code_last_sent_at, now)?;
     let fresh = code::generate();
     state
         .mailer
@@ -297,36 +280,19 @@ pub async fn attempt_verification(
     let mut row = get(state, client_id, id).await?;
     let now = now_ms();
     ensure_open(&row, now)?;
-    let (Some(stored), Some(expire_at)) = (row.code_digest.clone(), row.code_expire_at) else {
-        return Err(ApiError::new(
-            ErrorCode::VerificationExpired,
-            "No code to verify",
-            "Ask for a verification code first (prepare_verification).",
-        ));
-    };
-    if now >= expire_at {
-        return Err(ApiError::new(
-            ErrorCode::VerificationExpired,
-            "This code has expired.",
-            "This verification code has expired. Ask for a new one.",
-        ));
-    }
-    if row.code_attempts >= code::MAX_ATTEMPTS {
-        return Err(too_many_attempts());
-    }
-    if attempt.len() > 32 || !code::matches(&row.id, &attempt, &stored) {
+    let valid = code::check_attempt(
+        &row.id,
+        attempt.trim(),
+        row.code_digest.as_deref(),
+        row.code_expire_at,
+        row.code_attempts,
+        now,
+    )?;
+    if !valid {
         row.code_attempts += 1;
         row.updated_at = now;
         save(state, &row).await?;
-        if row.code_attempts >= code::MAX_ATTEMPTS {
-            return Err(too_many_attempts());
-        }
-        return Err(ApiError::new(
-            ErrorCode::FormCodeIncorrect,
-            "Incorrect code",
-            "The code is incorrect.",
-        )
-        .with_param("code"));
+        return Err(code::incorrect(row.code_attempts));
     }
     row.email_verification_status = Some("verified".to_owned());
     row.code_digest = None;
@@ -336,14 +302,6 @@ pub async fn attempt_verification(
     }
     save(state, &row).await?;
     Ok(row)
-}
-
-fn too_many_attempts() -> ApiError {
-    ApiError::new(
-        ErrorCode::VerificationFailed,
-        "Too many failed attempts",
-        "Too many incorrect codes. Ask for a new code.",
-    )
 }
 
 /// Creates the user and the session.

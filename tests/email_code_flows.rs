@@ -1,6 +1,7 @@
-//! Sign-up with an email code delivered through a real SMTP server
-//! (aiosmtpd), in the call order of Clerk's Android SDK and in web mode,
-//! with the bad inputs, on SQLite and PostgreSQL.
+//! Sign-up and sign-in with email codes delivered through a real SMTP
+//! server (aiosmtpd): sign-up in the call order of Clerk's Android SDK and
+//! in web mode, code sign-in, and the bad inputs (wrong, expired, reused
+//! codes), on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -17,6 +18,7 @@ on_both_backends!(
     native_sign_up_in_android_order,
     web_sign_up_and_bad_codes,
     sign_up_rejects_bad_fields_without_writing,
+    sign_in_with_email_code,
 );
 
 const PASSWORD: &str = "a long password";
@@ -350,4 +352,122 @@ async fn sign_up_rejects_bad_fields_without_writing(backend: Backend) {
     assert_eq!(patched["response"]["status"], "complete");
     assert!(patched["response"]["created_session_id"].is_string());
     assert_eq!(app.user_count().await, 2);
+}
+
+async fn sign_in_with_email_code(backend: Backend) {
+    use diesel::prelude::*;
+    use steward::db::schema::sign_ins;
+
+    let smtp = SmtpCapture::start();
+    let app = spawn(backend, &smtp).await;
+    let (_, user) = app
+        .post(
+            "/v1/users",
+            json!({"email_address": ["code@example.com", "alt@example.com"], "password": PASSWORD}),
+        )
+        .await;
+    let mut phone = FapiClient::native(&app);
+    let (_, body) = phone
+        .post("/v1/client/sign_ins", &[("identifier", "code@example.com")])
+        .await;
+    let id = body["response"]["id"].as_str().unwrap().to_owned();
+    let prepare = format!("/v1/client/sign_ins/{id}/prepare_first_factor");
+    let attempt = format!("/v1/client/sign_ins/{id}/attempt_first_factor");
+
+    let foreign = phone
+        .post(
+            &prepare,
+            &[
+                ("strategy", "email_code"),
+                ("email_address_id", "idn_someone_else"),
+            ],
+        )
+        .await;
+    assert_error(
+        &foreign,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_param_value_invalid",
+    );
+    let alt_id = user["email_addresses"][1]["id"].as_str().unwrap();
+    let (status, prepared) = phone
+        .post(
+            &prepare,
+            &[("strategy", "email_code"), ("email_address_id", alt_id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{prepared}");
+    assert_eq!(
+        prepared["response"]["first_factor_verification"]["strategy"],
+        "email_code"
+    );
+    assert_eq!(
+        prepared["response"]["first_factor_verification"]["status"],
+        "unverified"
+    );
+    let code = code_for(&smtp, "alt@example.com");
+
+    // An expired code is refused, and so is a code after a new one was sent.
+    let state = app.state.clone();
+    let sign_in_id = id.clone();
+    actix_web::rt::task::spawn_blocking(move || {
+        let mut conn = state.db.primary().get_blocking().unwrap();
+        diesel::update(sign_ins::table.find(&sign_in_id))
+            .set((
+                sign_ins::code_expire_at.eq(0_i64),
+                sign_ins::code_last_sent_at.eq(0_i64),
+            ))
+            .execute(&mut *conn)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let expired = phone
+        .post(
+            &attempt,
+            &[("strategy", "email_code"), ("code", code.as_str())],
+        )
+        .await;
+    assert_error(
+        &expired,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "verification_expired",
+    );
+
+    let (status, _) = phone.post(&prepare, &[("strategy", "email_code")]).await;
+    assert_eq!(status, StatusCode::OK);
+    // The first code went to the other address: this one is the only message here.
+    let fresh = code_for(&smtp, "code@example.com");
+    let wrong = if fresh == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let incorrect = phone
+        .post(&attempt, &[("strategy", "email_code"), ("code", wrong)])
+        .await;
+    assert_error(
+        &incorrect,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_code_incorrect",
+    );
+    let (status, done) = phone
+        .post(
+            &attempt,
+            &[("strategy", "email_code"), ("code", fresh.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["response"]["status"], "complete");
+    assert_eq!(done["client"]["last_authentication_strategy"], "email_code");
+    let reused = phone
+        .post(
+            &attempt,
+            &[("strategy", "email_code"), ("code", fresh.as_str())],
+        )
+        .await;
+    assert_error(
+        &reused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "verification_expired",
+    );
 }

@@ -1,0 +1,130 @@
+//! One-time codes sent by email: six digits, stored only as a digest bound
+//! to the attempt they belong to, compared in constant time, with limits on
+//! guesses and sends shared by sign-up and sign-in.
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::http::{ApiError, ErrorCode};
+
+/// Failed guesses allowed per code before it is void.
+pub const MAX_ATTEMPTS: i32 = 5;
+/// Codes one attempt may send.
+pub const MAX_SENDS: i32 = 5;
+/// Minimum time between two sends, in milliseconds.
+pub const RESEND_INTERVAL_MS: i64 = 30_000;
+/// How long a code is valid, in milliseconds.
+pub const TTL_MS: i64 = crate::notify::CODE_TTL_MINUTES as i64 * 60_000;
+
+/// A fresh six-digit code.
+pub fn generate() -> String {
+    format!("{:06}", rand::rng().random_range(0..1_000_000u32))
+}
+
+/// The stored form of `code` for attempt `owner_id`.
+pub fn digest(owner_id: &str, code: &str) -> String {
+    let hash = Sha256::digest(format!("{owner_id}:{code}").as_bytes());
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `code` matches the stored digest.
+pub fn matches(owner_id: &str, code: &str, stored: &str) -> bool {
+    digest(owner_id, code.trim())
+        .as_bytes()
+        .ct_eq(stored.as_bytes())
+        .into()
+}
+
+/// Refuses a send beyond [`MAX_SENDS`] or sooner than [`RESEND_INTERVAL_MS`]
+/// after the last one (429, with `Retry-After`).
+pub fn check_can_send(sends: i32, last_sent_at: Option<i64>, now: i64) -> Result<(), ApiError> {
+    if sends >= MAX_SENDS {
+        return Err(ApiError::new(
+            ErrorCode::VerificationFailed,
+            "Too many codes sent",
+            "Too many verification codes were sent for this attempt. Start again.",
+        ));
+    }
+    if let Some(last) = last_sent_at {
+        let wait_ms = last + RESEND_INTERVAL_MS - now;
+        if wait_ms > 0 {
+            return Err(ApiError::new(
+                ErrorCode::VerificationFailed,
+                "Too many requests",
+                "A code was sent moments ago. Wait before asking for another.",
+            )
+            .with_retry_after(u64::try_from((wait_ms + 999) / 1000).unwrap_or(1)));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `attempt` against the stored code. `Ok(true)`: it matches;
+/// `Ok(false)`: a wrong guess the caller must count (then answer with
+/// [`incorrect`]); `Err`: no guess is possible (no code, expired, used up).
+pub fn check_attempt(
+    owner_id: &str,
+    attempt: &str,
+    digest: Option<&str>,
+    expire_at: Option<i64>,
+    attempts: i32,
+    now: i64,
+) -> Result<bool, ApiError> {
+    let (Some(stored), Some(expire_at)) = (digest, expire_at) else {
+        return Err(ApiError::new(
+            ErrorCode::VerificationExpired,
+            "No code to verify",
+            "Ask for a verification code first.",
+        ));
+    };
+    if now >= expire_at {
+        return Err(ApiError::new(
+            ErrorCode::VerificationExpired,
+            "This code has expired.",
+            "This verification code has expired. Ask for a new one.",
+        ));
+    }
+    if attempts >= MAX_ATTEMPTS {
+        return Err(too_many_attempts());
+    }
+    Ok(attempt.len() <= 32 && matches(owner_id, attempt, stored))
+}
+
+/// The error for a wrong guess, given the attempts counted so far.
+pub fn incorrect(attempts: i32) -> ApiError {
+    if attempts >= MAX_ATTEMPTS {
+        too_many_attempts()
+    } else {
+        ApiError::new(
+            ErrorCode::FormCodeIncorrect,
+            "Incorrect code",
+            "The code is incorrect.",
+        )
+        .with_param("code")
+    }
+}
+
+fn too_many_attempts() -> ApiError {
+    ApiError::new(
+        ErrorCode::VerificationFailed,
+        "Too many failed attempts",
+        "Too many incorrect codes. Ask for a new code.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_six_digits_and_bound_to_their_owner() {
+        let code = generate();
+        assert_eq!(code.len(), 6);
+        assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        let stored = digest("sua_1", &code);
+        assert!(matches("sua_1", &code, &stored));
+        assert!(!matches("sua_2", &code, &stored));
+        assert!(!matches("sua_1", "000000x", &stored));
+    }
+}
