@@ -177,7 +177,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    email_verifications (email_address_id) {
+        email_address_id -> Text,
+        code_digest -> Nullable<Text>,
+        code_expire_at -> Nullable<BigInt>,
+        code_attempts -> Integer,
+        code_sends -> Integer,
+        code_last_sent_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(email_addresses -> users (user_id));
+diesel::joinable!(email_verifications -> email_addresses (email_address_id));
 diesel::joinable!(signing_keys -> instances (instance_id));
 diesel::joinable!(secret_keys -> instances (instance_id));
 
@@ -193,4 +205,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_ins,
     sign_in_tokens,
     credential_checks,
+    email_verifications,
 );

@@ -72,6 +72,8 @@ pub enum ErrorCode {
     UserBanned,
     /// 422: the strategy is not offered here.
     StrategyForUserInvalid,
+    /// 403: the instance or the user's settings forbid this action.
+    ActionNotAllowed,
     /// 401: the session does not exist for this client, or has ended.
     SignedOut,
     /// 503: a database is unreachable; retry after `Retry-After` seconds.
@@ -112,6 +114,7 @@ impl ErrorCode {
             Self::UserBanned => "user_banned",
             Self::StrategyForUserInvalid => "strategy_for_user_invalid",
             Self::SignedOut => "signed_out",
+            Self::ActionNotAllowed => "action_not_allowed",
             Self::ServiceUnavailable => "service_unavailable",
             Self::InternalServerError => "internal_clerk_error",
         }
@@ -127,7 +130,9 @@ impl ErrorCode {
             Self::RequestBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ResourceNotFound => StatusCode::NOT_FOUND,
             Self::Conflict => StatusCode::CONFLICT,
-            Self::OriginInvalid | Self::UserLocked | Self::UserBanned => StatusCode::FORBIDDEN,
+            Self::OriginInvalid | Self::UserLocked | Self::UserBanned | Self::ActionNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
             Self::VerificationFailed => StatusCode::TOO_MANY_REQUESTS,
             Self::SignedOut => StatusCode::UNAUTHORIZED,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,

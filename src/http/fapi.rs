@@ -47,6 +47,16 @@ pub struct FapiCaller {
     pub client_id: Option<String>,
     /// The request's `Origin` (the token's `azp`).
     pub origin: Option<String>,
+    /// `_clerk_session_id`: the session the caller acts as, when it has several.
+    pub session_id: Option<String>,
+}
+
+fn query_value<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.query_string().split('&').find_map(|pair| {
+        pair.split_once('=')
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    })
 }
 
 fn query_flag(req: &HttpRequest, name: &str) -> bool {
@@ -88,10 +98,14 @@ impl FapiCaller {
             .filter(|t| !t.is_empty())
             .and_then(|t| state.instance.client_tokens.verify::<ClientClaims>(&t))
             .map(|claims| claims.id);
+        let session_id = query_value(req, "_clerk_session_id")
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
         Ok(Self {
             native,
             client_id,
             origin,
+            session_id,
         })
     }
 }

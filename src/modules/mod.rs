@@ -54,8 +54,7 @@ impl Module {
             Self::Session => session::frontend::configure(cfg),
             Self::Signin => signin::frontend::configure(cfg),
             Self::Signup => signup::frontend::configure(cfg),
-            // `/v1/me` (account management) is not served yet.
-            Self::Users => {}
+            Self::Users => users::frontend::configure(cfg),
         }
     }
 

@@ -357,6 +357,69 @@ pub async fn end_user_sessions(state: &AppState, user_id: String) -> Result<(), 
     Ok(())
 }
 
+/// The caller's signed-in session: `_clerk_session_id` when given (one of
+/// the client's active sessions), otherwise the client's last active one.
+/// 401 `signed_out` when there is none.
+pub async fn current_session(
+    state: &AppState,
+    client_id: Option<String>,
+    requested: Option<String>,
+) -> Result<SessionRow, ApiError> {
+    let Some(client) = find_client(state, client_id).await? else {
+        return Err(signed_out());
+    };
+    let Some(session_id) = requested.or(client.last_active_session_id) else {
+        return Err(signed_out());
+    };
+    let lookup = session_id.clone();
+    let session = pool(state)
+        .run("sessions.get_current", move |conn| {
+            store::find_session(conn, &lookup).map_err(ApiError::from)
+        })
+        .await?
+        .filter(|s| s.client_id == client.id && s.is_active(now_ms()))
+        .ok_or_else(signed_out)?;
+    Ok(session)
+}
+
+/// Ends every active session of a user except `keep` (password change
+/// with `sign_out_of_other_sessions`).
+pub async fn end_other_sessions(
+    state: &AppState,
+    user_id: String,
+    keep: String,
+) -> Result<(), ApiError> {
+    let ended = pool(state)
+        .run("sessions.end_others", move |conn| {
+            let now = now_ms();
+            let ids = store::end_user_sessions_except(conn, &user_id, &keep, status::ENDED, now)?;
+            Ok::<_, ApiError>(ids)
+        })
+        .await?;
+    for id in ended {
+        state.tokens.forget_session(&id);
+    }
+    Ok(())
+}
+
+/// A user's active sessions (`/v1/me/sessions/active`), or all of them.
+pub async fn user_sessions(
+    state: &AppState,
+    user_id: String,
+    active_only: bool,
+) -> Result<Vec<SessionRow>, ApiError> {
+    let now = now_ms();
+    let rows = pool(state)
+        .run("sessions.of_user", move |conn| {
+            store::sessions_of_user(conn, &user_id).map_err(ApiError::from)
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|s| !active_only || s.is_active(now))
+        .collect())
+}
+
 /// A session by id (Backend API; no client check).
 pub async fn get_session(state: &AppState, session_id: String) -> Result<SessionRow, ApiError> {
     if !ids::has_shape(&session_id, prefix::SESSION) {

@@ -71,9 +71,30 @@ pub fn end_user_sessions(
     new_status: &str,
     now: i64,
 ) -> QueryResult<Vec<String>> {
+    end_user_sessions_except(conn, user_id, "", new_status, now)
+}
+
+/// A user's sessions, newest first.
+pub fn sessions_of_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .select(SessionRow::as_select())
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .load(conn)
+}
+
+/// [`end_user_sessions`] sparing the session `keep`.
+pub fn end_user_sessions_except(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: &str,
+    new_status: &str,
+    now: i64,
+) -> QueryResult<Vec<String>> {
     let ids: Vec<String> = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::status.eq(status::ACTIVE))
+        .filter(sessions::id.ne(keep))
         .select(sessions::id)
         .load(conn)?;
     diesel::update(sessions::table.filter(sessions::id.eq_any(&ids)))

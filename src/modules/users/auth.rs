@@ -34,7 +34,7 @@ pub struct SignInUser {
     pub lockout_expires_in_seconds: Option<i64>,
 }
 
-/// Finds a user by email address or username (case-insensitive).
+/// Finds a user by verified email address or username (case-insensitive).
 pub async fn find_by_identifier(
     state: &AppState,
     identifier: String,
@@ -42,7 +42,7 @@ pub async fn find_by_identifier(
     let identifier = identifier.trim().to_lowercase();
     pool(state)
         .run("users.find_by_identifier", move |conn| {
-            let id = match store::owner_of_email(conn, &identifier)? {
+            let id = match store::owner_of_verified_email(conn, &identifier)? {
                 Some(id) => Some(id),
                 None => store::owner_of_username(conn, &identifier)?,
             };
@@ -61,7 +61,11 @@ pub async fn sign_in_user_by_id(state: &AppState, id: String) -> Result<SignInUs
 
 fn sign_in_user(conn: &mut DbConnection, id: &str) -> Result<SignInUser, ApiError> {
     let row = load(conn, id)?;
-    let emails = store::emails_of(conn, id)?;
+    // Codes go only to addresses the user has proven they own.
+    let emails = store::emails_of(conn, id)?
+        .into_iter()
+        .filter(|e| e.verification_status == "verified")
+        .collect();
     let now = now_ms();
     Ok(SignInUser {
         password: row

@@ -2,8 +2,10 @@
 //!
 //! Owns the `users` and `email_addresses` tables.
 
+mod account;
 mod auth;
 pub mod backend;
+pub mod frontend;
 mod list;
 mod model;
 mod password;

@@ -55,6 +55,19 @@ pub fn owner_of_email(conn: &mut DbConnection, email: &str) -> QueryResult<Optio
         .optional()
 }
 
+/// The user holding `email` as a verified address: what sign-in accepts.
+pub fn owner_of_verified_email(
+    conn: &mut DbConnection,
+    email: &str,
+) -> QueryResult<Option<String>> {
+    email_addresses::table
+        .filter(email_addresses::email_address.eq(email))
+        .filter(email_addresses::verification_status.eq("verified"))
+        .select(email_addresses::user_id)
+        .first(conn)
+        .optional()
+}
+
 pub fn owner_of_username(conn: &mut DbConnection, username: &str) -> QueryResult<Option<String>> {
     users::table
         .filter(users::username.eq(username))

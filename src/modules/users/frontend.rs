@@ -1,0 +1,211 @@
+//! Frontend API handlers for `/v1/me`: a signed-in user's own account.
+//! Every route acts as the caller's current session (`_clerk_session_id`
+//! or the client's last active session); without one it answers 401.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::account::{self, ChangePassword, UpdateSelf};
+use crate::http::fapi::{FapiCaller, FapiForm};
+use crate::http::ApiError;
+use crate::modules::session::frontend::envelope;
+use crate::modules::session::service as sessions;
+use crate::state::AppState;
+use crate::time::now_ms;
+
+type Reply = Result<HttpResponse, ApiError>;
+
+/// Mounts the routes under `/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/me", web::get().to(get_me))
+        .route("/me", web::patch().to(update_me))
+        .route("/me", web::delete().to(delete_me))
+        .route("/me/change_password", web::post().to(change_password))
+        .route("/me/sessions", web::get().to(all_sessions))
+        .route("/me/sessions/active", web::get().to(active_sessions))
+        .route("/me/email_addresses", web::post().to(add_email))
+        .route("/me/email_addresses/{id}", web::get().to(get_email))
+        .route("/me/email_addresses/{id}", web::delete().to(delete_email))
+        .route(
+            "/me/email_addresses/{id}/prepare_verification",
+            web::post().to(prepare_verification),
+        )
+        .route(
+            "/me/email_addresses/{id}/attempt_verification",
+            web::post().to(attempt_verification),
+        );
+}
+
+/// The signed-in caller: their client, session and user ids.
+struct Me {
+    client_id: String,
+    session_id: String,
+    user_id: String,
+}
+
+async fn me(state: &AppState, caller: &FapiCaller) -> Result<Me, ApiError> {
+    let session =
+        sessions::current_session(state, caller.client_id.clone(), caller.session_id.clone())
+            .await?;
+    Ok(Me {
+        client_id: session.client_id,
+        session_id: session.id,
+        user_id: session.user_id,
+    })
+}
+
+async fn wrap(
+    state: &AppState,
+    caller: &FapiCaller,
+    me: &Me,
+    response: impl serde::Serialize,
+) -> Reply {
+    let value = serde_json::to_value(response).map_err(ApiError::internal)?;
+    envelope(state, caller, value, &me.client_id).await
+}
+
+async fn get_me(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
+    let me = me(&state, &caller).await?;
+    let user = super::service::frontend_user(&state, me.user_id.clone())
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    wrap(&state, &caller, &me, user).await
+}
+
+async fn update_me(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    FapiForm(body): FapiForm<UpdateSelf>,
+) -> Reply {
+    let me = me(&state, &caller).await?;
+    account::update_self(&state, me.user_id.clone(), body).await?;
+    get_me(state, caller).await
+}
+
+async fn delete_me(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
+    let me = me(&state, &caller).await?;
+    let deleted = account::delete_self(&state, me.user_id.clone()).await?;
+    wrap(&state, &caller, &me, deleted).await
+}
+
+async fn change_password(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    FapiForm(body): FapiForm<ChangePassword>,
+) -> Reply {
+    let me = me(&state, &caller).await?;
+    account::change_password(&state, me.user_id.clone(), me.session_id.clone(), body).await?;
+    get_me(state, caller).await
+}
+
+async fn sessions_of(state: &AppState, caller: &FapiCaller, active_only: bool) -> Reply {
+    let me = me(state, caller).await?;
+    let now = now_ms();
+    let mut objects: Vec<Value> = Vec::new();
+    for row in sessions::user_sessions(state, me.user_id.clone(), active_only).await? {
+        objects.push(sessions::frontend_session(state, &row, now).await?);
+    }
+    // Clerk's SDKs read these two lists as plain arrays.
+    let mut builder = HttpResponse::Ok();
+    crate::http::fapi::attach_client_token(state, caller, Some(&me.client_id), &mut builder);
+    Ok(builder.json(objects))
+}
+
+async fn all_sessions(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
+    sessions_of(&state, &caller, false).await
+}
+
+async fn active_sessions(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
+    sessions_of(&state, &caller, true).await
+}
+
+/// `POST /v1/me/email_addresses` body.
+#[derive(Debug, Default, Deserialize)]
+struct AddEmail {
+    email_address: Option<String>,
+}
+
+async fn add_email(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    FapiForm(body): FapiForm<AddEmail>,
+) -> Reply {
+    let me = me(&state, &caller).await?;
+    let email = account::add_email(&state, me.user_id.clone(), body.email_address).await?;
+    wrap(&state, &caller, &me, email).await
+}
+
+async fn get_email(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<String>,
+) -> Reply {
+    let me = me(&state, &caller).await?;
+    let row = account::own_email(&state, me.user_id.clone(), path.into_inner()).await?;
+    wrap(
+        &state,
+        &caller,
+        &me,
+        super::model::EmailAddressObject::from_row(row),
+    )
+    .await
+}
+
+async fn delete_email(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<String>,
+) -> Reply {
+    let me = me(&state, &caller).await?;
+    let deleted = account::delete_email(&state, me.user_id.clone(), path.into_inner()).await?;
+    wrap(&state, &caller, &me, deleted).await
+}
+
+/// Verification bodies.
+#[derive(Debug, Default, Deserialize)]
+struct VerificationBody {
+    strategy: Option<String>,
+    code: Option<String>,
+}
+
+fn email_code_only(strategy: Option<&str>) -> Result<(), ApiError> {
+    match strategy {
+        Some("email_code") => Ok(()),
+        None | Some("") => Err(ApiError::param_missing("strategy")),
+        Some(_) => Err(ApiError::param_value(
+            "strategy",
+            "Only the email_code strategy is supported.",
+        )),
+    }
+}
+
+async fn prepare_verification(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<String>,
+    FapiForm(body): FapiForm<VerificationBody>,
+) -> Reply {
+    email_code_only(body.strategy.as_deref())?;
+    let me = me(&state, &caller).await?;
+    let email =
+        account::prepare_email_verification(&state, me.user_id.clone(), path.into_inner()).await?;
+    wrap(&state, &caller, &me, email).await
+}
+
+async fn attempt_verification(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<String>,
+    FapiForm(body): FapiForm<VerificationBody>,
+) -> Reply {
+    let me = me(&state, &caller).await?;
+    let email = account::attempt_email_verification(
+        &state,
+        me.user_id.clone(),
+        path.into_inner(),
+        body.code,
+    )
+    .await?;
+    wrap(&state, &caller, &me, email).await
+}
