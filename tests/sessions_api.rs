@@ -18,6 +18,7 @@ on_both_backends!(
     lockout_after_failed_passwords,
     revoked_ended_and_foreign_sessions_get_no_token,
     backend_sessions_and_clients,
+    sign_in_tokens_and_the_ticket_strategy,
 );
 
 const CONFIG: &str = "[frontend]\nallowed_origins = [\"http://app.example.com\"]\n";
@@ -578,5 +579,115 @@ async fn backend_sessions_and_clients(backend: Backend) {
         .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "form_param_value_invalid",
+    );
+}
+
+async fn sign_in_tokens_and_the_ticket_strategy(backend: Backend) {
+    let app = TestApp::spawn_with(backend, CONFIG).await;
+    let user_id = user(&app, "ticket@example.com").await;
+    let (status, created) = app
+        .post(
+            "/v1/sign_in_tokens",
+            json!({"user_id": user_id, "expires_in_seconds": 600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["object"], "sign_in_token");
+    assert_eq!(created["status"], "pending");
+    let ticket = created["token"].as_str().unwrap().to_owned();
+
+    let mut phone = FapiClient::native(&app);
+    let (status, body) = phone
+        .post(
+            "/v1/client/sign_ins",
+            &[("strategy", "ticket"), ("ticket", ticket.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["response"]["status"], "complete");
+    assert_eq!(body["client"]["last_authentication_strategy"], "ticket");
+    let reused = phone
+        .post(
+            "/v1/client/sign_ins",
+            &[("strategy", "ticket"), ("ticket", ticket.as_str())],
+        )
+        .await;
+    assert_error(&reused, StatusCode::UNPROCESSABLE_ENTITY, "ticket_invalid");
+    let accepted_revoke = app
+        .post(
+            &format!(
+                "/v1/sign_in_tokens/{}/revoke",
+                created["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_error(
+        &accepted_revoke,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_param_value_invalid",
+    );
+
+    let (_, second) = app
+        .post("/v1/sign_in_tokens", json!({"user_id": user_id}))
+        .await;
+    let (status, revoked) = app
+        .post(
+            &format!(
+                "/v1/sign_in_tokens/{}/revoke",
+                second["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(revoked["status"], "revoked");
+    assert!(
+        revoked.get("token").is_none(),
+        "the token is shown only once"
+    );
+    let refused = phone
+        .post(
+            "/v1/client/sign_ins",
+            &[
+                ("strategy", "ticket"),
+                ("ticket", second["token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_error(&refused, StatusCode::UNPROCESSABLE_ENTITY, "ticket_invalid");
+    for ticket in ["", "forged", &"x".repeat(300)] {
+        let response = phone
+            .post(
+                "/v1/client/sign_ins",
+                &[("strategy", "ticket"), ("ticket", ticket)],
+            )
+            .await;
+        let code = if ticket.is_empty() {
+            "form_param_missing"
+        } else {
+            "ticket_invalid"
+        };
+        assert_error(&response, StatusCode::UNPROCESSABLE_ENTITY, code);
+    }
+    assert_error(
+        &app.post("/v1/sign_in_tokens", json!({})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_param_missing",
+    );
+    assert_error(
+        &app.post(
+            "/v1/sign_in_tokens",
+            json!({"user_id": "user_2g7np7Hrk0SN6kj5EDMLDaKNL0S"}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
+    );
+    assert_error(
+        &app.post("/v1/sign_in_tokens/sit_nope/revoke", json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
     );
 }

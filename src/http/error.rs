@@ -72,6 +72,8 @@ pub enum ErrorCode {
     UserBanned,
     /// 422: the strategy is not offered here.
     StrategyForUserInvalid,
+    /// 422: a sign-in ticket is unknown, expired, revoked or used.
+    TicketInvalid,
     /// 403: the instance or the user's settings forbid this action.
     ActionNotAllowed,
     /// 401: the session does not exist for this client, or has ended.
@@ -115,6 +117,7 @@ impl ErrorCode {
             Self::StrategyForUserInvalid => "strategy_for_user_invalid",
             Self::SignedOut => "signed_out",
             Self::ActionNotAllowed => "action_not_allowed",
+            Self::TicketInvalid => "ticket_invalid",
             Self::ServiceUnavailable => "service_unavailable",
             Self::InternalServerError => "internal_clerk_error",
         }
@@ -153,7 +156,8 @@ impl ErrorCode {
             | Self::FormPasswordIncorrect
             | Self::FormCodeIncorrect
             | Self::VerificationExpired
-            | Self::StrategyForUserInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::StrategyForUserInvalid
+            | Self::TicketInvalid => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

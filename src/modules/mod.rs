@@ -62,8 +62,7 @@ impl Module {
     pub fn configure_backend(self, cfg: &mut ServiceConfig) {
         match self {
             Self::Session => session::backend::configure(cfg),
-            // Sign-in tokens (`/v1/sign_in_tokens`) are not served yet.
-            Self::Signin => {}
+            Self::Signin => signin::backend::configure(cfg),
             // Sign-ups have no Backend API.
             Self::Signup => {}
             Self::Users => users::backend::configure(cfg),

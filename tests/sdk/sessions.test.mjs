@@ -60,6 +60,13 @@ test('sessions: create, list, get, token, verify (PEM and JWKS), revoke', async 
     return true;
   });
 
+  const signInToken = await clerk.signInTokens.createSignInToken({ userId, expiresInSeconds: 600 });
+  assert.match(signInToken.constructor.name, /SignInToken$/);
+  assert.equal(signInToken.status, 'pending');
+  assert.ok(signInToken.token);
+  const revokedToken = await clerk.signInTokens.revokeSignInToken(signInToken.id);
+  assert.equal(revokedToken.status, 'revoked');
+
   const clients = await clerk.clients.getClientList();
   assert.ok(clients.totalCount >= 1);
   const client = await clerk.clients.getClient(session.clientId);

@@ -31,6 +31,7 @@ pub struct CreateSignIn {
     pub identifier: Option<String>,
     pub password: Option<String>,
     pub strategy: Option<String>,
+    pub ticket: Option<String>,
 }
 
 /// `POST /v1/client/sign_ins/{id}/attempt_first_factor` parameters.
@@ -156,6 +157,45 @@ async fn complete(
     Ok(row)
 }
 
+async fn insert(state: &AppState, row: &SignInRow) -> Result<(), ApiError> {
+    let saved = row.clone();
+    pool(state)
+        .run("sign_ins.create", move |conn| {
+            store::insert(conn, &saved).map_err(ApiError::from)
+        })
+        .await
+}
+
+/// A fresh attempt: waiting for a first factor when the user is known,
+/// for an identifier otherwise.
+fn new_row(client_id: String, identifier: Option<String>, user_id: Option<String>) -> SignInRow {
+    let now = now_ms();
+    SignInRow {
+        id: new_id(prefix::SIGN_IN),
+        client_id,
+        status: if user_id.is_some() {
+            status::NEEDS_FIRST_FACTOR
+        } else {
+            status::NEEDS_IDENTIFIER
+        }
+        .to_owned(),
+        identifier,
+        user_id,
+        first_factor_strategy: None,
+        first_factor_status: None,
+        email_address_id: None,
+        code_digest: None,
+        code_expire_at: None,
+        code_attempts: 0,
+        code_sends: 0,
+        code_last_sent_at: None,
+        created_session_id: None,
+        abandon_at: now + SIGN_IN_TTL_MS,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// `POST /v1/client/sign_ins`.
 pub async fn create(
     state: &AppState,
@@ -165,6 +205,7 @@ pub async fn create(
     too_long("identifier", &input.identifier)?;
     too_long("password", &input.password)?;
     match input.strategy.as_deref() {
+        Some("ticket") => return sign_in_with_ticket(state, client_id, input.ticket).await,
         None | Some("") | Some("password") | Some("email_code") => {}
         Some(_) => {
             return Err(ApiError::param_value(
@@ -189,37 +230,12 @@ pub async fn create(
     if let Some(user) = &user {
         ensure_may_sign_in(user)?;
     }
-    let now = now_ms();
-    let row = SignInRow {
-        id: new_id(prefix::SIGN_IN),
-        client_id: client_id.clone(),
-        status: if user.is_some() {
-            status::NEEDS_FIRST_FACTOR
-        } else {
-            status::NEEDS_IDENTIFIER
-        }
-        .to_owned(),
-        identifier: identifier.map(|i| i.trim().to_lowercase()),
-        user_id: user.as_ref().map(|u| u.id.clone()),
-        first_factor_strategy: None,
-        first_factor_status: None,
-        email_address_id: None,
-        code_digest: None,
-        code_expire_at: None,
-        code_attempts: 0,
-        code_sends: 0,
-        code_last_sent_at: None,
-        created_session_id: None,
-        abandon_at: now + SIGN_IN_TTL_MS,
-        created_at: now,
-        updated_at: now,
-    };
-    let saved = row.clone();
-    pool(state)
-        .run("sign_ins.create", move |conn| {
-            store::insert(conn, &saved).map_err(ApiError::from)
-        })
-        .await?;
+    let row = new_row(
+        client_id.clone(),
+        identifier.map(|i| i.trim().to_lowercase()),
+        user.as_ref().map(|u| u.id.clone()),
+    );
+    insert(state, &row).await?;
     session::service::set_client_attempt(state, client_id, Some(row.id.clone()), None).await?;
     match (user, password) {
         (Some(user), Some(password)) => {
@@ -228,6 +244,24 @@ pub async fn create(
         }
         _ => Ok(row),
     }
+}
+
+/// The `ticket` strategy: a sign-in token from the Backend API signs its
+/// user in at once.
+async fn sign_in_with_ticket(
+    state: &AppState,
+    client_id: String,
+    ticket: Option<String>,
+) -> Result<SignInRow, ApiError> {
+    let ticket = ticket
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::param_missing("ticket"))?;
+    let user_id = super::tickets::accept(state, ticket).await?;
+    let user = users::sign_in_user_by_id(state, user_id.clone()).await?;
+    ensure_may_sign_in(&user)?;
+    let row = new_row(client_id, None, Some(user_id.clone()));
+    insert(state, &row).await?;
+    complete(state, row, user_id, "ticket").await
 }
 
 /// The caller's sign-in attempt `id`.
