@@ -129,7 +129,8 @@ impl Application {
         let backend = HttpServer::new(move || {
             let mut v1 = web::scope("/v1")
                 .wrap(from_fn(backend_auth::require_secret_key))
-                .route("/jwks", web::get().to(jwks::get_jwks));
+                .route("/jwks", web::get().to(jwks::get_jwks))
+                .configure(instance::backend::configure);
             for module in &modules {
                 v1 = v1.configure(|cfg| module.configure_backend(cfg));
             }
@@ -178,6 +179,27 @@ impl std::fmt::Debug for Application {
             .field("frontend_addr", &self.frontend_addr)
             .field("backend_addr", &self.backend_addr)
             .finish_non_exhaustive()
+    }
+}
+
+/// Re-reads signing keys and stored instance settings every
+/// `session.key_reload_interval`, so a key rotation or a setting changed by
+/// another process takes effect here. Runs until the process stops.
+pub async fn keep_reloading(state: Arc<AppState>) {
+    let mut ticker = tokio::time::interval(state.settings.session.key_reload_interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let current = state.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            instance::reload(current.db.primary(), &current.settings, &current.instance)
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "reloading signing keys failed"),
+            Err(error) => tracing::warn!(%error, "reloading signing keys was cancelled"),
+        }
     }
 }
 

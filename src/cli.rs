@@ -61,6 +61,10 @@ pub enum ConfigCommand {
 pub enum KeysCommand {
     /// Create a Backend API secret key. It is printed once; only its digest is stored.
     CreateSecret,
+    /// Rotate the session-token signing key. The new key is published at once
+    /// and signs after session.key_activation_delay; the old one stays
+    /// published until its tokens have expired.
+    Rotate,
 }
 
 /// Runs the parsed command line.
@@ -95,6 +99,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keys {
             command: KeysCommand::CreateSecret,
         } => create_secret(settings),
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => rotate_key(settings),
         Command::Version => Ok(()),
     };
     match outcome {
@@ -111,6 +118,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let prepared = app::prepare(settings)?;
     actix_web::rt::System::new().block_on(async move {
         let application = Application::start(&prepared)?;
+        actix_web::rt::spawn(app::keep_reloading(prepared.state.clone()));
         print_banner(&prepared, &application);
         application.run().await?;
         Ok(())
@@ -181,6 +189,18 @@ fn create_secret(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn rotate_key(settings: Settings) -> anyhow::Result<()> {
+    let prepared = app::prepare(settings)?;
+    let state = &prepared.state;
+    let (kid, activates_at) =
+        instance::rotate_signing_key(state.db.primary(), &state.settings, &state.instance)?;
+    let when = chrono::DateTime::from_timestamp_millis(activates_at)
+        .map_or_else(|| activates_at.to_string(), |t| t.to_rfc3339());
+    println!("{kid}");
+    eprintln!("steward: new signing key {kid} is published now and signs from {when}");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +219,7 @@ mod tests {
         assert!(matches!(cli.command, Command::Serve { role: Some(ref r) } if r == "users"));
         assert_eq!(cli.config, Some(PathBuf::from("x.toml")));
         assert!(Cli::try_parse_from(["steward", "keys", "create-secret"]).is_ok());
+        assert!(Cli::try_parse_from(["steward", "keys", "rotate"]).is_ok());
         assert!(Cli::try_parse_from(["steward", "config", "check"]).is_ok());
         assert!(Cli::try_parse_from(["steward", "bogus"]).is_err());
     }

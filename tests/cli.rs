@@ -104,9 +104,12 @@ fn migrate_then_create_secret_key() {
     let env = [("STEWARD__DATABASE__URL", url.as_str())];
     let out = steward(&["migrate"], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout).trim(), "3 migration(s) applied");
+    assert_eq!(text(&out.stdout).trim(), "4 migration(s) applied");
     let again = steward(&["migrate"], &env);
     assert_eq!(text(&again.stdout).trim(), "0 migration(s) applied");
+    let rotated = steward(&["keys", "rotate"], &env);
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert!(text(&rotated.stdout).trim().starts_with("ins_"));
     let key = steward(&["keys", "create-secret"], &env);
     assert!(key.status.success(), "{}", text(&key.stderr));
     let key = text(&key.stdout);

@@ -16,6 +16,8 @@ on_both_backends!(
     oversized_bodies_are_refused,
     restart_reuses_the_instance,
     a_module_can_have_its_own_database,
+    key_rotation_publishes_before_signing,
+    last_used_badge_after_an_upgrade,
 );
 
 async fn health_readiness_and_metrics(backend: Backend) {
@@ -238,5 +240,156 @@ async fn a_module_can_have_its_own_database(backend: Backend) {
         (in_primary, in_module),
         (0, 1),
         "users live in the module database only"
+    );
+}
+
+/// A token for a new session of `user_id`, minted through the Backend API.
+async fn new_session_token(app: &TestApp, user_id: &serde_json::Value) -> String {
+    let (_, session) = app.post("/v1/sessions", json!({"user_id": user_id})).await;
+    let (_, token) = app
+        .post(
+            &format!("/v1/sessions/{}/tokens", session["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    token["jwt"].as_str().unwrap().to_owned()
+}
+
+async fn key_rotation_publishes_before_signing(backend: Backend) {
+    let app = TestApp::spawn_with(backend, "[session]\nkey_activation_delay = \"0s\"\n").await;
+    let (_, user) = app
+        .post(
+            "/v1/users",
+            json!({"email_address": ["rotate@example.com"], "password": "long enough"}),
+        )
+        .await;
+    let kid_of = |jwt: &str| jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap();
+    let old_token = new_session_token(&app, &user["id"]).await;
+    let old_kid = kid_of(&old_token);
+
+    let state = app.state.clone();
+    let (new_kid, _) = actix_web::rt::task::spawn_blocking(move || {
+        let rotated = steward::instance::rotate_signing_key(
+            state.db.primary(),
+            &state.settings,
+            &state.instance,
+        )?;
+        steward::instance::reload(state.db.primary(), &state.settings, &state.instance)?;
+        Ok::<_, anyhow::Error>(rotated)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_ne!(new_kid, old_kid);
+    let (_, jwks) = app.get("/v1/jwks").await;
+    let published: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        published,
+        [new_kid.as_str(), old_kid.as_str()],
+        "the old key stays published for its tokens"
+    );
+    let new_token = new_session_token(&app, &user["id"]).await;
+    assert_eq!(kid_of(&new_token), new_kid, "the new key signs");
+}
+
+/// `display_config.show_last_used_badge` of `/v1/environment`.
+async fn badge(app: &TestApp) -> serde_json::Value {
+    let url = format!("{}/v1/environment", app.frontend_url);
+    let environment: serde_json::Value = app
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    environment["display_config"]["show_last_used_badge"].clone()
+}
+
+async fn last_used_badge_after_an_upgrade(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    // A database as the first release left it: only the first migration,
+    // and an instance created then.
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::fresh_database(backend, dir.path());
+    let first_migration = match backend {
+        Backend::Sqlite => include_str!("../migrations/sqlite/2026-11-26-000001_foundation/up.sql"),
+        Backend::Postgres => {
+            include_str!("../migrations/postgres/2026-11-26-000001_foundation/up.sql")
+        }
+    };
+    let key = steward::crypto::signing_keys::generate_rsa_pkcs8().unwrap();
+    let old_release = format!(
+        "{first_migration}
+        CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);
+        INSERT INTO __diesel_schema_migrations (version) VALUES ('20261126000001');
+        INSERT INTO instances (id, environment_type, created_at, updated_at) VALUES ('ins_2g7np7Hrk0SN6kj5EDMLDaKNL0S', 'development', 1, 1);
+        INSERT INTO signing_keys (kid, instance_id, algorithm, private_key_pkcs8, created_at) VALUES ('ins_2g7np7Hrk0SN6kj5EDMLDaKNL0S', 'ins_2g7np7Hrk0SN6kj5EDMLDaKNL0S', 'RS256', '{key}', 1);"
+    );
+    let setup_url = url.clone();
+    actix_web::rt::task::spawn_blocking(move || match backend {
+        Backend::Sqlite => {
+            let path = setup_url.trim_start_matches("sqlite://");
+            diesel::SqliteConnection::establish(path)
+                .unwrap()
+                .batch_execute(&old_release)
+                .unwrap();
+        }
+        Backend::Postgres => {
+            diesel::PgConnection::establish(&setup_url)
+                .unwrap()
+                .batch_execute(&old_release)
+                .unwrap();
+        }
+    })
+    .await
+    .unwrap();
+
+    let app = TestApp::spawn_on(backend, dir, url, "").await;
+    assert_eq!(
+        app.state.instance.id, "ins_2g7np7Hrk0SN6kj5EDMLDaKNL0S",
+        "the upgrade keeps the instance"
+    );
+    assert_eq!(
+        badge(&app).await,
+        false,
+        "an instance from before the upgrade starts without the badge"
+    );
+    let response = app
+        .bapi(Method::PATCH, "/v1/instance")
+        .json(&json!({"show_last_used_badge": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(badge(&app).await, true, "the operator turned it on");
+    let refused = app
+        .send(
+            app.bapi(Method::PATCH, "/v1/instance")
+                .json(&json!({"hibp": true})),
+        )
+        .await;
+    assert_error(
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_param_unknown",
+    );
+    let (_, instance) = app.get("/v1/instance").await;
+    assert_eq!(instance["object"], "instance");
+
+    let overridden =
+        TestApp::spawn_with(backend, "[sign_in]\nshow_last_used_badge = false\n").await;
+    assert_eq!(
+        badge(&overridden).await,
+        false,
+        "configuration overrides the stored setting"
     );
 }

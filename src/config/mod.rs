@@ -65,6 +65,10 @@ pub struct SessionSettings {
     #[serde(with = "humantime_serde")]
     pub inactivity_timeout: Duration,
     pub multi_session: bool,
+    #[serde(with = "humantime_serde")]
+    pub key_activation_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub key_reload_interval: Duration,
 }
 
 /// Sign-in presentation.

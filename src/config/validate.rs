@@ -82,6 +82,12 @@ impl Settings {
                 "session.lifetime and session.inactivity_timeout must be at least a minute",
             ));
         }
+        if session.key_reload_interval.as_secs() < 1 {
+            return Err(ConfigError::new(
+                "session.key_reload_interval",
+                "must be at least one second",
+            ));
+        }
         for origin in &self.frontend.allowed_origins {
             let parsed = url::Url::parse(origin).map_err(|e| {
                 ConfigError::new("frontend.allowed_origins", format!("{origin}: {e}"))

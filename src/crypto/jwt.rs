@@ -39,6 +39,21 @@ impl Rs256Signer {
         &self.kid
     }
 
+    /// The JWK `n` (modulus) and `e` (exponent), base64url without padding.
+    pub fn public_components(&self) -> (String, String) {
+        use aws_lc_rs::signature::KeyPair as _;
+        let public = self.pair.public_key();
+        (
+            URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+            URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+        )
+    }
+
+    /// Modulus size in bits.
+    pub fn modulus_bits(&self) -> usize {
+        self.pair.public_modulus_len() * 8
+    }
+
     /// `header.payload.signature` for `claims`, header `{alg:RS256, kid, typ:JWT}`.
     pub fn sign<T: Serialize>(&self, claims: &T) -> anyhow::Result<String> {
         let header = json!({ "alg": "RS256", "kid": self.kid, "typ": "JWT" });

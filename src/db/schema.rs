@@ -21,6 +21,8 @@ diesel::table! {
         private_key_pkcs8 -> Text,
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,
+        activates_at -> BigInt,
+        publish_until -> Nullable<BigInt>,
     }
 }
 

@@ -1,14 +1,17 @@
 //! Creating and loading the instance.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use super::key_ring::KeyRing;
 use super::store::{self, InstanceRow, SecretKeyRow, SigningKeyRow};
 use crate::config::{Environment, Settings};
 use crate::crypto::ids::{new_id, prefix};
-use crate::crypto::jwt::{Hs256Key, Rs256Signer};
+use crate::crypto::jwt::Hs256Key;
 use crate::crypto::secret_keys;
-use crate::crypto::signing_keys::{generate_rsa_pkcs8, SigningKey};
+use crate::crypto::signing_keys::generate_rsa_pkcs8;
 use crate::db::{write_transaction, DbPool};
 use crate::time::now_ms;
 
@@ -20,14 +23,13 @@ pub struct Instance {
     pub created_at: i64,
     /// `pk_test_…` / `pk_live_…`, derived from the public URL.
     pub publishable_key: String,
-    /// Parsed signing keys, newest (the active one) first.
-    pub signing_keys: Vec<SigningKey>,
-    /// Signs session tokens with the active key.
-    pub signer: Rs256Signer,
+    /// The session-token signing keys: which signs, which are published.
+    pub keys: KeyRing,
     /// Signs and checks client tokens (the `__client` cookie, native JWTs).
     pub client_tokens: Hs256Key,
-    /// The stored "last used" badge setting (config may override it).
-    pub show_last_used_badge: bool,
+    /// The stored "last used" badge setting (config may override it); the
+    /// Backend API can change it while the process runs.
+    pub show_last_used_badge: AtomicBool,
 }
 
 /// What start-up found or made.
@@ -78,6 +80,8 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
                         private_key_pkcs8: pkcs8,
                         created_at: now,
                         retired_at: None,
+                        activates_at: 0,
+                        publish_until: None,
                     },
                 )?;
                 store::insert_secret_key(conn, &secret_key_row(&instance.id, &secret_key, now))?;
@@ -105,15 +109,13 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
             environment.as_str()
         );
     }
-    let signing_keys = store::published_signing_keys(&mut conn)?
-        .into_iter()
-        .map(|key| SigningKey::from_stored(key.kid, &key.private_key_pkcs8))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let active = store::published_signing_keys(&mut conn)?
-        .into_iter()
-        .find(|key| key.retired_at.is_none())
-        .ok_or_else(|| anyhow::anyhow!("the instance has no active signing key"))?;
-    let signer = Rs256Signer::new(active.kid, &STANDARD.decode(&active.private_key_pkcs8)?)?;
+    let token_lifetime_ms = token_lifetime_ms(settings);
+    let now = now_ms();
+    let rows = store::signing_keys_in_use(&mut conn, now - token_lifetime_ms, now)?;
+    if !rows.iter().any(|key| key.activates_at <= now) {
+        anyhow::bail!("the instance has no active signing key");
+    }
+    let keys = KeyRing::new(rows, token_lifetime_ms)?;
     let client_key = STANDARD.decode(row.client_token_key.as_deref().unwrap_or_default())?;
     Ok(Bootstrap {
         instance: Instance {
@@ -121,13 +123,83 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
             environment,
             created_at: row.created_at,
             publishable_key: publishable_key(environment, &settings.public_url()),
-            signing_keys,
-            signer,
+            keys,
             client_tokens: Hs256Key::new(&client_key),
-            show_last_used_badge: row.show_last_used_badge,
+            show_last_used_badge: AtomicBool::new(row.show_last_used_badge),
         },
         created_secret_key,
     })
+}
+
+fn token_lifetime_ms(settings: &Settings) -> i64 {
+    i64::try_from(settings.session.token_lifetime.as_millis()).unwrap_or(60_000)
+}
+
+/// Re-reads the signing keys (and the stored instance settings) so a
+/// rotation or a setting changed by another process takes effect here.
+pub fn reload(pool: &DbPool, settings: &Settings, instance: &Instance) -> anyhow::Result<()> {
+    let mut conn = pool.get_blocking()?;
+    let now = now_ms();
+    let rows = store::signing_keys_in_use(&mut conn, now - token_lifetime_ms(settings), now)?;
+    instance.keys.replace(rows)?;
+    if let Some(row) = store::find_instance(&mut conn)? {
+        instance
+            .show_last_used_badge
+            .store(row.show_last_used_badge, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// `steward keys rotate`: adds a new RSA-2048 key that starts signing after
+/// `session.key_activation_delay` (every process publishes it by then) and
+/// retires the current key at that moment. Returns the new key id and when
+/// it activates (Unix ms).
+pub fn rotate_signing_key(
+    pool: &DbPool,
+    settings: &Settings,
+    instance: &Instance,
+) -> anyhow::Result<(String, i64)> {
+    let pkcs8 = generate_rsa_pkcs8()?;
+    let now = now_ms();
+    let delay = i64::try_from(settings.session.key_activation_delay.as_millis()).unwrap_or(0);
+    let activates_at = now + delay;
+    let row = SigningKeyRow {
+        kid: new_id(prefix::INSTANCE),
+        instance_id: instance.id.clone(),
+        algorithm: "RS256".to_owned(),
+        private_key_pkcs8: pkcs8,
+        created_at: now,
+        retired_at: None,
+        activates_at,
+        publish_until: None,
+    };
+    let kid = row.kid.clone();
+    let mut conn = pool.get_blocking()?;
+    write_transaction(&mut conn, |conn| {
+        store::retire_signing_keys(conn, activates_at)?;
+        store::insert_signing_key(conn, &row)
+    })?;
+    Ok((kid, activates_at))
+}
+
+/// Keeps key `kid` published until `until` (Unix ms): a token with a
+/// longer-than-usual lifetime was just signed with it.
+pub fn keep_key_published(pool: &DbPool, kid: &str, until: i64) -> anyhow::Result<()> {
+    let mut conn = pool.get_blocking()?;
+    store::extend_publication(&mut conn, kid, until)?;
+    Ok(())
+}
+
+/// Turns the "last used" badge on or off for the instance.
+pub fn set_show_last_used_badge(
+    pool: &DbPool,
+    instance: &Instance,
+    show: bool,
+) -> anyhow::Result<()> {
+    let mut conn = pool.get_blocking()?;
+    store::set_show_last_used_badge(&mut conn, &instance.id, show)?;
+    instance.show_last_used_badge.store(show, Ordering::Relaxed);
+    Ok(())
 }
 
 /// 32 random bytes, base64: the HMAC key for client tokens.

@@ -25,6 +25,8 @@ pub struct SigningKeyRow {
     pub private_key_pkcs8: String,
     pub created_at: i64,
     pub retired_at: Option<i64>,
+    pub activates_at: i64,
+    pub publish_until: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -61,12 +63,48 @@ pub fn insert_signing_key(conn: &mut DbConnection, row: &SigningKeyRow) -> Query
         .map(drop)
 }
 
-/// Every signing key, newest first.
-pub fn published_signing_keys(conn: &mut DbConnection) -> QueryResult<Vec<SigningKeyRow>> {
+/// Signing keys that may still be published at `now`: not retired, or
+/// retired recently enough (`since`) or still needed (`publish_until`).
+pub fn signing_keys_in_use(
+    conn: &mut DbConnection,
+    since: i64,
+    now: i64,
+) -> QueryResult<Vec<SigningKeyRow>> {
     signing_keys::table
+        .filter(
+            signing_keys::retired_at
+                .is_null()
+                .or(signing_keys::retired_at.gt(since))
+                .or(signing_keys::publish_until.gt(now)),
+        )
         .select(SigningKeyRow::as_select())
-        .order(signing_keys::created_at.desc())
+        .order((
+            signing_keys::activates_at.desc(),
+            signing_keys::created_at.desc(),
+        ))
         .load(conn)
+}
+
+/// Retires every unretired key at `at` (a rotation's activation time).
+pub fn retire_signing_keys(conn: &mut DbConnection, at: i64) -> QueryResult<()> {
+    diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
+        .set(signing_keys::retired_at.eq(at))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Keeps key `kid` published at least until `until` (a long-lived token).
+pub fn extend_publication(conn: &mut DbConnection, kid: &str, until: i64) -> QueryResult<()> {
+    diesel::update(
+        signing_keys::table.find(kid).filter(
+            signing_keys::publish_until
+                .is_null()
+                .or(signing_keys::publish_until.lt(until)),
+        ),
+    )
+    .set(signing_keys::publish_until.eq(until))
+    .execute(conn)
+    .map(drop)
 }
 
 pub fn insert_secret_key(conn: &mut DbConnection, row: &SecretKeyRow) -> QueryResult<()> {
@@ -89,6 +127,14 @@ pub fn active_secret_key_exists(conn: &mut DbConnection, digest: &str) -> QueryR
 pub fn set_client_token_key(conn: &mut DbConnection, id: &str, key: &str) -> QueryResult<()> {
     diesel::update(instances::table.find(id))
         .set(instances::client_token_key.eq(key))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Turns the "last used" badge on or off for the instance.
+pub fn set_show_last_used_badge(conn: &mut DbConnection, id: &str, show: bool) -> QueryResult<()> {
+    diesel::update(instances::table.find(id))
+        .set(instances::show_last_used_badge.eq(show))
         .execute(conn)
         .map(drop)
 }

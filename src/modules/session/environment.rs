@@ -14,7 +14,12 @@ pub fn show_last_used_badge(state: &AppState) -> bool {
         .settings
         .sign_in
         .show_last_used_badge
-        .unwrap_or(state.instance.show_last_used_badge)
+        .unwrap_or_else(|| {
+            state
+                .instance
+                .show_last_used_badge
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
 }
 
 /// `GET /v1/environment` (not wrapped in the `{response, client}` envelope).

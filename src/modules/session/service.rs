@@ -179,7 +179,7 @@ pub async fn session_token(
     if client_id.is_some_and(|c| c != session.client_id) || !session.is_active(now) {
         return Err(signed_out());
     }
-    state
+    let minted = state
         .tokens
         .token(
             &state.instance,
@@ -191,7 +191,23 @@ pub async fn session_token(
             },
             now,
         )
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    if lifetime_secs.is_some_and(|secs| secs > state.tokens.lifetime_secs()) {
+        // A long-lived token: keep its key published until it expires,
+        // even if the key is rotated out before then.
+        let (pool, kid, until) = (
+            state.db.primary().clone(),
+            minted.kid.clone(),
+            minted.expires_at_ms,
+        );
+        tokio::task::spawn_blocking(move || {
+            crate::instance::keep_key_published(&pool, &kid, until)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    }
+    Ok(minted.jwt)
 }
 
 /// Loads the session, checks it belongs to `client_id` (when given), applies

@@ -47,9 +47,19 @@ pub struct TokenRequest {
     pub lifetime_secs: Option<i64>,
 }
 
+/// A token and what signed it.
+#[derive(Debug, Clone)]
+pub struct Minted {
+    pub jwt: String,
+    /// The signing key's id.
+    pub kid: String,
+    /// When the token expires, Unix ms.
+    pub expires_at_ms: i64,
+}
+
 #[derive(Debug)]
 struct Cached {
-    jwt: String,
+    token: Minted,
     session_version: i64,
     minted: Instant,
 }
@@ -81,10 +91,10 @@ impl TokenMinter {
         session: &SessionRow,
         request: TokenRequest,
         now_ms: i64,
-    ) -> anyhow::Result<String> {
-        if let Some(jwt) = self.reusable(&request, session.updated_at) {
+    ) -> anyhow::Result<Minted> {
+        if let Some(token) = self.reusable(&request, session.updated_at) {
             metrics::counter!("steward_session_tokens_total", "outcome" => "reused").increment(1);
-            return Ok(jwt);
+            return Ok(token);
         }
         let iat = now_ms / 1000;
         let claims = Claims {
@@ -100,23 +110,33 @@ impl TokenMinter {
             sub: &session.user_id,
             v: 2,
         };
-        let jwt = instance.signer.sign(&claims)?;
+        let (jwt, kid) = instance.keys.sign(&claims, now_ms)?;
+        let token = Minted {
+            jwt,
+            kid,
+            expires_at_ms: claims.exp * 1000,
+        };
         metrics::counter!("steward_session_tokens_total", "outcome" => "minted").increment(1);
-        self.remember(request, session.updated_at, jwt.clone());
-        Ok(jwt)
+        self.remember(request, session.updated_at, token.clone());
+        Ok(token)
     }
 
-    fn reusable(&self, request: &TokenRequest, session_version: i64) -> Option<String> {
+    /// The configured lifetime, in seconds.
+    pub fn lifetime_secs(&self) -> i64 {
+        self.lifetime_secs
+    }
+
+    fn reusable(&self, request: &TokenRequest, session_version: i64) -> Option<Minted> {
         if self.reuse_window.is_zero() {
             return None;
         }
         let cache = self.cache.lock().ok()?;
         let cached = cache.get(request)?;
         (cached.session_version == session_version && cached.minted.elapsed() < self.reuse_window)
-            .then(|| cached.jwt.clone())
+            .then(|| cached.token.clone())
     }
 
-    fn remember(&self, request: TokenRequest, session_version: i64, jwt: String) {
+    fn remember(&self, request: TokenRequest, session_version: i64, token: Minted) {
         if self.reuse_window.is_zero() {
             return;
         }
@@ -128,7 +148,7 @@ impl TokenMinter {
             cache.insert(
                 request,
                 Cached {
-                    jwt,
+                    token,
                     session_version,
                     minted: Instant::now(),
                 },
