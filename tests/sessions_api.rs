@@ -367,6 +367,15 @@ async fn sign_in_errors_change_nothing(backend: Backend) {
     browser.token = Some(tampered);
     let (_, body) = browser.get("/v1/client").await;
     assert_eq!(body["response"], Value::Null);
+    let mut forged_native = genuine.clone();
+    forged_native.replace_range(forged_native.len() - 4.., "AAAA");
+    phone.token = Some(forged_native);
+    let (_, body) = phone.get("/v1/client").await;
+    assert_eq!(
+        body["response"],
+        Value::Null,
+        "a tampered native token is a new client"
+    );
     phone.token = Some(genuine);
     let (_, body) = phone.get("/v1/client").await;
     assert_eq!(
@@ -475,6 +484,44 @@ async fn revoked_ended_and_foreign_sessions_get_no_token(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "signed_out",
     );
+
+    // An expired session gets no token, whatever its stored status.
+    let expiring = phone.sign_in("rev@example.com", PASSWORD).await;
+    let state = app.state.clone();
+    let id = expiring.clone();
+    actix_web::rt::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use steward::db::schema::sessions;
+        let mut conn = state.db.primary().get_blocking().unwrap();
+        diesel::update(sessions::table.find(&id))
+            .set((
+                sessions::expire_at.eq(1_i64),
+                sessions::updated_at.eq(2_i64),
+            ))
+            .execute(&mut *conn)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    assert_error(
+        &phone.token(&expiring).await,
+        StatusCode::UNAUTHORIZED,
+        "signed_out",
+    );
+    let (_, expired) = app.get(&format!("/v1/sessions/{expiring}")).await;
+    assert_eq!(expired["status"], "expired");
+
+    // An administrator's lock revokes sessions too.
+    let locked_session = phone.sign_in("rev@example.com", PASSWORD).await;
+    app.post(&format!("/v1/users/{user_id}/lock"), json!({}))
+        .await;
+    assert_error(
+        &phone.token(&locked_session).await,
+        StatusCode::UNAUTHORIZED,
+        "signed_out",
+    );
+    app.post(&format!("/v1/users/{user_id}/unlock"), json!({}))
+        .await;
 
     // A ban revokes the user's sessions and refuses new sign-ins.
     let fresh = phone.sign_in("rev@example.com", PASSWORD).await;

@@ -524,19 +524,26 @@ pub async fn set_banned(
     Ok(user)
 }
 
-/// `POST /v1/users/{id}/lock` (for `security.lockout.duration`) and `/unlock`.
+/// `POST /v1/users/{id}/lock` (for `security.lockout.duration`) and
+/// `/unlock`. An administrator's lock also revokes the user's sessions
+/// (lockout after failed attempts does not: that would let anyone who
+/// knows an email address sign its owner out).
 pub async fn set_locked(
     state: &AppState,
     id: String,
     locked: bool,
 ) -> Result<UserObject, ApiError> {
     let until = locked.then(|| now_ms() + lockout_ms(state));
-    modify(state, "users.set_locked", id, move |conn, row| {
+    let user = modify(state, "users.set_locked", id, move |conn, row| {
         if !locked {
             super::auth::record_unlock(conn, &row.id)?;
         }
         row.locked_until = until;
         Ok(())
     })
-    .await
+    .await?;
+    if locked && state.settings.modules.is_enabled(Module::Session) {
+        crate::modules::session::service::end_user_sessions(state, user.id.clone()).await?;
+    }
+    Ok(user)
 }
