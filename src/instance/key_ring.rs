@@ -45,7 +45,7 @@ fn parse(rows: Vec<SigningKeyRow>) -> anyhow::Result<Vec<RingKey>> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    keys.sort_by(|a, b| b.activates_at.cmp(&a.activates_at));
+    keys.sort_by_key(|k| std::cmp::Reverse(k.activates_at));
     Ok(keys)
 }
 
