@@ -104,6 +104,7 @@ impl Application {
         let modules = prepared.modules.clone();
         let frontend_modules = modules.clone();
         let frontend_state = state.clone();
+        let cors_settings = settings.clone();
         let frontend = HttpServer::new(move || {
             let mut v1 = web::scope("/v1");
             for module in &frontend_modules {
@@ -114,6 +115,7 @@ impl Application {
                 .app_data(web::Data::new(Listener("frontend")))
                 .app_data(web::PayloadConfig::new(body_limit))
                 .wrap(from_fn(fapi::method_override))
+                .wrap(fapi::cors(&cors_settings))
                 .wrap(from_fn(observe))
                 .configure(health_routes)
                 .route("/.well-known/jwks.json", web::get().to(jwks::get_jwks))

@@ -346,6 +346,39 @@ async fn sign_in_errors_change_nothing(backend: Backend) {
         "no session from failed sign-ins"
     );
 
+    // Browsers on the allowed origin get CORS with credentials; others none.
+    let preflight = app
+        .http
+        .request(
+            Method::OPTIONS,
+            format!("{}/v1/client/sign_ins", app.frontend_url),
+        )
+        .header("origin", APP_ORIGIN)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::OK);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        APP_ORIGIN
+    );
+    assert_eq!(
+        preflight.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    let foreign = app
+        .http
+        .get(format!("{}/v1/client", app.frontend_url))
+        .header("origin", "http://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(foreign
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+
     // A browser on a foreign origin changes nothing.
     let mut evil = FapiClient::web(&app);
     evil.origin = Some("http://evil.example.com".into());

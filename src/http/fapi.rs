@@ -264,3 +264,22 @@ pub async fn method_override(
     }
     next.call(req).await
 }
+
+/// CORS for browsers on the allowed origins (the public URL's and
+/// `frontend.allowed_origins`): credentialed requests, Clerk's methods, and
+/// the `Authorization` and trace headers readable by the page. Requests from
+/// other origins get no CORS headers; state-changing ones are refused by
+/// [`FapiCaller`] with 403.
+pub fn cors(settings: &crate::config::Settings) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "PUT", "DELETE"])
+        .allow_any_header()
+        .expose_headers([AUTHORIZATION.as_str(), super::trace::TRACE_HEADER])
+        .supports_credentials()
+        .max_age(3600);
+    cors = cors.allowed_origin(&settings.public_url());
+    for origin in &settings.frontend.allowed_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
