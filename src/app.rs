@@ -36,17 +36,7 @@ pub struct Prepared {
 /// is set, and loads or creates the instance. Blocking.
 pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     let modules = settings.role_modules()?;
-    // Pools for every enabled module's own database, not only the role's:
-    // a module served here may call another module's service (a ban ends
-    // sessions even in a process that does not serve the session API).
-    let enabled: Vec<Module> = Module::ALL
-        .into_iter()
-        .filter(|m| settings.modules.is_enabled(*m))
-        .collect();
-    let db = Database::connect(&settings.database, &enabled)?;
-    for pool in db.writable_pools() {
-        pool.check_connect()?;
-    }
+    let db = connect_databases(&settings)?;
     if settings.database.migrate_on_start {
         let applied = db.migrate()?;
         if applied > 0 {
@@ -80,6 +70,18 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
         modules,
         created_secret_key: boot.created_secret_key,
     })
+}
+
+/// Connects to every configured database and checks the writable ones
+/// answer. Pools are made for every enabled module's own database, not only
+/// the role's: a module served here may call another module's service (a
+/// ban ends sessions even in a process that does not serve the session API).
+pub fn connect_databases(settings: &Settings) -> anyhow::Result<Database> {
+    let db = Database::connect(&settings.database, &settings.enabled_modules())?;
+    for pool in db.writable_pools() {
+        pool.check_connect()?;
+    }
+    Ok(db)
 }
 
 /// The bound listeners of a running Steward process.

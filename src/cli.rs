@@ -7,8 +7,6 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{self, Application, Prepared};
 use crate::config::{LoadOptions, Settings};
-use crate::db::Database;
-use crate::modules::Module;
 use crate::{instance, telemetry};
 
 /// Exit code for a configuration that cannot be used.
@@ -162,14 +160,7 @@ fn print_banner(prepared: &Prepared, application: &Application) {
 }
 
 fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let enabled: Vec<Module> = Module::ALL
-        .into_iter()
-        .filter(|m| settings.modules.is_enabled(*m))
-        .collect();
-    let db = Database::connect(&settings.database, &enabled)?;
-    for pool in db.writable_pools() {
-        pool.check_connect()?;
-    }
+    let db = app::connect_databases(settings)?;
     let applied = db.migrate()?;
     println!("{applied} migration(s) applied");
     Ok(())

@@ -351,6 +351,14 @@ impl Settings {
             .collect())
     }
 
+    /// Every module switched on in this configuration, whatever the role.
+    pub fn enabled_modules(&self) -> Vec<Module> {
+        Module::ALL
+            .into_iter()
+            .filter(|m| self.modules.is_enabled(*m))
+            .collect()
+    }
+
     /// The Frontend API's public URL without a trailing slash.
     pub fn public_url(&self) -> String {
         if self.server.public_url.is_empty() {

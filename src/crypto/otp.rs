@@ -36,6 +36,18 @@ pub fn matches(owner_id: &str, code: &str, stored: &str) -> bool {
         .into()
 }
 
+/// Only `email_code` is a code strategy here; says what is wrong otherwise.
+pub fn require_email_code(strategy: Option<&str>) -> Result<(), ApiError> {
+    match strategy {
+        Some("email_code") => Ok(()),
+        None | Some("") => Err(ApiError::param_missing("strategy")),
+        Some(_) => Err(ApiError::param_value(
+            "strategy",
+            "Only the email_code strategy is supported.",
+        )),
+    }
+}
+
 /// Refuses a send beyond [`MAX_SENDS`] or sooner than [`RESEND_INTERVAL_MS`]
 /// after the last one (429, with `Retry-After`).
 pub fn check_can_send(sends: i32, last_sent_at: Option<i64>, now: i64) -> Result<(), ApiError> {

@@ -316,16 +316,7 @@ pub async fn prepare_first_factor(
     id: String,
     input: PrepareFirstFactor,
 ) -> Result<SignInRow, ApiError> {
-    match input.strategy.as_deref() {
-        Some("email_code") => {}
-        None | Some("") => return Err(ApiError::param_missing("strategy")),
-        Some(_) => {
-            return Err(ApiError::param_value(
-                "strategy",
-                "Only email_code needs preparing.",
-            ))
-        }
-    }
+    otp::require_email_code(input.strategy.as_deref())?;
     let (mut row, user_id) = open_sign_in(state, client_id, id).await?;
     let user = users::sign_in_user_by_id(state, user_id).await?;
     ensure_may_sign_in(&user)?;

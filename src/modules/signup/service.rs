@@ -219,17 +219,6 @@ fn ensure_open(row: &SignUpRow, now: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn email_code_only(strategy: Option<&str>) -> Result<(), ApiError> {
-    match strategy {
-        Some("email_code") => Ok(()),
-        None | Some("") => Err(ApiError::param_missing("strategy")),
-        Some(_) => Err(ApiError::param_value(
-            "strategy",
-            "Only the email_code strategy is supported.",
-        )),
-    }
-}
-
 /// `prepare_verification`: emails a fresh code, within the resend limits.
 pub async fn prepare_verification(
     state: &AppState,
@@ -237,7 +226,7 @@ pub async fn prepare_verification(
     id: String,
     input: Verification,
 ) -> Result<SignUpRow, ApiError> {
-    email_code_only(input.strategy.as_deref())?;
+    crate::crypto::otp::require_email_code(input.strategy.as_deref())?;
     let mut row = get(state, client_id, id).await?;
     let now = now_ms();
     ensure_open(&row, now)?;
@@ -272,7 +261,7 @@ pub async fn attempt_verification(
     id: String,
     input: Verification,
 ) -> Result<SignUpRow, ApiError> {
-    email_code_only(input.strategy.as_deref())?;
+    crate::crypto::otp::require_email_code(input.strategy.as_deref())?;
     let attempt = input
         .code
         .filter(|c| !c.trim().is_empty())

@@ -169,24 +169,13 @@ struct VerificationBody {
     code: Option<String>,
 }
 
-fn email_code_only(strategy: Option<&str>) -> Result<(), ApiError> {
-    match strategy {
-        Some("email_code") => Ok(()),
-        None | Some("") => Err(ApiError::param_missing("strategy")),
-        Some(_) => Err(ApiError::param_value(
-            "strategy",
-            "Only the email_code strategy is supported.",
-        )),
-    }
-}
-
 async fn prepare_verification(
     state: web::Data<AppState>,
     caller: FapiCaller,
     path: web::Path<String>,
     FapiForm(body): FapiForm<VerificationBody>,
 ) -> Reply {
-    email_code_only(body.strategy.as_deref())?;
+    crate::crypto::otp::require_email_code(body.strategy.as_deref())?;
     let me = me(&state, &caller).await?;
     let email =
         account::prepare_email_verification(&state, me.user_id.clone(), path.into_inner()).await?;

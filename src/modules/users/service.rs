@@ -78,16 +78,9 @@ pub async fn create_user(state: &AppState, input: CreateUser) -> Result<UserObje
     let public_metadata = validate::metadata_text("public_metadata", input.public_metadata)?;
     let private_metadata = validate::metadata_text("private_metadata", input.private_metadata)?;
     let unsafe_metadata = validate::metadata_text("unsafe_metadata", input.unsafe_metadata)?;
-    let created_at = input
-        .created_at
-        .as_deref()
-        .map(|t| validate::rfc3339_ms("created_at", t))
-        .transpose()?;
-    let legal_accepted_at = input
-        .legal_accepted_at
-        .as_deref()
-        .map(|t| validate::rfc3339_ms("legal_accepted_at", t))
-        .transpose()?;
+    let created_at = validate::optional_rfc3339_ms("created_at", input.created_at.as_deref())?;
+    let legal_accepted_at =
+        validate::optional_rfc3339_ms("legal_accepted_at", input.legal_accepted_at.as_deref())?;
     let create_organizations_limit = input
         .create_organizations_limit
         .map(validate::organizations_limit)
@@ -313,16 +306,9 @@ pub async fn update_user(
         validate::metadata_patch("private_metadata", input.private_metadata)?,
         validate::metadata_patch("unsafe_metadata", input.unsafe_metadata)?,
     ];
-    let created_at = input
-        .created_at
-        .as_deref()
-        .map(|t| validate::rfc3339_ms("created_at", t))
-        .transpose()?;
-    let legal_accepted_at = input
-        .legal_accepted_at
-        .as_deref()
-        .map(|t| validate::rfc3339_ms("legal_accepted_at", t))
-        .transpose()?;
+    let created_at = validate::optional_rfc3339_ms("created_at", input.created_at.as_deref())?;
+    let legal_accepted_at =
+        validate::optional_rfc3339_ms("legal_accepted_at", input.legal_accepted_at.as_deref())?;
     let organizations_limit = match input.create_organizations_limit {
         Patch::Value(limit) => Patch::Value(validate::organizations_limit(limit)?),
         other => other,

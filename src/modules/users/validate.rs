@@ -241,6 +241,11 @@ pub fn rfc3339_ms(param: &str, raw: &str) -> Result<i64, ApiError> {
         })
 }
 
+/// [`rfc3339_ms`] for an optional parameter.
+pub fn optional_rfc3339_ms(param: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    raw.map(|t| rfc3339_ms(param, t)).transpose()
+}
+
 /// Refuses parameters of Clerk's API that this server does not support yet,
 /// so they are never silently dropped.
 pub fn refuse_unsupported(param: &str, value: &Option<Value>) -> Result<(), ApiError> {
