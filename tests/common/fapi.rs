@@ -1,6 +1,7 @@
 //! A Frontend API caller for tests: native (client JWT in `Authorization`,
-//! `_is_native=1`) or web (`__client` cookie, `Origin`), taking the updated
-//! client token from every response as Clerk's SDKs do.
+//! `_is_native=true`, as Clerk's Android SDK sends it) or web (`__client`
+//! cookie, `Origin`), taking the updated client token from every response
+//! as Clerk's SDKs do.
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -48,7 +49,7 @@ impl<'a> FapiClient<'a> {
     ) -> (StatusCode, Value) {
         let separator = if path.contains('?') { '&' } else { '?' };
         let url = if self.native {
-            format!("{}{path}{separator}_is_native=1", self.app.frontend_url)
+            format!("{}{path}{separator}_is_native=true", self.app.frontend_url)
         } else {
             format!("{}{path}", self.app.frontend_url)
         };
