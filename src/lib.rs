@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod db;
 pub mod http;
 pub mod instance;
+pub mod metadata;
 pub mod modules;
 pub mod notify;
 pub mod state;

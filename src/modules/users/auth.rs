@@ -17,6 +17,7 @@ use crate::crypto::password::Hasher;
 use crate::db::schema::{credential_checks, users};
 use crate::db::{write_transaction, DbConnection};
 use crate::http::ApiError;
+use crate::metadata;
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -247,7 +248,7 @@ pub async fn check_new_identity(
         .transpose()?;
     let first_name = validate::optional_text("first_name", first_name, validate::MAX_NAME_LEN)?;
     let last_name = validate::optional_text("last_name", last_name, validate::MAX_NAME_LEN)?;
-    let unsafe_metadata = validate::metadata_text("unsafe_metadata", Some(unsafe_metadata))?;
+    let unsafe_metadata = metadata::metadata_text("unsafe_metadata", Some(unsafe_metadata))?;
     let password_digest = match password.filter(|p| !p.is_empty()) {
         Some(password) => {
             validate::password(&password, &state.settings.auth.password, false)?;

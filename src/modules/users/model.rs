@@ -2,9 +2,10 @@
 
 use diesel::prelude::*;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::db::schema::{email_addresses, users};
+use crate::metadata::parse_metadata;
 
 /// A `users` row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
@@ -144,13 +145,6 @@ impl TotalCount {
             total_count,
         }
     }
-}
-
-/// Metadata is stored as JSON text; anything unreadable reads as `{}`.
-pub fn parse_metadata(text: &str) -> Value {
-    serde_json::from_str::<Map<String, Value>>(text)
-        .map(Value::Object)
-        .unwrap_or_else(|_| Value::Object(Map::new()))
 }
 
 impl EmailAddressObject {

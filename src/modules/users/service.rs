@@ -19,6 +19,7 @@ use super::{store, validate};
 use crate::crypto::ids::{self, new_id, prefix};
 use crate::db::{write_transaction, DbConnection, DbPool};
 use crate::http::{ApiError, Patch};
+use crate::metadata;
 use crate::modules::Module;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -75,9 +76,9 @@ pub async fn create_user(state: &AppState, input: CreateUser) -> Result<UserObje
         .map(validate::locale)
         .transpose()?
         .flatten();
-    let public_metadata = validate::metadata_text("public_metadata", input.public_metadata)?;
-    let private_metadata = validate::metadata_text("private_metadata", input.private_metadata)?;
-    let unsafe_metadata = validate::metadata_text("unsafe_metadata", input.unsafe_metadata)?;
+    let public_metadata = metadata::metadata_text("public_metadata", input.public_metadata)?;
+    let private_metadata = metadata::metadata_text("private_metadata", input.private_metadata)?;
+    let unsafe_metadata = metadata::metadata_text("unsafe_metadata", input.unsafe_metadata)?;
     let created_at = validate::optional_rfc3339_ms("created_at", input.created_at.as_deref())?;
     let legal_accepted_at =
         validate::optional_rfc3339_ms("legal_accepted_at", input.legal_accepted_at.as_deref())?;
@@ -302,9 +303,9 @@ pub async fn update_user(
         other => other,
     };
     let metadata = [
-        validate::metadata_patch("public_metadata", input.public_metadata)?,
-        validate::metadata_patch("private_metadata", input.private_metadata)?,
-        validate::metadata_patch("unsafe_metadata", input.unsafe_metadata)?,
+        metadata::metadata_patch("public_metadata", input.public_metadata)?,
+        metadata::metadata_patch("private_metadata", input.private_metadata)?,
+        metadata::metadata_patch("unsafe_metadata", input.unsafe_metadata)?,
     ];
     let created_at = validate::optional_rfc3339_ms("created_at", input.created_at.as_deref())?;
     let legal_accepted_at =
@@ -427,7 +428,7 @@ pub async fn replace_metadata(
 ) -> Result<UserObject, ApiError> {
     let replacement = |param: &str, value: Option<Value>| {
         value
-            .map(|v| validate::metadata_text(param, Some(v)))
+            .map(|v| metadata::metadata_text(param, Some(v)))
             .transpose()
     };
     let replacements = [
@@ -460,15 +461,15 @@ pub async fn merge_metadata(
     let patches = [
         input
             .public_metadata
-            .map(|v| validate::metadata_object("public_metadata", v))
+            .map(|v| metadata::metadata_object("public_metadata", v))
             .transpose()?,
         input
             .private_metadata
-            .map(|v| validate::metadata_object("private_metadata", v))
+            .map(|v| metadata::metadata_object("private_metadata", v))
             .transpose()?,
         input
             .unsafe_metadata
-            .map(|v| validate::metadata_object("unsafe_metadata", v))
+            .map(|v| metadata::metadata_object("unsafe_metadata", v))
             .transpose()?,
     ];
     modify(state, "users.merge_metadata", id, move |_conn, row| {
@@ -479,12 +480,12 @@ pub async fn merge_metadata(
             ("unsafe_metadata", &mut row.unsafe_metadata, unsafe_),
         ] {
             if let Some(patch) = patch {
-                let mut merged = match super::model::parse_metadata(column) {
+                let mut merged = match metadata::parse_metadata(column) {
                     Value::Object(map) => map,
                     _ => Map::new(),
                 };
-                validate::merge_metadata(&mut merged, patch);
-                validate::check_metadata_size(param, &merged)?;
+                metadata::merge_metadata(&mut merged, patch);
+                metadata::check_metadata_size(param, &merged)?;
                 *column = Value::Object(merged).to_string();
             }
         }

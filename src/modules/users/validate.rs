@@ -1,6 +1,6 @@
 //! Field rules for user input. Each check names the parameter it rejects.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::{AuthSettings, PasswordSettings};
 use crate::crypto::password::Hasher;
@@ -14,8 +14,6 @@ pub const MAX_EMAILS_PER_USER: usize = 10;
 pub const MAX_NAME_LEN: usize = 256;
 /// Longest BCP 47 locale tag accepted.
 pub const MAX_LOCALE_LEN: usize = 35;
-/// Largest serialised metadata object, per kind (Clerk's limit).
-pub const MAX_METADATA_BYTES: usize = 8 * 1024;
 /// Longest password accepted even with `skip_password_checks`.
 pub const MAX_PASSWORD_BYTES_ABSOLUTE: usize = 4096;
 
@@ -119,56 +117,6 @@ pub fn locale(raw: &str) -> Result<Option<String>, ApiError> {
     Ok((!value.is_empty()).then(|| value.to_owned()))
 }
 
-/// Requires a JSON object of at most [`MAX_METADATA_BYTES`].
-pub fn metadata_object(param: &str, value: Value) -> Result<Map<String, Value>, ApiError> {
-    match value {
-        Value::Object(map) => {
-            check_metadata_size(param, &map)?;
-            Ok(map)
-        }
-        Value::Null => Ok(Map::new()),
-        _ => Err(ApiError::param_format(
-            param,
-            format!("{param} must be a JSON object."),
-        )),
-    }
-}
-
-/// Rejects metadata larger than [`MAX_METADATA_BYTES`] once serialised.
-pub fn check_metadata_size(param: &str, map: &Map<String, Value>) -> Result<(), ApiError> {
-    let size = serde_json::to_vec(map).map_or(usize::MAX, |bytes| bytes.len());
-    if size > MAX_METADATA_BYTES {
-        return Err(ApiError::param_value(
-            param,
-            format!("{param} must be at most {MAX_METADATA_BYTES} bytes once serialised."),
-        ));
-    }
-    Ok(())
-}
-
-/// Deep-merges `patch` into `target`: objects merge key by key, `null`
-/// removes a key, anything else replaces.
-pub fn merge_metadata(target: &mut Map<String, Value>, patch: Map<String, Value>) {
-    for (key, value) in patch {
-        match value {
-            Value::Null => {
-                target.remove(&key);
-            }
-            Value::Object(inner) => match target.get_mut(&key) {
-                Some(Value::Object(existing)) => merge_metadata(existing, inner),
-                _ => {
-                    let mut fresh = Map::new();
-                    merge_metadata(&mut fresh, inner);
-                    target.insert(key, Value::Object(fresh));
-                }
-            },
-            other => {
-                target.insert(key, other);
-            }
-        }
-    }
-}
-
 /// Applies the password policy; `skip_checks` keeps only the absolute limits.
 pub fn password(raw: &str, policy: &PasswordSettings, skip_checks: bool) -> Result<(), ApiError> {
     if raw.is_empty() {
@@ -266,12 +214,6 @@ pub fn refuse_unsupported(param: &str, value: &Option<Value>) -> Result<(), ApiE
     Ok(())
 }
 
-/// A metadata object as stored text; absent means `{}`.
-pub fn metadata_text(param: &str, value: Option<Value>) -> Result<String, ApiError> {
-    let map = value.map_or_else(|| Ok(Map::new()), |v| metadata_object(param, v))?;
-    Ok(Value::Object(map).to_string())
-}
-
 /// [`text_field`] for an optional input.
 pub fn optional_text(
     param: &str,
@@ -301,19 +243,9 @@ pub fn text_patch(param: &str, patch: Patch<String>) -> Result<Patch<String>, Ap
     })
 }
 
-/// A replacement metadata object as stored text; `null` replaces with `{}`.
-pub fn metadata_patch(param: &str, patch: Patch<Value>) -> Result<Option<String>, ApiError> {
-    match patch {
-        Patch::Absent => Ok(None),
-        Patch::Null => Ok(Some("{}".to_owned())),
-        Patch::Value(v) => Ok(Some(Value::Object(metadata_object(param, v)?).to_string())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn auth() -> AuthSettings {
         AuthSettings {
@@ -353,23 +285,6 @@ mod tests {
         assert_eq!(short.code(), ErrorCode::FormUsernameInvalidLength);
         let bad = normalize_username("ada lovelace", &auth()).expect_err("space");
         assert_eq!(bad.code(), ErrorCode::FormUsernameInvalidCharacter);
-    }
-
-    #[test]
-    fn metadata_merges_deeply_and_null_removes() {
-        let mut target = json!({"a": 1, "nested": {"x": 1, "y": 2}, "gone": true})
-            .as_object()
-            .cloned()
-            .expect("object");
-        let patch = json!({"nested": {"y": null, "z": 3}, "gone": null, "b": [1]})
-            .as_object()
-            .cloned()
-            .expect("object");
-        merge_metadata(&mut target, patch);
-        assert_eq!(
-            Value::Object(target),
-            json!({"a": 1, "nested": {"x": 1, "z": 3}, "b": [1]})
-        );
     }
 
     #[test]
