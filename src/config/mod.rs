@@ -165,6 +165,7 @@ impl Environment {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModulesSettings {
+    pub orgs: ModuleToggle,
     pub session: ModuleToggle,
     pub signin: ModuleToggle,
     pub signup: ModuleToggle,
@@ -175,6 +176,7 @@ impl ModulesSettings {
     /// Whether `module` is switched on in this configuration.
     pub fn is_enabled(&self, module: Module) -> bool {
         match module {
+            Module::Orgs => self.orgs.enabled,
             Module::Session => self.session.enabled,
             Module::Signin => self.signin.enabled,
             Module::Signup => self.signup.enabled,

@@ -22,6 +22,20 @@ pub use url::DatabaseUrl;
 use crate::config::DatabaseSettings;
 use crate::modules::Module;
 
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` substring pattern.
+pub fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Why a database call did not produce a result.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -248,5 +262,15 @@ impl Database {
                 .with_context(|| format!("migrating the {} database", pool.label()))?;
         }
         Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(contains_pattern("a%b_c"), "%a\\%b\\_c%");
     }
 }

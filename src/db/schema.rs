@@ -190,7 +190,81 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Text,
+        slug -> Text,
+        max_allowed_memberships -> Integer,
+        admin_delete_enabled -> Bool,
+        public_metadata -> Text,
+        private_metadata -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    organization_memberships (id) {
+        id -> Text,
+        organization_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        public_metadata -> Text,
+        private_metadata -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    organization_roles (id) {
+        id -> Text,
+        role_key -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        is_system -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    organization_permissions (id) {
+        id -> Text,
+        permission_key -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        is_system -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    organization_role_permissions (role_id, permission_id) {
+        role_id -> Text,
+        permission_id -> Text,
+    }
+}
+
+diesel::table! {
+    organization_settings (id) {
+        id -> Text,
+        enabled -> Bool,
+        max_allowed_memberships -> Integer,
+        creator_role -> Text,
+        default_role -> Text,
+        admin_delete_enabled -> Bool,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(email_addresses -> users (user_id));
+diesel::joinable!(organization_memberships -> organizations (organization_id));
+diesel::joinable!(organization_role_permissions -> organization_roles (role_id));
+diesel::joinable!(organization_role_permissions -> organization_permissions (permission_id));
 diesel::joinable!(email_verifications -> email_addresses (email_address_id));
 diesel::joinable!(signing_keys -> instances (instance_id));
 diesel::joinable!(secret_keys -> instances (instance_id));
@@ -208,4 +282,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_tokens,
     credential_checks,
     email_verifications,
+    organizations,
+    organization_memberships,
+    organization_roles,
+    organization_permissions,
+    organization_role_permissions,
+    organization_settings,
 );

@@ -74,6 +74,14 @@ pub enum ErrorCode {
     StrategyForUserInvalid,
     /// 422: a sign-in ticket is unknown, expired, revoked or used.
     TicketInvalid,
+    /// 422: the user is already a member of the organization.
+    AlreadyAMember,
+    /// 403: the organization has reached `max_allowed_memberships`.
+    MembershipQuotaExceeded,
+    /// 403: the change would leave the organization without an admin.
+    LastAdmin,
+    /// 403: the caller's organization role lacks the permission.
+    NotAuthorized,
     /// 403: the instance or the user's settings forbid this action.
     ActionNotAllowed,
     /// 401: the session does not exist for this client, or has ended.
@@ -118,6 +126,10 @@ impl ErrorCode {
             Self::SignedOut => "signed_out",
             Self::ActionNotAllowed => "action_not_allowed",
             Self::TicketInvalid => "ticket_invalid",
+            Self::AlreadyAMember => "already_a_member_in_organization",
+            Self::MembershipQuotaExceeded => "organization_membership_quota_exceeded",
+            Self::LastAdmin => "organization_minimum_permissions_needed",
+            Self::NotAuthorized => "not_authorized",
             Self::ServiceUnavailable => "service_unavailable",
             Self::InternalServerError => "internal_clerk_error",
         }
@@ -133,9 +145,13 @@ impl ErrorCode {
             Self::RequestBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ResourceNotFound => StatusCode::NOT_FOUND,
             Self::Conflict => StatusCode::CONFLICT,
-            Self::OriginInvalid | Self::UserLocked | Self::UserBanned | Self::ActionNotAllowed => {
-                StatusCode::FORBIDDEN
-            }
+            Self::OriginInvalid
+            | Self::UserLocked
+            | Self::UserBanned
+            | Self::ActionNotAllowed
+            | Self::MembershipQuotaExceeded
+            | Self::LastAdmin
+            | Self::NotAuthorized => StatusCode::FORBIDDEN,
             Self::VerificationFailed => StatusCode::TOO_MANY_REQUESTS,
             Self::SignedOut => StatusCode::UNAUTHORIZED,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -157,7 +173,8 @@ impl ErrorCode {
             | Self::FormCodeIncorrect
             | Self::VerificationExpired
             | Self::StrategyForUserInvalid
-            | Self::TicketInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::TicketInvalid
+            | Self::AlreadyAMember => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

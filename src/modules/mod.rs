@@ -5,6 +5,7 @@
 use actix_web::web::ServiceConfig;
 use serde::{Deserialize, Serialize};
 
+pub mod orgs;
 pub mod session;
 pub mod signin;
 pub mod signup;
@@ -14,6 +15,8 @@ pub mod users;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Module {
+    /// Organizations, memberships, roles and permissions.
+    Orgs,
     /// Clients, sessions and session tokens (the always-on core of sign-in).
     Session,
     /// Sign-in attempts (`/v1/client/sign_ins`).
@@ -26,7 +29,8 @@ pub enum Module {
 
 impl Module {
     /// Every module in this build, in mounting order.
-    pub const ALL: [Module; 4] = [
+    pub const ALL: [Module; 5] = [
+        Module::Orgs,
         Module::Session,
         Module::Signin,
         Module::Signup,
@@ -36,6 +40,7 @@ impl Module {
     /// The module's name in configuration and on the command line.
     pub fn name(self) -> &'static str {
         match self {
+            Self::Orgs => "orgs",
             Self::Session => "session",
             Self::Signin => "signin",
             Self::Signup => "signup",
@@ -51,6 +56,7 @@ impl Module {
     /// Mounts the module's Frontend API routes under `/v1`.
     pub fn configure_frontend(self, cfg: &mut ServiceConfig) {
         match self {
+            Self::Orgs => orgs::frontend::configure(cfg),
             Self::Session => session::frontend::configure(cfg),
             Self::Signin => signin::frontend::configure(cfg),
             Self::Signup => signup::frontend::configure(cfg),
@@ -61,6 +67,7 @@ impl Module {
     /// Mounts the module's Backend API routes under `/v1`.
     pub fn configure_backend(self, cfg: &mut ServiceConfig) {
         match self {
+            Self::Orgs => orgs::backend::configure(cfg),
             Self::Session => session::backend::configure(cfg),
             Self::Signin => signin::backend::configure(cfg),
             // Sign-ups have no Backend API.

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::model::{status, TokenObject};
 use super::service;
 use crate::http::fapi::{attach_client_token, reply, FapiCaller, FapiForm};
-use crate::http::ApiError;
+use crate::http::{ApiError, Patch};
 use crate::modules::{signin, signup, Module};
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -96,10 +96,13 @@ async fn sign_out_all(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
     ))
 }
 
-/// `POST /v1/client/sessions/{id}/tokens` body.
+/// `POST /v1/client/sessions/{id}/tokens` body. An empty `organization_id`
+/// (which form decoding reads as null) means the personal workspace; an
+/// absent one keeps the session's active organization.
 #[derive(Debug, Default, Deserialize)]
 struct TokenParams {
-    organization_id: Option<String>,
+    #[serde(default)]
+    organization_id: Patch<String>,
 }
 
 async fn token(
@@ -108,18 +111,21 @@ async fn token(
     path: web::Path<String>,
     FapiForm(params): FapiForm<TokenParams>,
 ) -> Reply {
-    if params
-        .organization_id
-        .as_deref()
-        .is_some_and(|id| !id.is_empty())
-    {
-        return Err(ApiError::not_found("organization").with_param("organization_id"));
-    }
     let client_id = caller.client_id.clone().unwrap_or_default();
+    let session_id = path.into_inner();
+    if let Some(organization_id) = params.organization_id.into_change() {
+        service::ensure_active_organization(
+            &state,
+            client_id.clone(),
+            session_id.clone(),
+            organization_id.unwrap_or_default(),
+        )
+        .await?;
+    }
     let jwt = service::session_token(
         &state,
         Some(&client_id),
-        path.into_inner(),
+        session_id,
         caller.origin.clone(),
         None,
     )
@@ -129,10 +135,11 @@ async fn token(
     Ok(builder.json(TokenObject::new(jwt)))
 }
 
-/// `/touch` body.
+/// `/touch` body: `active_organization_id` as in [`TokenParams`].
 #[derive(Debug, Default, Deserialize)]
 struct TouchParams {
-    active_organization_id: Option<String>,
+    #[serde(default)]
+    active_organization_id: Patch<String>,
 }
 
 async fn touch(
@@ -142,13 +149,12 @@ async fn touch(
     FapiForm(params): FapiForm<TouchParams>,
 ) -> Reply {
     let client_id = caller.client_id.clone().unwrap_or_default();
-    let session = service::touch(
-        &state,
-        client_id.clone(),
-        path.into_inner(),
-        params.active_organization_id,
-    )
-    .await?;
+    let organization = params
+        .active_organization_id
+        .into_change()
+        .map(Option::unwrap_or_default);
+    let session =
+        service::touch(&state, client_id.clone(), path.into_inner(), organization).await?;
     let object = service::frontend_session(&state, &session, now_ms()).await?;
     envelope(&state, &caller, object, &client_id).await
 }

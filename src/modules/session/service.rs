@@ -10,7 +10,7 @@ use super::token::TokenRequest;
 use crate::crypto::ids::{self, new_id, prefix};
 use crate::db::{write_transaction, DbConnection, DbPool};
 use crate::http::{ApiError, ErrorCode, Pagination};
-use crate::modules::{users, Module};
+use crate::modules::{orgs, users, Module};
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -247,20 +247,46 @@ where
     Ok(session)
 }
 
-/// `/touch`: marks activity and sets the active organization. Organizations
-/// are not available in this version, so only "none" is accepted.
+/// The claims snapshot and organization id for making `org_id` active
+/// (`None` or empty: the personal workspace). 404 unless the user is a
+/// member.
+async fn organization_snapshot(
+    state: &AppState,
+    user_id: &str,
+    org_id: Option<&str>,
+) -> Result<(Option<String>, String), ApiError> {
+    match org_id.filter(|id| !id.is_empty()) {
+        None => Ok((None, "{}".to_owned())),
+        Some(id) => {
+            if !state.settings.modules.is_enabled(Module::Orgs) {
+                return Err(ApiError::not_found("organization"));
+            }
+            let (org_id, snapshot) =
+                orgs::service::claims_for(state, user_id.to_owned(), id.to_owned())
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::not_found("organization").with_param("organization_id")
+                    })?;
+            Ok((Some(org_id), snapshot.to_string()))
+        }
+    }
+}
+
+/// `/touch`: marks activity and, when given, sets the active organization
+/// (empty: the personal workspace).
 pub async fn touch(
     state: &AppState,
     client_id: String,
     session_id: String,
     active_organization_id: Option<String>,
 ) -> Result<SessionRow, ApiError> {
-    if active_organization_id
-        .as_deref()
-        .is_some_and(|id| !id.is_empty())
-    {
-        return Err(ApiError::not_found("organization").with_param("active_organization_id"));
-    }
+    let organization = match &active_organization_id {
+        Some(id) => {
+            let user_id = get_session(state, session_id.clone()).await?.user_id;
+            Some(organization_snapshot(state, &user_id, Some(id)).await?)
+        }
+        None => None,
+    };
     let inactivity = duration_ms(state.settings.session.inactivity_timeout);
     change_session(
         state,
@@ -273,10 +299,72 @@ pub async fn touch(
             }
             session.last_active_at = now;
             session.abandon_at = (now + inactivity).min(session.expire_at.max(now));
+            if let Some((org_id, snapshot)) = organization {
+                session.last_active_organization_id = org_id;
+                session.claims_snapshot = snapshot;
+            }
             Ok(())
         },
     )
     .await
+}
+
+/// Switches the active organization when a token request names another
+/// one than the session's (Clerk's SDKs send the active one every time).
+pub async fn ensure_active_organization(
+    state: &AppState,
+    client_id: String,
+    session_id: String,
+    organization_id: String,
+) -> Result<(), ApiError> {
+    let session = get_session(state, session_id.clone()).await?;
+    let wanted = (!organization_id.is_empty()).then_some(organization_id.as_str());
+    let current = session.last_active_organization_id.as_deref();
+    if wanted == current || session.client_id != client_id {
+        return Ok(());
+    }
+    let (org_id, snapshot) = organization_snapshot(state, &session.user_id, wanted).await?;
+    if org_id.as_deref() == current {
+        return Ok(());
+    }
+    change_session(
+        state,
+        "sessions.set_organization",
+        Some(client_id),
+        session_id,
+        move |_conn, session, _now| {
+            session.last_active_organization_id = org_id;
+            session.claims_snapshot = snapshot;
+            Ok(())
+        },
+    )
+    .await
+    .map(drop)
+}
+
+/// Recomputes the organization claims of `user_id`'s active sessions whose
+/// active organization is `org_id`, after a membership, role or
+/// organization change; a former member's sessions fall back to the
+/// personal workspace. The next token shows the change (the reuse cache is
+/// keyed on the session's `updated_at`).
+pub async fn refresh_organization_claims(
+    state: &AppState,
+    user_id: String,
+    org_id: String,
+) -> Result<(), ApiError> {
+    let claims = orgs::service::claims_for(state, user_id.clone(), org_id.clone()).await?;
+    pool(state)
+        .run("sessions.refresh_org_claims", move |conn| {
+            store::set_organization_claims(
+                conn,
+                &user_id,
+                &org_id,
+                claims.as_ref().map(|(_, snapshot)| snapshot.to_string()),
+                now_ms(),
+            )
+            .map_err(ApiError::from)
+        })
+        .await
 }
 
 /// Ends (`end`), removes (`remove`) or revokes (`revoke`) a session.

@@ -179,3 +179,34 @@ pub fn list_clients(conn: &mut DbConnection, page: Pagination) -> QueryResult<Ve
 pub fn count_clients(conn: &mut DbConnection) -> QueryResult<i64> {
     clients::table.count().get_result(conn)
 }
+
+/// Sets the claims snapshot of `user_id`'s active sessions in `org_id`;
+/// `None` clears the active organization (the user left it).
+pub fn set_organization_claims(
+    conn: &mut DbConnection,
+    user_id: &str,
+    org_id: &str,
+    snapshot: Option<String>,
+    now: i64,
+) -> QueryResult<()> {
+    let target = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::last_active_organization_id.eq(org_id))
+        .filter(sessions::status.eq(status::ACTIVE));
+    match snapshot {
+        Some(snapshot) => diesel::update(target)
+            .set((
+                sessions::claims_snapshot.eq(snapshot),
+                sessions::updated_at.eq(now),
+            ))
+            .execute(conn),
+        None => diesel::update(target)
+            .set((
+                sessions::claims_snapshot.eq("{}"),
+                sessions::last_active_organization_id.eq(None::<String>),
+                sessions::updated_at.eq(now),
+            ))
+            .execute(conn),
+    }
+    .map(drop)
+}

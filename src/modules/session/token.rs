@@ -35,6 +35,12 @@ struct Claims<'a> {
     sts: &'static str,
     sub: &'a str,
     v: u8,
+    /// The active organization: `{id, slg, rol, per, fpm}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    o: Option<serde_json::Value>,
+    /// Features the organization permissions are scoped to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fea: Option<String>,
 }
 
 /// What a token request asks for, beyond the session.
@@ -97,7 +103,11 @@ impl TokenMinter {
             return Ok(token);
         }
         let iat = now_ms / 1000;
+        let mut snapshot: serde_json::Value =
+            serde_json::from_str(&session.claims_snapshot).unwrap_or_default();
         let claims = Claims {
+            o: snapshot.get_mut("o").map(serde_json::Value::take),
+            fea: snapshot["fea"].as_str().map(str::to_owned),
             azp: request.origin.as_deref(),
             exp: iat + request.lifetime_secs.unwrap_or(self.lifetime_secs),
             fva: [minutes_since(session.first_factor_verified_at, now_ms), -1],

@@ -290,3 +290,12 @@ pub async fn check_new_identity(
         unsafe_metadata,
     })
 }
+
+/// Whether the user may create organizations (`create_organization_enabled`).
+pub async fn may_create_organization(state: &AppState, user_id: String) -> Result<bool, ApiError> {
+    pool(state)
+        .run("users.may_create_organization", move |conn| {
+            load(conn, &user_id).map(|user| user.create_organization_enabled)
+        })
+        .await
+}

@@ -189,20 +189,6 @@ fn lowercase_all(values: &[String]) -> Vec<String> {
     values.iter().map(|v| v.trim().to_lowercase()).collect()
 }
 
-/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` substring pattern.
-pub fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,10 +206,5 @@ mod tests {
         assert!(!Order::parse(" updated_at").expect("valid").descending);
         assert!(Order::parse("password").is_err());
         assert!(Order::parse("").is_err());
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(contains_pattern("a%b_c"), "%a\\%b\\_c%");
     }
 }

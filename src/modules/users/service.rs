@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 pub use super::auth::{
-    check_new_identity, find_by_identifier, frontend_user, public_user_data,
-    record_credential_check, record_sign_in, sign_in_user_by_id, SignInUser,
+    check_new_identity, find_by_identifier, frontend_user, may_create_organization,
+    public_user_data, record_credential_check, record_sign_in, sign_in_user_by_id, SignInUser,
 };
 use super::list::ListUsersParams;
 use super::model::{DeletedObject, EmailAddressRow, TotalCount, UserObject, UserRow};

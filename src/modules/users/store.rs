@@ -2,8 +2,9 @@
 
 use diesel::prelude::*;
 
-use super::list::{contains_pattern, Order, OrderField, UserFilter};
+use super::list::{Order, OrderField, UserFilter};
 use super::model::{EmailAddressRow, UserRow};
+use crate::db::contains_pattern;
 use crate::db::schema::{email_addresses, users};
 use crate::db::{DbConnection, MultiBackend};
 use crate::http::Pagination;
