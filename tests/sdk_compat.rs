@@ -9,7 +9,11 @@ use std::path::Path;
 
 use common::{Backend, TestApp};
 
-on_both_backends!(clerk_backend_sdk_users, clerk_backend_sdk_sessions);
+on_both_backends!(
+    clerk_backend_sdk_users,
+    clerk_backend_sdk_sessions,
+    clerk_backend_sdk_organizations
+);
 
 /// Runs one node test file against `app` with extra environment variables.
 async fn run_node(app: &TestApp, file: &'static str, extra: Vec<(&'static str, String)>) {
@@ -64,6 +68,28 @@ async fn clerk_backend_sdk_sessions(backend: Backend) {
         &app,
         "sessions.test.mjs",
         vec![("STEWARD_USER_ID", user_id)],
+    )
+    .await;
+}
+
+async fn clerk_backend_sdk_organizations(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut ids = Vec::new();
+    for email in ["sdk.owner@example.com", "sdk.member@example.com"] {
+        let (_, user) = app
+            .post(
+                "/v1/users",
+                serde_json::json!({"email_address": [email], "password": "a long password"}),
+            )
+            .await;
+        ids.push(user["id"].as_str().expect("user id").to_owned());
+    }
+    let other = ids.pop().expect("two users");
+    let owner = ids.pop().expect("two users");
+    run_node(
+        &app,
+        "organizations.test.mjs",
+        vec![("STEWARD_USER_ID", owner), ("STEWARD_OTHER_USER_ID", other)],
     )
     .await;
 }
