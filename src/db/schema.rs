@@ -132,6 +132,7 @@ diesel::table! {
         abandon_at -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        organization_invitation_id -> Nullable<Text>,
     }
 }
 
@@ -261,7 +262,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    organization_invitations (id) {
+        id -> Text,
+        organization_id -> Text,
+        email_address -> Text,
+        role -> Text,
+        status -> Text,
+        inviter_user_id -> Nullable<Text>,
+        public_metadata -> Text,
+        private_metadata -> Text,
+        ticket_digest -> Text,
+        url -> Nullable<Text>,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(email_addresses -> users (user_id));
+diesel::joinable!(organization_invitations -> organizations (organization_id));
 diesel::joinable!(organization_memberships -> organizations (organization_id));
 diesel::joinable!(organization_role_permissions -> organization_roles (role_id));
 diesel::joinable!(organization_role_permissions -> organization_permissions (permission_id));
@@ -288,4 +308,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     organization_permissions,
     organization_role_permissions,
     organization_settings,
+    organization_invitations,
 );

@@ -1,4 +1,5 @@
-//! The wording of verification-code emails: subject, plain text and HTML.
+//! The wording of Steward's emails (verification codes, organization
+//! invitations): subject, plain text and HTML.
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
@@ -14,18 +15,53 @@ pub enum CodePurpose {
     AddEmailAddress,
 }
 
-/// A verification-code email before it is addressed: what every transport
-/// sends or logs.
+/// An email before it is addressed: what every transport sends or logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct CodeEmail {
+pub(super) struct Email {
     pub subject: String,
     pub text: String,
     pub html: String,
 }
 
-impl CodeEmail {
+impl Email {
+    /// An invitation to join `organization`, accepted at `url`.
+    pub fn invitation(
+        application_name: &str,
+        organization: &str,
+        url: &str,
+        expires_in_days: i64,
+    ) -> Self {
+        let app = application_name;
+        let subject = format!("You are invited to join {organization} on {app}");
+        let action = format!(
+            "You have been invited to join {organization} on {app}. Accept the invitation here:"
+        );
+        let expiry = format!("The invitation expires in {expires_in_days} days.");
+        let not_you = "If you did not expect this invitation, you can ignore this email.";
+        let text = format!("{action}\n\n{url}\n\n{expiry}\n\n{not_you}\n");
+        let html = format!(
+            "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif; color: #222;\">\n\
+             <p>{}</p>\n<p><a href=\"{}\">Accept the invitation</a></p>\n<p>{}</p>\n\
+             <p style=\"color: #666;\">{}</p>\n</body></html>\n",
+            escape_html(&action),
+            escape_html(url),
+            escape_html(&expiry),
+            escape_html(not_you),
+        );
+        Self {
+            subject,
+            text,
+            html,
+        }
+    }
+
     /// The email for `code`, which expires after `ttl_minutes`.
-    pub fn new(application_name: &str, code: &str, purpose: CodePurpose, ttl_minutes: u32) -> Self {
+    pub fn code(
+        application_name: &str,
+        code: &str,
+        purpose: CodePurpose,
+        ttl_minutes: u32,
+    ) -> Self {
         let app = application_name;
         let (subject, action, not_you) = match purpose {
             CodePurpose::SignUp => (
@@ -112,7 +148,7 @@ mod tests {
             ),
         ];
         for (purpose, subject) in subjects {
-            let email = CodeEmail::new("Acme", "424242", purpose, 10);
+            let email = Email::code("Acme", "424242", purpose, 10);
             assert_eq!(email.subject, subject);
             for body in [&email.text, &email.html] {
                 assert!(body.contains("424242"), "{purpose:?}: {body}");
@@ -126,7 +162,7 @@ mod tests {
 
     #[test]
     fn html_escapes_the_application_name() {
-        let email = CodeEmail::new("A & <B>", "123456", CodePurpose::SignIn, 10);
+        let email = Email::code("A & <B>", "123456", CodePurpose::SignIn, 10);
         assert!(email.html.contains("A &amp; &lt;B&gt;"), "{}", email.html);
         assert!(email.text.contains("A & <B>"));
     }

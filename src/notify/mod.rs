@@ -17,8 +17,8 @@ use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::config::Settings;
-use message::CodeEmail;
 pub use message::CodePurpose;
+use message::Email;
 pub use settings::EmailSettings;
 
 /// How long a verification code stays valid, in minutes; the emails say so,
@@ -103,9 +103,38 @@ impl Mailer {
         code: &str,
         purpose: CodePurpose,
     ) -> Result<(), NotifyError> {
+        let email = Email::code(
+            &self.inner.application_name,
+            code,
+            purpose,
+            CODE_TTL_MINUTES,
+        );
+        // The development log transport shows the code: that is its purpose.
+        self.send(to, &email, code).await
+    }
+
+    /// Emails an invitation to join `organization`, accepted at `url`.
+    pub async fn send_invitation(
+        &self,
+        to: &str,
+        organization: &str,
+        url: &str,
+        expires_in_days: i64,
+    ) -> Result<(), NotifyError> {
+        let email = Email::invitation(
+            &self.inner.application_name,
+            organization,
+            url,
+            expires_in_days,
+        );
+        self.send(to, &email, url).await
+    }
+
+    /// Sends `email`; the log transport writes `essence` (the code or link)
+    /// so a developer can use it.
+    async fn send(&self, to: &str, email: &Email, essence: &str) -> Result<(), NotifyError> {
         let inner = &*self.inner;
         let recipient: Mailbox = to.parse().map_err(NotifyError::InvalidRecipient)?;
-        let email = CodeEmail::new(&inner.application_name, code, purpose, CODE_TTL_MINUTES);
         let message = email.to_message(inner.from.clone(), recipient)?;
         match &inner.transport {
             Transport::Smtp(smtp) => {
@@ -117,7 +146,7 @@ impl Mailer {
                 tracing::info!(
                     to,
                     subject = %email.subject,
-                    code,
+                    content = essence,
                     "development email (no email.smtp_url configured)"
                 );
             }

@@ -58,6 +58,22 @@ test('organizations and memberships', async () => {
   assert.equal(removed.publicUserData?.userId, otherUserId);
   assert.equal((await clerk.organizations.getOrganizationMembershipList({ organizationId: org.id })).totalCount, 1);
 
+  const invitation = await clerk.organizations.createOrganizationInvitation({
+    organizationId: org.id,
+    emailAddress: 'invitee@example.com',
+    role: 'org:member',
+    notify: false,
+  });
+  assert.match(invitation.constructor.name, /OrganizationInvitation$/);
+  assert.equal(invitation.status, 'pending');
+  const invitations = await clerk.organizations.getOrganizationInvitationList({ organizationId: org.id });
+  assert.equal(invitations.totalCount, 1);
+  const revoked = await clerk.organizations.revokeOrganizationInvitation({
+    organizationId: org.id,
+    invitationId: invitation.id,
+  });
+  assert.equal(revoked.status, 'revoked');
+
   await assert.rejects(
     clerk.organizations.createOrganization({ name: 'Clash', slug: 'sdk-org' }),
     (error) => {

@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::invitations::{self, CreateInvitation, InvitationFilter};
 use super::model::OrganizationObject;
 use super::roles::{self, PermissionInput, RoleInput, SettingsInput};
 use super::service::{self, CreateMembership, CreateOrganization, UpdateOrganization};
@@ -56,6 +57,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/users/{user_id}/organization_memberships",
             web::get().to(user_memberships),
+        )
+        .route(
+            "/organizations/{id}/invitations",
+            web::get().to(list_invitations),
+        )
+        .route("/organizations/{id}/invitations", web::post().to(invite))
+        .route(
+            "/organizations/{id}/invitations/bulk",
+            web::post().to(invite_bulk),
+        )
+        .route(
+            "/organizations/{id}/invitations/pending",
+            web::get().to(pending_invitations),
+        )
+        .route(
+            "/organizations/{id}/invitations/{invitation_id}",
+            web::get().to(get_invitation),
+        )
+        .route(
+            "/organizations/{id}/invitations/{invitation_id}/revoke",
+            web::post().to(revoke_invitation),
+        )
+        .route(
+            "/organization_invitations",
+            web::get().to(instance_invitations),
+        )
+        .route(
+            "/users/{user_id}/organization_invitations",
+            web::get().to(user_invitations),
         )
         .route("/organization_roles", web::get().to(list_roles))
         .route("/organization_roles", web::post().to(create_role))
@@ -433,4 +463,108 @@ async fn update_settings(
     ClerkJson(body): ClerkJson<SettingsInput>,
 ) -> Reply {
     Ok(HttpResponse::Ok().json(roles::update_settings(&state, body).await?))
+}
+
+/// Invitation list parameters.
+#[derive(Debug, Default, Deserialize)]
+struct InvitationParams {
+    status: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn invitations_page(
+    state: &AppState,
+    filter: InvitationFilter,
+    params: &InvitationParams,
+) -> Reply {
+    let page = Pagination::new(params.limit, params.offset)?;
+    let (data, total) = invitations::list(state, filter, page, true).await?;
+    Ok(page_of(data, total))
+}
+
+async fn list_invitations(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ClerkQuery(params): ClerkQuery<InvitationParams>,
+) -> Reply {
+    let filter = InvitationFilter {
+        organization_id: Some(path.into_inner()),
+        status: params.status.clone(),
+        ..InvitationFilter::default()
+    };
+    invitations_page(&state, filter, &params).await
+}
+
+async fn pending_invitations(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ClerkQuery(params): ClerkQuery<InvitationParams>,
+) -> Reply {
+    let filter = InvitationFilter {
+        organization_id: Some(path.into_inner()),
+        status: Some("pending".to_owned()),
+        ..InvitationFilter::default()
+    };
+    invitations_page(&state, filter, &params).await
+}
+
+async fn instance_invitations(
+    state: web::Data<AppState>,
+    ClerkQuery(params): ClerkQuery<InvitationParams>,
+) -> Reply {
+    let filter = InvitationFilter {
+        status: params.status.clone(),
+        ..InvitationFilter::default()
+    };
+    invitations_page(&state, filter, &params).await
+}
+
+async fn user_invitations(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ClerkQuery(params): ClerkQuery<InvitationParams>,
+) -> Reply {
+    let emails = crate::modules::users::service::verified_emails(&state, path.into_inner()).await?;
+    if emails.is_empty() {
+        return Ok(page_of(Vec::<Value>::new(), 0));
+    }
+    let filter = InvitationFilter {
+        email_addresses: emails,
+        status: params.status.clone(),
+        ..InvitationFilter::default()
+    };
+    invitations_page(&state, filter, &params).await
+}
+
+async fn invite(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ClerkJson(body): ClerkJson<CreateInvitation>,
+) -> Reply {
+    let mut created = invitations::create(&state, path.into_inner(), vec![body], true).await?;
+    let object = created
+        .pop()
+        .ok_or_else(|| ApiError::internal("invitation missing"))?;
+    Ok(HttpResponse::Ok().json(object))
+}
+
+async fn invite_bulk(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ClerkJson(body): ClerkJson<Vec<CreateInvitation>>,
+) -> Reply {
+    let created = invitations::create(&state, path.into_inner(), body, true).await?;
+    let total = i64::try_from(created.len()).unwrap_or(i64::MAX);
+    Ok(page_of(created, total))
+}
+
+async fn get_invitation(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Reply {
+    let (org_id, id) = path.into_inner();
+    Ok(HttpResponse::Ok().json(invitations::get(&state, org_id, id, true).await?))
+}
+
+async fn revoke_invitation(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Reply {
+    let (org_id, id) = path.into_inner();
+    Ok(HttpResponse::Ok().json(invitations::revoke(&state, org_id, id, true).await?))
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::claims;
+use super::invitations::{self, CreateInvitation, InvitationFilter};
 use super::model::{MembershipRow, OrganizationObject};
 use super::service::{self, CreateMembership, CreateOrganization, UpdateOrganization};
 use super::store::MembershipFilter;
@@ -44,7 +45,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/me/organization_memberships",
             web::get().to(my_memberships),
         )
-        .route("/me/organization_memberships/{id}", web::delete().to(leave));
+        .route("/me/organization_memberships/{id}", web::delete().to(leave))
+        .route(
+            "/organizations/{id}/invitations",
+            web::get().to(list_invitations),
+        )
+        .route("/organizations/{id}/invitations", web::post().to(invite))
+        .route(
+            "/organizations/{id}/invitations/{invitation_id}/revoke",
+            web::post().to(revoke_invitation),
+        )
+        .route(
+            "/me/organization_invitations",
+            web::get().to(my_invitations),
+        )
+        .route(
+            "/me/organization_invitations/{id}/accept",
+            web::post().to(accept_invitation),
+        );
 }
 
 /// The signed-in caller.
@@ -341,4 +359,140 @@ async fn leave(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<S
     require(&state, &me, &org_id, None).await?;
     let row = service::remove_member(&state, org_id, me.user_id.clone()).await?;
     membership_reply(&state, &caller, &me, row).await
+}
+
+/// Invitation list parameters.
+#[derive(Debug, Default, Deserialize)]
+struct InvitationParams {
+    status: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn invitations_reply(
+    state: &AppState,
+    caller: &FapiCaller,
+    me: &Caller,
+    filter: InvitationFilter,
+    params: &InvitationParams,
+) -> Reply {
+    let page = Pagination::new(params.limit, params.offset)?;
+    let (data, total) = invitations::list(state, filter, page, false).await?;
+    wrap(
+        state,
+        caller,
+        me,
+        json!({ "data": data, "total_count": total }),
+    )
+    .await
+}
+
+async fn list_invitations(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<String>,
+    ClerkQuery(params): ClerkQuery<InvitationParams>,
+) -> Reply {
+    let me = signed_in(&state, &caller).await?;
+    let membership = require(
+        &state,
+        &me,
+        &path.into_inner(),
+        Some("org:sys_memberships:read"),
+    )
+    .await?;
+    let filter = InvitationFilter {
+        organization_id: Some(membership.organization_id),
+        status: params.status.clone(),
+        ..InvitationFilter::default()
+    };
+    invitations_reply(&state, &caller, &me, filter, &params).await
+}
+
+/// `POST /v1/organizations/{id}/invitations` body.
+#[derive(Debug, Default, Deserialize)]
+struct InviteBody {
+    email_address: Option<String>,
+    role: Option<String>,
+    redirect_url: Option<String>,
+}
+
+async fn invite(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<String>,
+    FapiForm(body): FapiForm<InviteBody>,
+) -> Reply {
+    let me = signed_in(&state, &caller).await?;
+    let membership = require(
+        &state,
+        &me,
+        &path.into_inner(),
+        Some("org:sys_memberships:manage"),
+    )
+    .await?;
+    let mut created = invitations::create(
+        &state,
+        membership.organization_id,
+        vec![CreateInvitation {
+            email_address: body.email_address,
+            role: body.role,
+            redirect_url: body.redirect_url,
+            inviter_user_id: Some(me.user_id.clone()),
+            ..CreateInvitation::default()
+        }],
+        false,
+    )
+    .await?;
+    wrap(&state, &caller, &me, created.pop()).await
+}
+
+async fn revoke_invitation(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<(String, String)>,
+) -> Reply {
+    let me = signed_in(&state, &caller).await?;
+    let (org_id, id) = path.into_inner();
+    let membership = require(&state, &me, &org_id, Some("org:sys_memberships:manage")).await?;
+    let revoked = invitations::revoke(&state, membership.organization_id, id, false).await?;
+    wrap(&state, &caller, &me, revoked).await
+}
+
+async fn my_invitations(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    ClerkQuery(params): ClerkQuery<InvitationParams>,
+) -> Reply {
+    let me = signed_in(&state, &caller).await?;
+    let emails =
+        crate::modules::users::service::verified_emails(&state, me.user_id.clone()).await?;
+    if emails.is_empty() {
+        return wrap(
+            &state,
+            &caller,
+            &me,
+            json!({ "data": [], "total_count": 0 }),
+        )
+        .await;
+    }
+    let filter = InvitationFilter {
+        email_addresses: emails,
+        status: params.status.clone().or_else(|| Some("pending".to_owned())),
+        ..InvitationFilter::default()
+    };
+    invitations_reply(&state, &caller, &me, filter, &params).await
+}
+
+async fn accept_invitation(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<String>,
+) -> Reply {
+    let me = signed_in(&state, &caller).await?;
+    let emails =
+        crate::modules::users::service::verified_emails(&state, me.user_id.clone()).await?;
+    let accepted =
+        invitations::accept(&state, me.user_id.clone(), emails, path.into_inner()).await?;
+    wrap(&state, &caller, &me, accepted).await
 }

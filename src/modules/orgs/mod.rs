@@ -7,6 +7,7 @@
 pub mod backend;
 mod claims;
 pub mod frontend;
+pub mod invitations;
 mod model;
 mod roles;
 pub mod service;

@@ -29,6 +29,8 @@ pub struct SignUpRow {
     pub abandon_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The organization invitation this sign-up came from, if any.
+    pub organization_invitation_id: Option<String>,
 }
 
 /// Sign-up statuses.

@@ -34,6 +34,8 @@ pub struct CreateSignUp {
     /// A JSON object, sent as a string in form bodies.
     pub unsafe_metadata: Option<String>,
     pub strategy: Option<String>,
+    /// An organization invitation's ticket (`strategy=ticket`).
+    pub ticket: Option<String>,
 }
 
 /// `prepare_verification` / `attempt_verification` parameters.
@@ -83,17 +85,33 @@ pub async fn create(
     client_id: String,
     input: CreateSignUp,
 ) -> Result<SignUpRow, ApiError> {
-    if let Some(strategy) = input.strategy.as_deref().filter(|s| !s.is_empty()) {
-        return Err(ApiError::param_value(
-            "strategy",
-            format!("The sign-up strategy {strategy} is not supported."),
-        ));
-    }
+    let invitation = match input.strategy.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some("ticket") if state.settings.modules.is_enabled(Module::Orgs) => {
+            let ticket = input
+                .ticket
+                .clone()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| ApiError::param_missing("ticket"))?;
+            Some(crate::modules::orgs::invitations::peek_ticket(state, ticket).await?)
+        }
+        Some(strategy) => {
+            return Err(ApiError::param_value(
+                "strategy",
+                format!("The sign-up strategy {strategy} is not supported."),
+            ))
+        }
+    };
+    // An invitation's ticket proves the address it was sent to.
+    let email_address = match &invitation {
+        Some((_, email)) => Some(email.clone()),
+        None => input.email_address,
+    };
     let unsafe_metadata = parse_unsafe_metadata(input.unsafe_metadata.as_deref())?
         .unwrap_or_else(|| Value::Object(Default::default()));
     let checked = users::check_new_identity(
         state,
-        input.email_address,
+        email_address,
         input.username,
         input.password,
         input.first_name,
@@ -106,10 +124,14 @@ pub async fn create(
         id: new_id(prefix::SIGN_UP),
         client_id: client_id.clone(),
         status: status::MISSING_REQUIREMENTS.to_owned(),
-        email_verification_status: checked
-            .email_address
-            .as_ref()
-            .map(|_| "unverified".to_owned()),
+        email_verification_status: checked.email_address.as_ref().map(|_| {
+            if invitation.is_some() {
+                "verified"
+            } else {
+                "unverified"
+            }
+            .to_owned()
+        }),
         email_address: checked.email_address,
         username: checked.username,
         first_name: checked.first_name,
@@ -126,6 +148,7 @@ pub async fn create(
         abandon_at: now + SIGN_UP_TTL_MS,
         created_at: now,
         updated_at: now,
+        organization_invitation_id: invitation.map(|(id, _)| id),
     };
     let saved = row.clone();
     pool(state)
@@ -133,6 +156,14 @@ pub async fn create(
             store::insert(conn, &saved).map_err(ApiError::from)
         })
         .await?;
+    let mut row = row;
+    if row.organization_invitation_id.is_some()
+        && row.missing_fields(&requirements(state)).is_empty()
+    {
+        complete(state, &mut row).await?;
+        save(state, &row).await?;
+        return Ok(row);
+    }
     session::service::set_client_attempt(state, client_id, None, Some(row.id.clone())).await?;
     Ok(row)
 }
@@ -310,11 +341,24 @@ async fn complete(state: &AppState, row: &mut SignUpRow) -> Result<(), ApiError>
         },
     )
     .await?;
+    if let Some(invitation_id) = row.organization_invitation_id.clone() {
+        crate::modules::orgs::invitations::accept_for_new_user(
+            state,
+            invitation_id,
+            user.id.clone(),
+        )
+        .await?;
+    }
+    let strategy = if row.organization_invitation_id.is_some() {
+        "ticket"
+    } else {
+        "email_code"
+    };
     let session = session::service::create_session(
         state,
         row.client_id.clone(),
         user.id.clone(),
-        Some("email_code"),
+        Some(strategy),
     )
     .await?;
     row.status = status::COMPLETE.to_owned();

@@ -179,6 +179,26 @@ pub(super) fn lockout_ms(state: &AppState) -> i64 {
     i64::try_from(state.settings.security.lockout.duration.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
+/// Trims, lower-cases and checks an email address (`email_address`).
+pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    validate::normalize_email("email_address", raw)
+}
+
+/// The user's verified email addresses.
+pub async fn verified_emails(state: &AppState, user_id: String) -> Result<Vec<String>, ApiError> {
+    pool(state)
+        .run("users.verified_emails", move |conn| {
+            Ok::<_, ApiError>(
+                store::emails_of(conn, &user_id)?
+                    .into_iter()
+                    .filter(|e| e.verification_status == "verified")
+                    .map(|e| e.email_address)
+                    .collect(),
+            )
+        })
+        .await
+}
+
 /// `GET /v1/users`.
 pub async fn list_users(
     state: &AppState,
