@@ -105,6 +105,10 @@ pub struct DatabaseSettings {
     pub pooler: Pooler,
     #[serde(with = "humantime_serde")]
     pub sqlite_busy_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub primary_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub breaker_cooldown: Duration,
     /// Per-module database overrides.
     pub modules: BTreeMap<Module, ModuleDatabase>,
 }

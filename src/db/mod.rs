@@ -2,6 +2,7 @@
 //! databases, and [`DbPool::run`], the one way handlers reach a database.
 
 mod connection;
+mod failover;
 pub mod migrations;
 pub mod schema;
 mod transaction;
@@ -16,6 +17,7 @@ use diesel::r2d2::{Pool, PooledConnection};
 use tracing::Instrument;
 
 pub use connection::{ConnectionManager, DbConnection, MultiBackend};
+pub use failover::{BreakerState, ReadFailover};
 pub use transaction::write_transaction;
 pub use url::DatabaseUrl;
 
@@ -197,6 +199,7 @@ struct Pools {
     primary: DbPool,
     replicas: Vec<DbPool>,
     modules: BTreeMap<Module, DbPool>,
+    failover: ReadFailover,
 }
 
 impl Database {
@@ -221,6 +224,7 @@ impl Database {
                 primary,
                 replicas,
                 modules: module_pools,
+                failover: ReadFailover::new(settings.primary_timeout, settings.breaker_cooldown),
             }),
         })
     }
@@ -236,6 +240,41 @@ impl Database {
             .modules
             .get(&module)
             .unwrap_or(&self.inner.primary)
+    }
+
+    /// Runs a read for `module` that may fail over to a replica: on the
+    /// module's own database when it has one, otherwise through the
+    /// primary's circuit breaker (see [`ReadFailover`]). `work` may run
+    /// more than once, so it must only read.
+    pub async fn read_with_failover<T, F>(
+        &self,
+        module: Module,
+        query: &'static str,
+        work: F,
+    ) -> Result<T, crate::http::ApiError>
+    where
+        F: Fn(&mut DbConnection) -> Result<T, crate::http::ApiError> + Clone + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.inner.modules.get(&module) {
+            Some(own) => own.run(query, work).await,
+            None => {
+                self.inner
+                    .failover
+                    .read(&self.inner.primary, &self.inner.replicas, query, work)
+                    .await
+            }
+        }
+    }
+
+    /// The read failover's breaker state, for `/readyz`.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.inner.failover.state()
+    }
+
+    /// Whether read replicas are configured.
+    pub fn has_replicas(&self) -> bool {
+        !self.inner.replicas.is_empty()
     }
 
     /// Every pool: the primary, the replicas, then module databases.

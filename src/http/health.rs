@@ -11,8 +11,9 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: every database this process writes to answers. Replicas
-/// are reported but do not decide readiness: the primary serves without them.
+/// `GET /readyz`: every database this process writes to answers (`ready`),
+/// or the primary is down but a replica answers, so sessions are still
+/// served (`degraded`, also 200). The read failover breaker is reported.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let timeout = state.settings.database.connect_timeout;
     let checks = state.db.all_pools().map(|pool| async move {
@@ -24,9 +25,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         (pool.label(), pool.backend(), outcome)
     });
     let results = join_all(checks).await;
-    let ready = results
+    let writable_ok = results
         .iter()
         .all(|(label, _, outcome)| outcome.is_ok() || *label == "replica");
+    let replica_ok = results
+        .iter()
+        .any(|(label, _, outcome)| outcome.is_ok() && *label == "replica");
+    // With the primary down but a replica up, sessions are still served.
+    let degraded = !writable_ok && replica_ok;
+    let ready = writable_ok || degraded;
     let databases: Vec<_> = results
         .into_iter()
         .map(|(label, backend, outcome)| match outcome {
@@ -36,11 +43,19 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             }
         })
         .collect();
-    let body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
+    let status = match (writable_ok, degraded) {
+        (true, _) => "ready",
+        (false, true) => "degraded",
+        (false, false) => "unavailable",
+    };
+    let mut body = json!({
+        "status": status,
         "role": state.settings.role,
         "databases": databases,
     });
+    if state.db.has_replicas() {
+        body["read_failover"] = json!({ "breaker": state.db.breaker_state().name() });
+    }
     if ready {
         HttpResponse::Ok().json(body)
     } else {

@@ -198,3 +198,138 @@ fn spawn_watchdog(bindir: &Path, data: &str, base: &Path, root: bool) {
         );
     }
 }
+
+/// A PostgreSQL primary with a streaming replica, for failover tests.
+/// Each test that kills a primary gets its own pair.
+pub struct PgPair {
+    pub primary_url: String,
+    pub replica_url: String,
+    bindir: PathBuf,
+    primary_data: String,
+    root: bool,
+}
+
+impl PgPair {
+    /// Starts a primary and a replica streaming from it; both hold a
+    /// `steward` database.
+    pub fn start() -> Self {
+        Self::try_start().unwrap_or_else(|e| panic!("PostgreSQL primary + replica: {e}"))
+    }
+
+    fn try_start() -> Result<Self, String> {
+        let bindir = pg_bindir()?;
+        let root = is_root();
+        let base = tempfile::Builder::new()
+            .prefix("steward-pgpair-")
+            .tempdir_in("/tmp")
+            .map_err(|e| e.to_string())?
+            .keep();
+        let sockets = base.join("sockets");
+        std::fs::create_dir_all(&sockets).map_err(|e| e.to_string())?;
+        if root {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&base)
+                .status()
+                .map_err(|e| e.to_string())?;
+        }
+        let primary = base.join("primary").to_string_lossy().into_owned();
+        let replica = base.join("replica").to_string_lossy().into_owned();
+        run_as_postgres(
+            &bindir.join("initdb"),
+            &[
+                "-D",
+                &primary,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            root,
+        )?;
+        let (primary_port, replica_port) = (free_port(), free_port());
+        let settings = |port: u16| {
+            format!(
+                "\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n\
+                 fsync = off\nwal_level = replica\nmax_wal_senders = 5\nhot_standby = on\nmax_connections = 100\n",
+                sockets.display()
+            )
+        };
+        append(
+            &format!("{primary}/postgresql.conf"),
+            &settings(primary_port),
+        )?;
+        append(
+            &format!("{primary}/pg_hba.conf"),
+            "\nhost replication all 127.0.0.1/32 trust\n",
+        )?;
+        let log = base.join("primary.log").to_string_lossy().into_owned();
+        run_as_postgres(
+            &bindir.join("pg_ctl"),
+            &["-D", &primary, "-l", &log, "-w", "start"],
+            root,
+        )?;
+        let admin = format!("postgres://postgres@127.0.0.1:{primary_port}/postgres");
+        PgConnection::establish(&admin)
+            .map_err(|e| e.to_string())?
+            .batch_execute("CREATE DATABASE steward")
+            .map_err(|e| e.to_string())?;
+        let port = primary_port.to_string();
+        run_as_postgres(
+            Path::new("/usr/bin/pg_basebackup"),
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                &replica,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+            root,
+        )?;
+        append(
+            &format!("{replica}/postgresql.conf"),
+            &settings(replica_port),
+        )?;
+        let log = base.join("replica.log").to_string_lossy().into_owned();
+        run_as_postgres(
+            &bindir.join("pg_ctl"),
+            &["-D", &replica, "-l", &log, "-w", "start"],
+            root,
+        )?;
+        spawn_watchdog(&bindir, &primary, &base, root);
+        spawn_watchdog(&bindir, &replica, &base, root);
+        Ok(Self {
+            primary_url: format!("postgres://postgres@127.0.0.1:{primary_port}/steward"),
+            replica_url: format!("postgres://postgres@127.0.0.1:{replica_port}/steward"),
+            bindir,
+            primary_data: primary,
+            root,
+        })
+    }
+
+    /// Stops the primary the hard way (`pg_ctl stop -m immediate`).
+    pub fn kill_primary(&self) {
+        run_as_postgres(
+            &self.bindir.join("pg_ctl"),
+            &["-D", &self.primary_data, "-m", "immediate", "-w", "stop"],
+            self.root,
+        )
+        .unwrap_or_else(|e| panic!("stopping the primary: {e}"));
+    }
+}
+
+fn append(path: &str, text: &str) -> Result<(), String> {
+    let mut existing = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    existing.push_str(text);
+    std::fs::write(path, existing).map_err(|e| e.to_string())
+}

@@ -36,9 +36,10 @@ pub async fn find_client(
     client_id: Option<String>,
 ) -> Result<Option<ClientRow>, ApiError> {
     let Some(id) = client_id else { return Ok(None) };
-    pool(state)
-        .run("clients.get", move |conn| {
-            Ok::<_, ApiError>(store::find_client(conn, &id)?.filter(|c| c.ended_at.is_none()))
+    state
+        .db
+        .read_with_failover(Module::Session, "clients.get", move |conn| {
+            Ok(store::find_client(conn, &id)?.filter(|c| c.ended_at.is_none()))
         })
         .await
 }
@@ -169,8 +170,9 @@ pub async fn session_token(
         return Err(ApiError::not_found("session"));
     }
     let lookup = session_id.clone();
-    let session = pool(state)
-        .run("sessions.get_for_token", move |conn| {
+    let session = state
+        .db
+        .read_with_failover(Module::Session, "sessions.get_for_token", move |conn| {
             store::find_session(conn, &lookup).map_err(ApiError::from)
         })
         .await?
@@ -556,8 +558,9 @@ pub async fn client_sessions(
     state: &AppState,
     client_id: String,
 ) -> Result<Vec<SessionRow>, ApiError> {
-    pool(state)
-        .run("sessions.of_client", move |conn| {
+    state
+        .db
+        .read_with_failover(Module::Session, "sessions.of_client", move |conn| {
             store::sessions_of_client(conn, &client_id).map_err(ApiError::from)
         })
         .await

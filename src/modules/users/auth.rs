@@ -18,6 +18,7 @@ use crate::db::schema::{credential_checks, users};
 use crate::db::{write_transaction, DbConnection};
 use crate::http::ApiError;
 use crate::metadata;
+use crate::modules::Module;
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -176,12 +177,15 @@ pub async fn record_sign_in(
         .await
 }
 
-/// The user as the Frontend API shows it to themselves: no private metadata.
+/// The user as the Frontend API shows it to themselves: no private
+/// metadata. A session read: it fails over to a replica with the session
+/// token path.
 pub async fn frontend_user(state: &AppState, user_id: String) -> Result<Option<Value>, ApiError> {
-    let object = pool(state)
-        .run("users.get_frontend", move |conn| {
+    let object = state
+        .db
+        .read_with_failover(Module::Users, "users.get_frontend", move |conn| {
             let Some(row) = store::find_user(conn, &user_id)? else {
-                return Ok::<_, ApiError>(None);
+                return Ok(None);
             };
             let emails = store::emails_of(conn, &row.id)?;
             Ok(Some(UserObject::from_rows(row, emails, now_ms())))
