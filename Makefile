@@ -7,8 +7,9 @@ CARGO ?= cargo
 
 # Debian packages needed to build (libpq for diesel's PostgreSQL backend).
 BUILD_PACKAGES := pkg-config libpq-dev
-# Debian packages needed by the tests (an ephemeral PostgreSQL cluster).
-TEST_PACKAGES := postgresql
+# Debian packages needed by the tests (ephemeral PostgreSQL clusters, and
+# PgBouncer in front of one).
+TEST_PACKAGES := postgresql pgbouncer
 SDK_DIR := tests/sdk
 # Python tools for the tests (aiosmtpd, a real SMTP server that captures mail).
 VENV := .tools/venv
@@ -58,7 +59,9 @@ deps-build:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
 
 deps-test:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then $(MAKE) --no-print-directory apt-test-packages; fi
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/sbin/pgbouncer ]; then \
+		$(MAKE) --no-print-directory apt-test-packages; \
+	fi
 	@if ! command -v node >/dev/null; then $(MAKE) --no-print-directory apt-node; fi
 	@if [ ! -f $(SDK_DIR)/node_modules/.package-lock.json ] || \
 	    [ $(SDK_DIR)/package-lock.json -nt $(SDK_DIR)/node_modules/.package-lock.json ]; then \

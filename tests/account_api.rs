@@ -13,7 +13,7 @@ use common::{assert_error, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-on_both_backends!(
+on_every_backend!(
     profile_password_sessions_and_deletion,
     email_addresses_with_verification
 );

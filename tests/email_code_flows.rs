@@ -14,7 +14,7 @@ use common::{assert_error, Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-on_both_backends!(
+on_every_backend!(
     native_sign_up_in_android_order,
     web_sign_up_and_bad_codes,
     sign_up_rejects_bad_fields_without_writing,

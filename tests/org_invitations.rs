@@ -14,7 +14,7 @@ use common::{assert_error, Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 
-on_both_backends!(
+on_every_backend!(
     invited_new_user_signs_up_and_joins,
     existing_users_accept_and_bad_tickets_are_refused
 );

@@ -10,7 +10,7 @@ use common::{assert_error, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-on_both_backends!(
+on_every_backend!(
     created_organization_becomes_the_tokens_active_organization,
     membership_changes_show_in_the_next_token,
     permissions_are_enforced_and_bad_input_refused,

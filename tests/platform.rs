@@ -8,7 +8,7 @@ use common::{assert_error, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-on_both_backends!(
+on_every_backend!(
     health_readiness_and_metrics,
     trace_ids_and_exact_content_type,
     jwks_on_both_listeners,
@@ -200,7 +200,7 @@ async fn a_module_can_have_its_own_database(backend: Backend) {
     let primary = common::fresh_database(backend, dir.path());
     let users_db = match backend {
         Backend::Sqlite => format!("sqlite://{}/users.db", dir.path().display()),
-        Backend::Postgres => common::fresh_database(backend, dir.path()),
+        Backend::Postgres | Backend::PgBouncer => common::fresh_database(backend, dir.path()),
     };
     let extra = format!("[database.modules.users]\nurl = \"{users_db}\"\n");
     let app = TestApp::spawn_on(backend, dir, primary, &extra).await;
@@ -322,7 +322,7 @@ async fn last_used_badge_after_an_upgrade(backend: Backend) {
     let url = common::fresh_database(backend, dir.path());
     let first_migration = match backend {
         Backend::Sqlite => include_str!("../migrations/sqlite/2026-11-26-000001_foundation/up.sql"),
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PgBouncer => {
             include_str!("../migrations/postgres/2026-11-26-000001_foundation/up.sql")
         }
     };
@@ -343,7 +343,7 @@ async fn last_used_badge_after_an_upgrade(backend: Backend) {
                 .batch_execute(&old_release)
                 .unwrap();
         }
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PgBouncer => {
             diesel::PgConnection::establish(&setup_url)
                 .unwrap()
                 .batch_execute(&old_release)

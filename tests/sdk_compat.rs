@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::{Backend, TestApp};
 
-on_both_backends!(
+on_every_backend!(
     clerk_backend_sdk_users,
     clerk_backend_sdk_sessions,
     clerk_backend_sdk_organizations

@@ -10,7 +10,7 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-on_both_backends!(
+on_every_backend!(
     native_password_sign_in_token_and_reuse,
     two_step_sign_in_and_client_state,
     web_cookies_multi_session_and_sign_out,

@@ -7,7 +7,7 @@ use common::{assert_error, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-on_both_backends!(
+on_every_backend!(
     create_get_and_shapes,
     list_filters_order_and_paging,
     create_rejects_bad_input_without_writing,

@@ -20,6 +20,15 @@ use steward::state::AppState;
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// PostgreSQL through PgBouncer in transaction mode.
+    PgBouncer,
+}
+
+impl Backend {
+    /// Whether the database is PostgreSQL (directly or through PgBouncer).
+    pub fn is_postgres(self) -> bool {
+        self != Backend::Sqlite
+    }
 }
 
 /// A running Steward with its own database.
@@ -49,6 +58,7 @@ pub fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
     match backend {
         Backend::Sqlite => format!("sqlite://{}/steward.db", dir.display()),
         Backend::Postgres => postgres::cluster().create_database(&unique_name()),
+        Backend::PgBouncer => postgres::bouncer().create_database(&unique_name()),
     }
 }
 
@@ -97,13 +107,16 @@ impl TestApp {
 
     /// Steward on an existing database (for restart tests).
     pub async fn spawn_on(
-        _backend: Backend,
+        backend: Backend,
         dir: tempfile::TempDir,
         database_url: String,
         extra_toml: &str,
     ) -> Self {
         steward::telemetry::init_metrics();
-        let settings = test_settings(&database_url, dir.path(), extra_toml, TEST_SECRET_KEY);
+        let mut settings = test_settings(&database_url, dir.path(), extra_toml, TEST_SECRET_KEY);
+        if backend == Backend::PgBouncer {
+            settings.database.pooler = steward::config::Pooler::Transaction;
+        }
         let prepared = actix_web::rt::task::spawn_blocking(move || app::prepare(settings))
             .await
             .expect("prepare task")
@@ -187,10 +200,11 @@ pub fn assert_error(response: &(StatusCode, Value), status: StatusCode, code: &s
     body["errors"][0].clone()
 }
 
-/// Runs each listed async test fn (taking a [`Backend`]) on SQLite and on
-/// PostgreSQL, as `sqlite::name` and `postgres::name`.
+/// Runs each listed async test fn (taking a [`Backend`]) on SQLite, on
+/// PostgreSQL, and on PostgreSQL through PgBouncer in transaction mode, as
+/// `sqlite::name`, `postgres::name` and `pgbouncer::name`.
 #[macro_export]
-macro_rules! on_both_backends {
+macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
@@ -205,6 +219,14 @@ macro_rules! on_both_backends {
                 #[actix_web::test]
                 async fn $name() {
                     super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+        mod pgbouncer {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::common::Backend::PgBouncer).await
                 }
             )*
         }

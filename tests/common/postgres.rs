@@ -102,6 +102,71 @@ pub fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
+/// PgBouncer 1.18 in transaction mode in front of the test cluster, one per
+/// test binary; every database of the cluster is reachable through it.
+pub struct Bouncer {
+    port: u16,
+}
+
+static BOUNCER: OnceLock<Bouncer> = OnceLock::new();
+
+/// The bouncer for this test binary, started on first use; fails loudly
+/// when PgBouncer is not installed.
+pub fn bouncer() -> &'static Bouncer {
+    BOUNCER
+        .get_or_init(|| Bouncer::start(cluster().port).unwrap_or_else(|e| panic!("PgBouncer: {e}")))
+}
+
+impl Bouncer {
+    fn start(pg_port: u16) -> Result<Self, String> {
+        let program = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+            .into_iter()
+            .find(|p| Path::new(p).is_file())
+            .ok_or("pgbouncer is not installed: run make test-deps (apt package pgbouncer)")?;
+        let root = is_root();
+        let base = tempfile::Builder::new()
+            .prefix("steward-pgbouncer-")
+            .tempdir_in("/tmp")
+            .map_err(|e| e.to_string())?
+            .keep();
+        let port = free_port();
+        let ini = format!(
+            "[databases]\n* = host=127.0.0.1 port={pg_port}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+             unix_socket_dir =\nauth_type = trust\nauth_file = {dir}/users.txt\npool_mode = transaction\n\
+             max_client_conn = 1000\ndefault_pool_size = 20\nlogfile = {dir}/pgbouncer.log\n\
+             pidfile = {dir}/pgbouncer.pid\nignore_startup_parameters = extra_float_digits\n",
+            dir = base.display()
+        );
+        std::fs::write(base.join("pgbouncer.ini"), ini).map_err(|e| e.to_string())?;
+        std::fs::write(base.join("users.txt"), "\"postgres\" \"\"\n").map_err(|e| e.to_string())?;
+        if root {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&base)
+                .status()
+                .map_err(|e| e.to_string())?;
+        }
+        let ini = base.join("pgbouncer.ini").to_string_lossy().into_owned();
+        run_as_postgres(Path::new(program), &["-d", &ini], root)?;
+        let pidfile = base.join("pgbouncer.pid");
+        run_after_exit(&format!("kill $(cat {})", pidfile.display()), &base);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err("PgBouncer did not start listening".into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Ok(Self { port })
+    }
+
+    /// A new database in the cluster, reached through the bouncer.
+    pub fn create_database(&self, name: &str) -> String {
+        cluster().create_database(name);
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
 impl PgCluster {
     fn start() -> Result<Self, String> {
         let bindir = pg_bindir()?;
@@ -181,6 +246,11 @@ fn spawn_watchdog(bindir: &Path, data: &str, base: &Path, root: bool) {
     } else {
         format!("{} -D {data} -m immediate stop", pg_ctl.display())
     };
+    run_after_exit(&stop, base);
+}
+
+/// Runs `stop` and deletes `base` once this process is gone, however it ends.
+fn run_after_exit(stop: &str, base: &Path) {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {base}",
         pid = std::process::id(),
@@ -193,9 +263,7 @@ fn spawn_watchdog(bindir: &Path, data: &str, base: &Path, root: bool) {
         .stderr(std::process::Stdio::null())
         .spawn();
     if let Err(e) = spawned {
-        eprintln!(
-            "warning: PostgreSQL watchdog not started ({e}); stop the cluster in {data} by hand"
-        );
+        eprintln!("warning: test watchdog not started ({e}); run `{stop}` by hand");
     }
 }
 
