@@ -19,6 +19,7 @@ on_every_backend!(
     revoked_ended_and_foreign_sessions_get_no_token,
     backend_sessions_and_clients,
     sign_in_tokens_and_the_ticket_strategy,
+    session_module_on_its_own_database,
 );
 
 const CONFIG: &str = "[frontend]\nallowed_origins = [\"http://app.example.com\"]\n";
@@ -769,5 +770,85 @@ async fn sign_in_tokens_and_the_ticket_strategy(backend: Backend) {
             .await,
         StatusCode::NOT_FOUND,
         "resource_not_found",
+    );
+}
+
+/// With `database.modules.session.url`, clients and sessions live in their
+/// own database; sign-in, tokens and organization claims still work.
+async fn session_module_on_its_own_database(backend: Backend) {
+    use diesel::prelude::*;
+    use steward::db::schema::sessions;
+    use steward::modules::Module;
+
+    let dir = tempfile::tempdir().unwrap();
+    let primary = common::fresh_database(backend, dir.path());
+    let session_db = match backend {
+        Backend::Sqlite => format!("sqlite://{}/sessions.db", dir.path().display()),
+        Backend::Postgres | Backend::PgBouncer => common::fresh_database(backend, dir.path()),
+    };
+    let config = format!("{CONFIG}[database.modules.session]\nurl = \"{session_db}\"\n");
+    let app = TestApp::spawn_on(backend, dir, primary, &config).await;
+    let user_id = user(&app, "isolated@example.com").await;
+    let (_, org) = app
+        .post(
+            "/v1/organizations",
+            json!({"name": "Isolated", "created_by": user_id}),
+        )
+        .await;
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let mut phone = FapiClient::native(&app);
+    let session = phone.sign_in("isolated@example.com", PASSWORD).await;
+    phone
+        .post(
+            &format!("/v1/client/sessions/{session}/touch"),
+            &[("active_organization_id", org_id.as_str())],
+        )
+        .await;
+    let (status, token) = phone.token(&session).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert_eq!(
+        verify(&app, token["jwt"].as_str().unwrap()).await["o"]["id"],
+        org_id.as_str()
+    );
+
+    // A membership change made by the orgs module reaches the session database.
+    app.patch(
+        &format!("/v1/organizations/{org_id}/memberships/{user_id}"),
+        json!({"role": "org:admin"}),
+    )
+    .await;
+    let other = user(&app, "second-admin@example.com").await;
+    app.post(
+        &format!("/v1/organizations/{org_id}/memberships"),
+        json!({"user_id": other, "role": "org:admin"}),
+    )
+    .await;
+    app.delete(&format!("/v1/organizations/{org_id}/memberships/{user_id}"))
+        .await;
+    let (_, token) = phone.token(&session).await;
+    assert!(verify(&app, token["jwt"].as_str().unwrap())
+        .await
+        .get("o")
+        .is_none());
+
+    let state = app.state.clone();
+    let (in_primary, in_session_db) = actix_web::rt::task::spawn_blocking(move || {
+        let count = |pool: &steward::db::DbPool| -> i64 {
+            sessions::table
+                .count()
+                .get_result(&mut *pool.get_blocking().unwrap())
+                .unwrap()
+        };
+        (
+            count(state.db.primary()),
+            count(state.db.for_module(Module::Session)),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (in_primary, in_session_db),
+        (0, 1),
+        "sessions live in the session database only"
     );
 }
