@@ -7,9 +7,9 @@ CARGO ?= cargo
 
 # Debian packages needed to build (libpq for diesel's PostgreSQL backend).
 BUILD_PACKAGES := pkg-config libpq-dev
-# Debian packages needed by the tests (ephemeral PostgreSQL clusters, and
-# PgBouncer in front of one).
-TEST_PACKAGES := postgresql pgbouncer
+# Debian packages needed by the tests (ephemeral PostgreSQL clusters,
+# PgBouncer in front of one, nginx in front of process roles).
+TEST_PACKAGES := postgresql pgbouncer nginx
 SDK_DIR := tests/sdk
 # Python tools for the tests (aiosmtpd, a real SMTP server that captures mail).
 VENV := .tools/venv
@@ -59,7 +59,7 @@ deps-build:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
 
 deps-test:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/sbin/pgbouncer ]; then \
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/sbin/pgbouncer ] || [ ! -x /usr/sbin/nginx ]; then \
 		$(MAKE) --no-print-directory apt-test-packages; \
 	fi
 	@if ! command -v node >/dev/null; then $(MAKE) --no-print-directory apt-node; fi
@@ -78,8 +78,14 @@ test-deps: deps-test
 
 .PHONY: apt-test-packages apt-node apt-python-venv
 
+# The tests start their own servers on loopback; a policy-rc.d keeps the
+# packages from starting system services (nginx on port 80) while installing.
 apt-test-packages:
+	@if [ ! -e /usr/sbin/policy-rc.d ] && [ "$$(id -u)" = 0 ]; then \
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && touch .tools-policy-rc; \
+	fi
 	$(call apt_install,$(TEST_PACKAGES))
+	@if [ -e .tools-policy-rc ]; then rm -f /usr/sbin/policy-rc.d .tools-policy-rc; fi
 
 apt-node:
 	$(call apt_install,nodejs npm)

@@ -1,0 +1,229 @@
+//! Process roles behind nginx (Debian's, with the shipped
+//! `deploy/nginx.conf`): a `session` process and an everything-else process
+//! share a database; with the everything-else process killed, token refresh
+//! through nginx keeps working while sign-ins fail cleanly with 503.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::postgres::{cluster, free_port};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const KEY: &str = "sk_test_rolestestkeyrolestestkeyroles0123";
+const PASSWORD: &str = "a long password";
+
+/// A child process killed on drop.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A `steward serve` process; returns it with its FAPI and BAPI ports.
+fn steward(database_url: &str, dir: &Path, role: &str) -> (Process, u16, u16) {
+    let (fapi, bapi) = (free_port(), free_port());
+    let config = dir.join(format!("{role}.toml"));
+    std::fs::write(
+        &config,
+        "[roles]\nmain = [\"orgs\", \"signin\", \"signup\", \"users\"]\n",
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["serve", "--role", role, "--config"])
+        .arg(&config)
+        .env_remove("STEWARD_CONFIG")
+        .env("STEWARD__DATABASE__URL", database_url)
+        .env(
+            "STEWARD__SERVER__FRONTEND_ADDR",
+            format!("127.0.0.1:{fapi}"),
+        )
+        .env("STEWARD__SERVER__BACKEND_ADDR", format!("127.0.0.1:{bapi}"))
+        .env("STEWARD__INSTANCE__SECRET_KEY", KEY)
+        .env("STEWARD__SERVER__WORKERS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("steward serve starts");
+    wait_for_port(bapi);
+    (Process(child), fapi, bapi)
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// nginx with the shipped configuration, its addresses replaced.
+fn nginx(dir: &Path, session_port: u16, main_port: u16) -> (Process, u16) {
+    let program = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("nginx is installed (make test-deps)");
+    let port = free_port();
+    let conf = include_str!("../deploy/nginx.conf")
+        .replace("127.0.0.1:8180", &format!("127.0.0.1:{session_port}"))
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{main_port}"))
+        .replace("127.0.0.1:8000", &format!("127.0.0.1:{port}"));
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let child = Command::new(program)
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .args(["-e", "stderr", "-g"])
+        .arg(format!(
+            "daemon off; master_process off; pid {}/nginx.pid;",
+            dir.display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx starts");
+    wait_for_port(port);
+    (Process(child), port)
+}
+
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    form: &[(&str, &str)],
+) -> (StatusCode, Option<String>, Value, Option<String>) {
+    let mut request = http.request(method, url);
+    if let Some(token) = token {
+        request = request.header("authorization", token);
+    }
+    if !form.is_empty() {
+        request = request.form(form);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (authorization, retry_after) = (header("authorization"), header("retry-after"));
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, authorization, body, retry_after)
+}
+
+async fn check_roles_behind_nginx(database_url: String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (main, main_fapi, main_bapi) = steward(&database_url, dir.path(), "main");
+    let (_session, session_fapi, session_bapi) = steward(&database_url, dir.path(), "session");
+    let (_nginx, port) = nginx(dir.path(), session_fapi, main_fapi);
+    let http = reqwest::Client::new();
+    let front = |path: &str| format!("http://127.0.0.1:{port}{path}?_is_native=1");
+
+    // The session process has no users API; the main process has it.
+    let missing = http
+        .get(format!("http://127.0.0.1:{session_bapi}/v1/users"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let created = http
+        .post(format!("http://127.0.0.1:{main_bapi}/v1/users"))
+        .bearer_auth(KEY)
+        .json(&json!({"email_address": ["roles@example.com"], "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::OK);
+
+    let form = [("identifier", "roles@example.com"), ("password", PASSWORD)];
+    let (status, token, body, _) = call(
+        &http,
+        reqwest::Method::POST,
+        front("/v1/client/sign_ins"),
+        None,
+        &form,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let client_token = token.expect("client JWT");
+    let session = body["response"]["created_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh = front(&format!("/v1/client/sessions/{session}/tokens"));
+    let (status, _, body, _) = call(
+        &http,
+        reqwest::Method::POST,
+        refresh.clone(),
+        Some(&client_token),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    drop(main);
+    for _ in 0..3 {
+        let (status, _, body, _) = call(
+            &http,
+            reqwest::Method::POST,
+            refresh.clone(),
+            Some(&client_token),
+            &[],
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "token refresh without the main process: {body}"
+        );
+        assert_eq!(body["object"], "token");
+    }
+    let (status, _, body, _) = call(
+        &http,
+        reqwest::Method::GET,
+        front("/v1/client"),
+        Some(&client_token),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["response"]["sessions"][0]["id"], session.as_str());
+    let (status, _, body, retry_after) = call(
+        &http,
+        reqwest::Method::POST,
+        front("/v1/client/sign_ins"),
+        None,
+        &form,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "sign-in fails cleanly: {body}"
+    );
+    assert_eq!(body["errors"][0]["code"], "service_unavailable");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+}
+
+#[actix_web::test]
+async fn token_refresh_survives_the_main_process_behind_nginx_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    check_roles_behind_nginx(format!("sqlite://{}/steward.db", dir.path().display())).await;
+}
+
+#[actix_web::test]
+async fn token_refresh_survives_the_main_process_behind_nginx_postgres() {
+    check_roles_behind_nginx(cluster().create_database("roles_nginx")).await;
+}
