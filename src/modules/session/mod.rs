@@ -4,6 +4,7 @@
 //! session row and the key held in memory.
 
 pub mod backend;
+mod clients;
 mod environment;
 pub mod frontend;
 mod model;

@@ -2,9 +2,10 @@
 //! sessions through [`create_session`]; the users module ends them through
 //! [`end_user_sessions`]; nothing else touches the session tables.
 
-use serde_json::Value;
-
-use super::model::{status, ClientRow, SessionObject, SessionRow};
+pub use super::clients::{
+    backend_client_object, client_object, frontend_session, get_backend_client, list_clients,
+};
+use super::model::{status, ClientRow, SessionRow};
 use super::store::{self, SessionFilter};
 use super::token::TokenRequest;
 use crate::crypto::ids::{self, new_id, prefix};
@@ -14,7 +15,7 @@ use crate::modules::{orgs, users, Module};
 use crate::state::AppState;
 use crate::time::now_ms;
 
-fn pool(state: &AppState) -> DbPool {
+pub(super) fn pool(state: &AppState) -> DbPool {
     state.db.for_module(Module::Session).clone()
 }
 
@@ -562,103 +563,6 @@ pub async fn client_sessions(
         .db
         .read_with_failover(Module::Session, "sessions.of_client", move |conn| {
             store::sessions_of_client(conn, &client_id).map_err(ApiError::from)
-        })
-        .await
-}
-
-/// Clerk's Frontend API `client` object: the client with its active
-/// sessions (each with its user) and its current sign-in / sign-up.
-pub async fn client_object(
-    state: &AppState,
-    client: &ClientRow,
-    sign_in: Option<Value>,
-    sign_up: Option<Value>,
-) -> Result<Value, ApiError> {
-    let now = now_ms();
-    let mut sessions = Vec::new();
-    for row in client_sessions(state, client.id.clone()).await? {
-        if row.is_active(now) {
-            sessions.push(frontend_session(state, &row, now).await?);
-        }
-    }
-    Ok(serde_json::json!({
-        "object": "client",
-        "id": client.id,
-        "sessions": sessions,
-        "sign_in": sign_in,
-        "sign_up": sign_up,
-        "last_active_session_id": client.last_active_session_id,
-        "last_authentication_strategy": client.last_authentication_strategy,
-        "cookie_expires_at": Value::Null,
-        "captcha_bypass": false,
-        "created_at": client.created_at,
-        "updated_at": client.updated_at,
-    }))
-}
-
-/// A session as the Frontend API shows it: with its user and public data.
-pub async fn frontend_session(
-    state: &AppState,
-    row: &SessionRow,
-    now: i64,
-) -> Result<Value, ApiError> {
-    let mut object = SessionObject::from_row(row, now);
-    if let Some(user) = users::service::frontend_user(state, row.user_id.clone()).await? {
-        object.public_user_data = Some(users::service::public_user_data(&user));
-        object.user = Some(user);
-    }
-    serde_json::to_value(object).map_err(ApiError::internal)
-}
-
-/// Clerk's Backend API `client` object.
-pub fn backend_client_object(client: &ClientRow, sessions: &[SessionRow], now: i64) -> Value {
-    let objects: Vec<SessionObject> = sessions
-        .iter()
-        .map(|s| SessionObject::from_row(s, now))
-        .collect();
-    serde_json::json!({
-        "object": "client",
-        "id": client.id,
-        "session_ids": sessions.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
-        "sessions": objects,
-        "sign_in_id": client.sign_in_id,
-        "sign_up_id": client.sign_up_id,
-        "last_active_session_id": client.last_active_session_id,
-        "last_authentication_strategy": client.last_authentication_strategy,
-        "created_at": client.created_at,
-        "updated_at": client.updated_at,
-    })
-}
-
-/// A page of clients with their sessions, and the total (Backend API).
-pub async fn list_clients(
-    state: &AppState,
-    page: Pagination,
-) -> Result<(Vec<Value>, i64), ApiError> {
-    pool(state)
-        .run("clients.list", move |conn| {
-            let now = now_ms();
-            let mut objects = Vec::new();
-            for client in store::list_clients(conn, page)? {
-                let sessions = store::sessions_of_client(conn, &client.id)?;
-                objects.push(backend_client_object(&client, &sessions, now));
-            }
-            Ok::<_, ApiError>((objects, store::count_clients(conn)?))
-        })
-        .await
-}
-
-/// One client with its sessions (Backend API).
-pub async fn get_backend_client(state: &AppState, client_id: String) -> Result<Value, ApiError> {
-    if !ids::has_shape(&client_id, prefix::CLIENT) {
-        return Err(ApiError::not_found("client"));
-    }
-    pool(state)
-        .run("clients.get_backend", move |conn| {
-            let client = store::find_client(conn, &client_id)?
-                .ok_or_else(|| ApiError::not_found("client"))?;
-            let sessions = store::sessions_of_client(conn, &client.id)?;
-            Ok(backend_client_object(&client, &sessions, now_ms()))
         })
         .await
 }
