@@ -8,6 +8,7 @@ pub mod backend;
 mod claims;
 pub mod frontend;
 pub mod invitations;
+mod memberships;
 mod model;
 mod roles;
 pub mod service;

@@ -1,0 +1,309 @@
+//! Organization memberships: adding, changing and removing members within
+//! the membership limit and without losing the last admin, and the Clerk
+//! membership objects. Role and removal changes refresh the member's token
+//! claims through the session service.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::claims;
+use super::model::{MembershipObject, MembershipRow, OrganizationObject, OrganizationRow};
+use super::service::{apply_metadata, load_org, new_membership, pool, MANAGE_MEMBERS};
+use super::store::{self, MembershipFilter};
+use crate::db::{write_transaction, DbConnection};
+use crate::http::{ApiError, ErrorCode, Pagination};
+use crate::metadata;
+use crate::modules::{session, users};
+use crate::state::AppState;
+use crate::time::now_ms;
+
+/// `POST /v1/organizations/{id}/memberships` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateMembership {
+    pub user_id: Option<String>,
+    pub role: Option<String>,
+    pub public_metadata: Option<Value>,
+    pub private_metadata: Option<Value>,
+}
+
+/// Adds a member, within the organization's membership limit.
+pub async fn add_member(
+    state: &AppState,
+    org_id: String,
+    input: CreateMembership,
+) -> Result<MembershipRow, ApiError> {
+    let user_id = input
+        .user_id
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::param_missing("user_id"))?;
+    let role = input
+        .role
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::param_missing("role"))?;
+    let public = metadata::metadata_text("public_metadata", input.public_metadata)?;
+    let private = metadata::metadata_text("private_metadata", input.private_metadata)?;
+    if users::service::frontend_user(state, user_id.clone())
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found("user").with_param("user_id"));
+    }
+    let membership = pool(state)
+        .run("orgs.add_member", move |conn| {
+            write_transaction(conn, |conn| {
+                let org = load_org(conn, &org_id)?;
+                ensure_role_exists(conn, &role)?;
+                if store::find_membership(conn, &org.id, &user_id)?.is_some() {
+                    return Err(ApiError::new(
+                        ErrorCode::AlreadyAMember,
+                        "Already a member",
+                        "This user is already a member of the organization.",
+                    )
+                    .with_param("user_id"));
+                }
+                ensure_room(conn, &org)?;
+                let mut row = new_membership(&org.id, &user_id, &role, now_ms());
+                row.public_metadata = public;
+                row.private_metadata = private;
+                store::insert_membership(conn, &row)?;
+                Ok(row)
+            })
+        })
+        .await?;
+    Ok(membership)
+}
+
+/// Refuses a new member beyond `max_allowed_memberships` (0: no limit).
+pub(super) fn ensure_room(conn: &mut DbConnection, org: &OrganizationRow) -> Result<(), ApiError> {
+    if org.max_allowed_memberships > 0
+        && store::members_count(conn, &org.id)? >= i64::from(org.max_allowed_memberships)
+    {
+        return Err(ApiError::new(
+            ErrorCode::MembershipQuotaExceeded,
+            "Membership limit reached",
+            "The organization has reached its maximum number of members.",
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn ensure_role_exists(conn: &mut DbConnection, role: &str) -> Result<(), ApiError> {
+    if store::find_role(conn, role)?.is_none_or(|r| r.role_key != role) {
+        return Err(ApiError::param_value(
+            "role",
+            format!("The role {role} does not exist."),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses to leave an organization without anyone who can manage members.
+fn ensure_not_last_admin(
+    conn: &mut DbConnection,
+    membership: &MembershipRow,
+    new_role: Option<&str>,
+) -> Result<(), ApiError> {
+    let is_admin = claims::role_has_permission(conn, &membership.role, MANAGE_MEMBERS)?;
+    let stays_admin = match new_role {
+        Some(role) => claims::role_has_permission(conn, role, MANAGE_MEMBERS)?,
+        None => false,
+    };
+    if is_admin
+        && !stays_admin
+        && store::count_members_with_permission(conn, &membership.organization_id, MANAGE_MEMBERS)?
+            <= 1
+    {
+        return Err(ApiError::new(
+            ErrorCode::LastAdmin,
+            "Cannot remove the last admin",
+            "An organization needs at least one member who can manage members.",
+        ));
+    }
+    Ok(())
+}
+
+/// Changes a member's role (`PATCH …/memberships/{user_id}`).
+pub async fn change_role(
+    state: &AppState,
+    org_id: String,
+    user_id: String,
+    role: Option<String>,
+) -> Result<MembershipRow, ApiError> {
+    let role = role
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::param_missing("role"))?;
+    let membership = pool(state)
+        .run("orgs.change_role", move |conn| {
+            write_transaction(conn, |conn| {
+                let org = load_org(conn, &org_id)?;
+                ensure_role_exists(conn, &role)?;
+                let mut membership = store::find_membership(conn, &org.id, &user_id)?
+                    .ok_or_else(|| ApiError::not_found("organization membership"))?;
+                ensure_not_last_admin(conn, &membership, Some(&role))?;
+                membership.role = role;
+                membership.updated_at = now_ms();
+                store::save_membership(conn, &membership)?;
+                Ok::<_, ApiError>(membership)
+            })
+        })
+        .await?;
+    session::service::refresh_organization_claims(
+        state,
+        membership.user_id.clone(),
+        membership.organization_id.clone(),
+    )
+    .await?;
+    Ok(membership)
+}
+
+/// Removes a member (`DELETE …/memberships/{user_id}`, or leaving).
+pub async fn remove_member(
+    state: &AppState,
+    org_id: String,
+    user_id: String,
+) -> Result<MembershipRow, ApiError> {
+    let membership = pool(state)
+        .run("orgs.remove_member", move |conn| {
+            write_transaction(conn, |conn| {
+                let org = load_org(conn, &org_id)?;
+                let membership = store::find_membership(conn, &org.id, &user_id)?
+                    .ok_or_else(|| ApiError::not_found("organization membership"))?;
+                ensure_not_last_admin(conn, &membership, None)?;
+                store::delete_membership(conn, &membership.id)?;
+                Ok::<_, ApiError>(membership)
+            })
+        })
+        .await?;
+    session::service::refresh_organization_claims(
+        state,
+        membership.user_id.clone(),
+        membership.organization_id.clone(),
+    )
+    .await?;
+    Ok(membership)
+}
+
+/// Merges a membership's metadata.
+pub async fn membership_metadata(
+    state: &AppState,
+    org_id: String,
+    user_id: String,
+    public: Option<Value>,
+    private: Option<Value>,
+) -> Result<MembershipRow, ApiError> {
+    let public = public
+        .map(|v| metadata::metadata_object("public_metadata", v))
+        .transpose()?;
+    let private = private
+        .map(|v| metadata::metadata_object("private_metadata", v))
+        .transpose()?;
+    pool(state)
+        .run("orgs.membership_metadata", move |conn| {
+            write_transaction(conn, |conn| {
+                let org = load_org(conn, &org_id)?;
+                let mut membership = store::find_membership(conn, &org.id, &user_id)?
+                    .ok_or_else(|| ApiError::not_found("organization membership"))?;
+                apply_metadata(
+                    &mut membership.public_metadata,
+                    "public_metadata",
+                    public,
+                    false,
+                )?;
+                apply_metadata(
+                    &mut membership.private_metadata,
+                    "private_metadata",
+                    private,
+                    false,
+                )?;
+                membership.updated_at = now_ms();
+                store::save_membership(conn, &membership)?;
+                Ok(membership)
+            })
+        })
+        .await
+}
+
+/// A page of memberships and the total.
+pub async fn list_memberships(
+    state: &AppState,
+    filter: MembershipFilter,
+    page: Pagination,
+) -> Result<(Vec<MembershipRow>, i64), ApiError> {
+    pool(state)
+        .run("orgs.list_memberships", move |conn| {
+            if let Some(org_id) = &filter.organization_id {
+                load_org(conn, org_id)?;
+            }
+            let rows = store::list_memberships(conn, &filter, page)?;
+            Ok::<_, ApiError>((rows, store::count_memberships(conn, &filter)?))
+        })
+        .await
+}
+
+/// The membership of `user_id` in `org_id`, if any.
+pub async fn membership(
+    state: &AppState,
+    org_id: String,
+    user_id: String,
+) -> Result<Option<MembershipRow>, ApiError> {
+    pool(state)
+        .run("orgs.membership", move |conn| {
+            let org = load_org(conn, &org_id)?;
+            store::find_membership(conn, &org.id, &user_id).map_err(ApiError::from)
+        })
+        .await
+}
+
+/// Clerk membership objects, with their organizations, permissions and users.
+pub async fn membership_objects(
+    state: &AppState,
+    rows: Vec<MembershipRow>,
+    backend: bool,
+) -> Result<Vec<MembershipObject>, ApiError> {
+    let mut objects = Vec::with_capacity(rows.len());
+    for row in rows {
+        let user = users::service::frontend_user(state, row.user_id.clone()).await?;
+        let (org, role_name, permissions) = pool(state)
+            .run("orgs.membership_object", {
+                let row = row.clone();
+                move |conn| {
+                    let org = load_org(conn, &row.organization_id)?;
+                    let (name, permissions) = claims::role_details(conn, &row.role)?;
+                    Ok::<_, ApiError>((org, name, permissions))
+                }
+            })
+            .await?;
+        let public_user_data = user.as_ref().map_or(Value::Null, |u| {
+            json!({
+                "user_id": row.user_id,
+                "first_name": u["first_name"],
+                "last_name": u["last_name"],
+                "profile_image_url": u["profile_image_url"],
+                "image_url": u["image_url"],
+                "has_image": u["has_image"],
+                "identifier": users::service::public_user_data(u)["identifier"],
+                "username": u["username"],
+                "banned": u["banned"],
+                "deprovisioned": false,
+            })
+        });
+        objects.push(MembershipObject {
+            object: "organization_membership",
+            id: row.id,
+            role: row.role,
+            role_name,
+            permissions,
+            public_metadata: metadata::parse_metadata(&row.public_metadata),
+            private_metadata: backend.then(|| metadata::parse_metadata(&row.private_metadata)),
+            organization: if backend {
+                OrganizationObject::backend(&org, None)
+            } else {
+                OrganizationObject::frontend(&org, None)
+            },
+            public_user_data,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        });
+    }
+    Ok(objects)
+}
