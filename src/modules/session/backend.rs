@@ -128,6 +128,7 @@ async fn token(
         path.into_inner(),
         None,
         body.expires_in_seconds,
+        None,
     )
     .await?;
     Ok(HttpResponse::Ok().json(TokenObject::new(jwt)))

@@ -113,21 +113,16 @@ async fn token(
 ) -> Reply {
     let client_id = caller.client_id.clone().unwrap_or_default();
     let session_id = path.into_inner();
-    if let Some(organization_id) = params.organization_id.into_change() {
-        service::ensure_active_organization(
-            &state,
-            client_id.clone(),
-            session_id.clone(),
-            organization_id.unwrap_or_default(),
-        )
-        .await?;
-    }
     let jwt = service::session_token(
         &state,
         Some(&client_id),
         session_id,
         caller.origin.clone(),
         None,
+        params
+            .organization_id
+            .into_change()
+            .map(Option::unwrap_or_default),
     )
     .await?;
     let mut builder = HttpResponse::Ok();

@@ -166,6 +166,7 @@ pub async fn session_token(
     session_id: String,
     origin: Option<String>,
     lifetime_secs: Option<i64>,
+    organization_id: Option<String>,
 ) -> Result<String, ApiError> {
     if !ids::has_shape(&session_id, prefix::SESSION) {
         return Err(ApiError::not_found("session"));
@@ -182,6 +183,10 @@ pub async fn session_token(
     if client_id.is_some_and(|c| c != session.client_id) || !session.is_active(now) {
         return Err(signed_out());
     }
+    let session = match organization_id {
+        Some(wanted) => switch_organization(state, session, wanted).await?,
+        None => session,
+    };
     let minted = state
         .tokens
         .token(
@@ -313,28 +318,27 @@ pub async fn touch(
 }
 
 /// Switches the active organization when a token request names another
-/// one than the session's (Clerk's SDKs send the active one every time).
-pub async fn ensure_active_organization(
+/// one than the session's (Clerk's SDKs send the active one every time, so
+/// the usual case is a comparison on the row already read, with no query).
+async fn switch_organization(
     state: &AppState,
-    client_id: String,
-    session_id: String,
+    session: SessionRow,
     organization_id: String,
-) -> Result<(), ApiError> {
-    let session = get_session(state, session_id.clone()).await?;
+) -> Result<SessionRow, ApiError> {
     let wanted = (!organization_id.is_empty()).then_some(organization_id.as_str());
-    let current = session.last_active_organization_id.as_deref();
-    if wanted == current || session.client_id != client_id {
-        return Ok(());
+    let current = session.last_active_organization_id.clone();
+    if wanted == current.as_deref() {
+        return Ok(session);
     }
     let (org_id, snapshot) = organization_snapshot(state, &session.user_id, wanted).await?;
-    if org_id.as_deref() == current {
-        return Ok(());
+    if org_id == current {
+        return Ok(session);
     }
     change_session(
         state,
         "sessions.set_organization",
-        Some(client_id),
-        session_id,
+        Some(session.client_id.clone()),
+        session.id.clone(),
         move |_conn, session, _now| {
             session.last_active_organization_id = org_id;
             session.claims_snapshot = snapshot;
@@ -342,7 +346,6 @@ pub async fn ensure_active_organization(
         },
     )
     .await
-    .map(drop)
 }
 
 /// Recomputes the organization claims of `user_id`'s active sessions whose
