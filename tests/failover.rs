@@ -7,6 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::fapi::FapiClient;
 use common::postgres::PgPair;
 use common::{Backend, TestApp};
 use diesel::prelude::*;
@@ -112,4 +113,121 @@ async fn session_tokens_survive_a_dead_primary() {
         )
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// `pg_ctl restart -m fast` of the primary during a stream of sign-ins and
+/// Backend API user writes: every request succeeds. Queries that lose their
+/// connection are retried within `database.retry_budget`, and r2d2 replaces
+/// the connections the restart closed. No client-side retry.
+#[actix_web::test]
+async fn a_primary_restart_is_invisible_to_sign_ins_and_user_writes() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    const WORKERS: usize = 4;
+    let pair = std::sync::Arc::new(PgPair::start());
+    let dir = tempfile::tempdir().unwrap();
+    // A cheap password hash keeps the stream dense around the restart.
+    let config = "[database]\nretry_budget = \"15s\"\nconnect_timeout = \"10s\"\n\
+                  [security.argon2]\nmemory_kib = 1024\niterations = 1\n";
+    let app = TestApp::spawn_on(Backend::Postgres, dir, pair.primary_url.clone(), config).await;
+    for worker in 0..WORKERS {
+        let (status, body) = app
+            .post(
+                "/v1/users",
+                json!({"email_address": [format!("stream{worker}@example.com")], "password": "a long password"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    let stop = AtomicBool::new(false);
+    let restarting = AtomicBool::new(false);
+    let during_restart = AtomicUsize::new(0);
+    let served = AtomicUsize::new(0);
+    let worker = |worker: usize| {
+        let (app, stop, restarting, during_restart, served) =
+            (&app, &stop, &restarting, &during_restart, &served);
+        async move {
+            let mut failures = Vec::new();
+            let mut round = 0;
+            while !stop.load(Ordering::SeqCst) {
+                round += 1;
+                let in_restart = restarting.load(Ordering::SeqCst);
+                let email = format!("stream{worker}@example.com");
+                let mut fapi = FapiClient::native(app);
+                let sign_in = fapi
+                    .post(
+                        "/v1/client/sign_ins",
+                        &[("identifier", &email), ("password", "a long password")],
+                    )
+                    .await;
+                let created = app
+                    .post(
+                        "/v1/users",
+                        json!({"email_address": [format!("w{worker}r{round}@example.com")], "password": "a long password"}),
+                    )
+                    .await;
+                let updated = match created.1["id"].as_str() {
+                    Some(id) => {
+                        app.patch(
+                            &format!("/v1/users/{id}"),
+                            json!({"first_name": "Restarted"}),
+                        )
+                        .await
+                    }
+                    None => created.clone(),
+                };
+                for (what, (status, body)) in [
+                    ("sign-in", sign_in),
+                    ("create", created),
+                    ("update", updated),
+                ] {
+                    served.fetch_add(1, Ordering::SeqCst);
+                    if in_restart || restarting.load(Ordering::SeqCst) {
+                        during_restart.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if status != StatusCode::OK {
+                        failures.push(format!(
+                            "{what} (worker {worker}, round {round}): {status} {body}"
+                        ));
+                    }
+                }
+            }
+            failures
+        }
+    };
+    let restart = async {
+        actix_web::rt::time::sleep(Duration::from_millis(800)).await;
+        restarting.store(true, Ordering::SeqCst);
+        let started = Instant::now();
+        // pg_ctl blocks; run it off the runtime so the stream keeps going.
+        let pair = pair.clone();
+        actix_web::rt::task::spawn_blocking(move || pair.restart_primary())
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+        restarting.store(false, Ordering::SeqCst);
+        stop.store(true, Ordering::SeqCst);
+        took
+    };
+    let (took, failures) = futures_util::future::join(
+        restart,
+        futures_util::future::join_all((0..WORKERS).map(worker)),
+    )
+    .await;
+    let failures: Vec<String> = failures.into_iter().flatten().collect();
+    eprintln!(
+        "restart: pg_ctl restart took {took:?}; {} requests served, {} while restarting",
+        served.load(Ordering::SeqCst),
+        during_restart.load(Ordering::SeqCst)
+    );
+    assert!(
+        failures.is_empty(),
+        "failed during the restart: {failures:#?}"
+    );
+    assert!(
+        during_restart.load(Ordering::SeqCst) > 0,
+        "the stream ran through the restart"
+    );
 }

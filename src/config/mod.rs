@@ -109,6 +109,9 @@ pub struct DatabaseSettings {
     pub primary_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub breaker_cooldown: Duration,
+    /// How long a query that failed on a lost connection is retried.
+    #[serde(with = "humantime_serde")]
+    pub retry_budget: Duration,
     /// Per-module database overrides.
     pub modules: BTreeMap<Module, ModuleDatabase>,
 }

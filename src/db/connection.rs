@@ -96,7 +96,11 @@ impl ManageConnection for ConnectionManager {
             .map_err(diesel::r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A connection whose transaction could not be committed or rolled
+    /// back (typically: the server went away mid-transaction) is dropped
+    /// instead of going back to the pool.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        use diesel::connection::TransactionManager;
+        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
     }
 }

@@ -98,7 +98,7 @@ impl ReadFailover {
         work: F,
     ) -> Result<T, ApiError>
     where
-        F: Fn(&mut DbConnection) -> Result<T, ApiError> + Clone + Send + 'static,
+        F: Fn(&mut DbConnection) -> Result<T, ApiError> + Clone + Send + Sync + 'static,
         T: Send + 'static,
     {
         if replicas.is_empty() {

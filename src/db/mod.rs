@@ -4,13 +4,14 @@
 mod connection;
 mod failover;
 pub mod migrations;
+mod retry;
 pub mod schema;
 mod transaction;
 mod url;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use diesel::r2d2::{Pool, PooledConnection};
@@ -18,6 +19,7 @@ use tracing::Instrument;
 
 pub use connection::{ConnectionManager, DbConnection, MultiBackend};
 pub use failover::{BreakerState, ReadFailover};
+pub use retry::{is_connection_error, Transient};
 pub use transaction::write_transaction;
 pub use url::DatabaseUrl;
 
@@ -59,6 +61,7 @@ pub struct DbPool {
     backend: &'static str,
     pool: Pool<ConnectionManager>,
     manager: ConnectionManager,
+    retry_budget: Duration,
 }
 
 impl std::fmt::Debug for DbPool {
@@ -106,6 +109,7 @@ impl DbPool {
             backend,
             pool,
             manager,
+            retry_budget: settings.retry_budget,
         })
     }
 
@@ -136,11 +140,48 @@ impl DbPool {
 
     /// Runs `work` with a pooled connection on the blocking thread pool, so an
     /// async worker never waits on I/O. The caller's tracing span is kept,
-    /// the latency is recorded per pool and query name, and a missing
-    /// connection becomes [`DbError::Unavailable`].
+    /// the latency of each attempt is recorded per pool and query name, and
+    /// a missing connection becomes [`DbError::Unavailable`].
+    ///
+    /// When an attempt fails because the connection was lost (see
+    /// [`Transient`]), `work` runs again after a backoff, for at most
+    /// `database.retry_budget`; that is why it is `Fn`. A unit of work that
+    /// writes more than once must do so in one transaction
+    /// ([`write_transaction`]), so a lost connection rolls all of it back
+    /// before it is retried.
     pub async fn run<T, E, F>(&self, query: &'static str, work: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        F: Fn(&mut DbConnection) -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Transient + Send + 'static,
+    {
+        let work = Arc::new(work);
+        let started = Instant::now();
+        let mut backoff = retry::Backoff::new();
+        loop {
+            let outcome = self.attempt(query, work.clone()).await;
+            match outcome {
+                Err(error) if error.is_transient() => {
+                    let delay = backoff.next_delay();
+                    if started.elapsed() + delay >= self.retry_budget {
+                        return Err(error);
+                    }
+                    metrics::counter!(
+                        "steward_db_retries_total",
+                        "pool" => self.label,
+                        "query" => query,
+                    )
+                    .increment(1);
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt<T, E, F>(&self, query: &'static str, work: Arc<F>) -> Result<T, E>
+    where
+        F: Fn(&mut DbConnection) -> Result<T, E> + Send + Sync + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
@@ -253,7 +294,11 @@ impl Database {
         work: F,
     ) -> Result<T, crate::http::ApiError>
     where
-        F: Fn(&mut DbConnection) -> Result<T, crate::http::ApiError> + Clone + Send + 'static,
+        F: Fn(&mut DbConnection) -> Result<T, crate::http::ApiError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         T: Send + 'static,
     {
         match self.inner.modules.get(&module) {

@@ -369,7 +369,10 @@ impl From<diesel::result::Error> for ApiError {
                 "conflict",
                 "This change conflicts with a concurrent change. Please retry.",
             ),
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Self::unavailable(),
+            ref lost if crate::db::is_connection_error(lost) => {
+                tracing::warn!(error = %lost, "database connection lost");
+                Self::unavailable()
+            }
             other => Self::internal(other),
         }
     }

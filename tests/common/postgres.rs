@@ -394,6 +394,25 @@ impl PgPair {
         )
         .unwrap_or_else(|e| panic!("stopping the primary: {e}"));
     }
+
+    /// Starts the primary again after [`PgPair::kill_primary`].
+    pub fn start_primary(&self) {
+        self.pg_ctl_primary(&["-w", "start"], "starting");
+    }
+
+    /// Restarts the primary the way an upgrade or a config change does
+    /// (`pg_ctl restart -m fast`: open connections are terminated).
+    pub fn restart_primary(&self) {
+        self.pg_ctl_primary(&["-m", "fast", "-w", "restart"], "restarting");
+    }
+
+    fn pg_ctl_primary(&self, args: &[&str], what: &str) {
+        let log = format!("{}/../primary.log", self.primary_data);
+        let mut full = vec!["-D", &self.primary_data, "-l", &log];
+        full.extend_from_slice(args);
+        run_as_postgres(&self.bindir.join("pg_ctl"), &full, self.root)
+            .unwrap_or_else(|e| panic!("{what} the primary: {e}"));
+    }
 }
 
 fn append(path: &str, text: &str) -> Result<(), String> {

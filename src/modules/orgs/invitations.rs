@@ -213,6 +213,7 @@ pub async fn create(
     let rows: Vec<InvitationRow> = prepared.iter().map(|p| p.row.clone()).collect();
     let (org_name, objects) = pool(state)
         .run("orgs.create_invitations", move |conn| {
+            let rows = rows.clone();
             write_transaction(conn, |conn| {
                 let org = load_org(conn, &org_id)?;
                 let mut objects = Vec::new();

@@ -50,6 +50,7 @@ pub async fn add_member(
     }
     let membership = pool(state)
         .run("orgs.add_member", move |conn| {
+            let (private, public) = (private.clone(), public.clone());
             write_transaction(conn, |conn| {
                 let org = load_org(conn, &org_id)?;
                 ensure_role_exists(conn, &role)?;
@@ -134,6 +135,7 @@ pub async fn change_role(
         .ok_or_else(|| ApiError::param_missing("role"))?;
     let membership = pool(state)
         .run("orgs.change_role", move |conn| {
+            let role = role.clone();
             write_transaction(conn, |conn| {
                 let org = load_org(conn, &org_id)?;
                 ensure_role_exists(conn, &role)?;
@@ -199,6 +201,7 @@ pub async fn membership_metadata(
         .transpose()?;
     pool(state)
         .run("orgs.membership_metadata", move |conn| {
+            let (private, public) = (private.clone(), public.clone());
             write_transaction(conn, |conn| {
                 let org = load_org(conn, &org_id)?;
                 let mut membership = store::find_membership(conn, &org.id, &user_id)?

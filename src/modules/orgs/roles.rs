@@ -134,7 +134,7 @@ pub async fn get_role(state: &AppState, id: String) -> Result<RoleObject, ApiErr
 }
 
 /// `POST` / `PATCH /v1/organization_roles` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct RoleInput {
     pub name: Option<String>,
     pub key: Option<String>,
@@ -163,10 +163,11 @@ fn permission_ids(
 
 /// `POST /v1/organization_roles`.
 pub async fn create_role(state: &AppState, input: RoleInput) -> Result<RoleObject, ApiError> {
-    let name = name(input.name)?;
+    let name = name(input.name.clone())?;
     let role_key = key("key", input.key.as_deref().unwrap_or_default(), 2)?;
     pool(state)
         .run("orgs.create_role", move |conn| {
+            let (input, name, role_key) = (input.clone(), name.clone(), role_key.clone());
             write_transaction(conn, |conn| {
                 if store::find_role(conn, &role_key)?.is_some() {
                     return Err(ApiError::identifier_exists("key", "role key"));
@@ -200,10 +201,11 @@ pub async fn update_role(
     id: String,
     input: RoleInput,
 ) -> Result<RoleObject, ApiError> {
-    let new_name = input.name.map(|n| name(Some(n))).transpose()?;
+    let new_name = input.name.clone().map(|n| name(Some(n))).transpose()?;
     let new_key = input.key.as_deref().map(|k| key("key", k, 2)).transpose()?;
     let role = pool(state)
         .run("orgs.update_role", move |conn| {
+            let (input, new_key, new_name) = (input.clone(), new_key.clone(), new_name.clone());
             write_transaction(conn, |conn| {
                 let mut role =
                     store::find_role(conn, &id)?.ok_or_else(|| ApiError::not_found("role"))?;
@@ -353,7 +355,7 @@ pub async fn get_permission(state: &AppState, id: String) -> Result<Value, ApiEr
 }
 
 /// `POST` / `PATCH /v1/organization_permissions` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct PermissionInput {
     pub name: Option<String>,
     pub key: Option<String>,
@@ -365,10 +367,12 @@ pub async fn create_permission(
     state: &AppState,
     input: PermissionInput,
 ) -> Result<Value, ApiError> {
-    let name = name(input.name)?;
+    let name = name(input.name.clone())?;
     let permission_key = key("key", input.key.as_deref().unwrap_or_default(), 3)?;
     pool(state)
         .run("orgs.create_permission", move |conn| {
+            let (input, name, permission_key) =
+                (input.clone(), name.clone(), permission_key.clone());
             write_transaction(conn, |conn| {
                 if store::find_permission(conn, &permission_key)?.is_some() {
                     return Err(ApiError::identifier_exists("key", "permission key"));
@@ -396,7 +400,7 @@ pub async fn update_permission(
     id: String,
     input: PermissionInput,
 ) -> Result<Value, ApiError> {
-    let new_name = input.name.map(|n| name(Some(n))).transpose()?;
+    let new_name = input.name.clone().map(|n| name(Some(n))).transpose()?;
     if input.key.is_some() {
         return Err(ApiError::param_value(
             "key",
@@ -405,6 +409,7 @@ pub async fn update_permission(
     }
     pool(state)
         .run("orgs.update_permission", move |conn| {
+            let (input, new_name) = (input.clone(), new_name.clone());
             let mut row = store::find_permission(conn, &id)?
                 .ok_or_else(|| ApiError::not_found("permission"))?;
             if row.is_system {
@@ -464,7 +469,7 @@ pub fn settings_object(row: &SettingsRow) -> Value {
 }
 
 /// `PATCH /v1/instance/organization_settings` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct SettingsInput {
     pub enabled: Option<bool>,
     pub max_allowed_memberships: Option<i32>,
@@ -485,6 +490,7 @@ pub async fn update_settings(state: &AppState, input: SettingsInput) -> Result<V
     }
     pool(state)
         .run("orgs.update_settings", move |conn| {
+            let input = input.clone();
             write_transaction(conn, |conn| {
                 let mut row = store::load_settings(conn)?;
                 if let Some(role) = input.creator_role_id {

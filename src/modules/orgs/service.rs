@@ -97,6 +97,13 @@ pub async fn create(
     let max_input = input.max_allowed_memberships;
     let org = pool(state)
         .run("orgs.create", move |conn| {
+            let (creator, name, private_metadata, public_metadata, wanted_slug) = (
+                creator.clone(),
+                name.clone(),
+                private_metadata.clone(),
+                public_metadata.clone(),
+                wanted_slug.clone(),
+            );
             write_transaction(conn, |conn| {
                 let settings = store::load_settings(conn)?;
                 if !settings.enabled {
@@ -230,6 +237,7 @@ pub async fn update(
     }
     let slug_changed = new_slug.is_some();
     let org = modify_org(state, "orgs.update", id_or_slug, move |conn, org| {
+        let (name, new_slug) = (name.clone(), new_slug.clone());
         if let Some(slug) = new_slug {
             if store::slug_taken(conn, &slug, &org.id)? {
                 return Err(slug_taken());
@@ -261,7 +269,7 @@ async fn modify_org<F>(
     change: F,
 ) -> Result<OrganizationRow, ApiError>
 where
-    F: FnOnce(&mut DbConnection, &mut OrganizationRow) -> Result<(), ApiError> + Send + 'static,
+    F: Fn(&mut DbConnection, &mut OrganizationRow) -> Result<(), ApiError> + Send + Sync + 'static,
 {
     pool(state)
         .run(query, move |conn| {
@@ -291,6 +299,7 @@ pub async fn set_metadata(
         .map(|v| metadata::metadata_object("private_metadata", v))
         .transpose()?;
     modify_org(state, "orgs.metadata", id, move |_conn, org| {
+        let (private, public) = (private.clone(), public.clone());
         apply_metadata(&mut org.public_metadata, "public_metadata", public, replace)?;
         apply_metadata(
             &mut org.private_metadata,

@@ -66,6 +66,7 @@ pub async fn ensure_client(
     };
     pool(state)
         .run("clients.create", move |conn| {
+            let row = row.clone();
             store::insert_client(conn, &row)?;
             Ok::<_, ApiError>(row)
         })
@@ -81,6 +82,7 @@ pub async fn set_client_attempt(
 ) -> Result<(), ApiError> {
     pool(state)
         .run("clients.set_attempt", move |conn| {
+            let (sign_in_id, sign_up_id) = (sign_in_id.clone(), sign_up_id.clone());
             let mut client = store::find_client(conn, &client_id)?.ok_or_else(signed_out)?;
             client.sign_in_id = sign_in_id;
             client.sign_up_id = sign_up_id;
@@ -121,6 +123,7 @@ pub async fn create_session(
     let multi_session = settings.multi_session;
     let (session, replaced) = pool(state)
         .run("sessions.create", move |conn| {
+            let row = row.clone();
             write_transaction(conn, |conn| {
                 let mut client =
                     store::find_client(conn, &row.client_id)?.ok_or_else(signed_out)?;
@@ -228,13 +231,14 @@ async fn change_session<F>(
     change: F,
 ) -> Result<SessionRow, ApiError>
 where
-    F: FnOnce(&mut DbConnection, &mut SessionRow, i64) -> Result<(), ApiError> + Send + 'static,
+    F: Fn(&mut DbConnection, &mut SessionRow, i64) -> Result<(), ApiError> + Send + Sync + 'static,
 {
     if !ids::has_shape(&session_id, prefix::SESSION) {
         return Err(ApiError::not_found("session"));
     }
     let session = pool(state)
         .run(query, move |conn| {
+            let client_id = client_id.clone();
             write_transaction(conn, |conn| {
                 let mut session = store::find_session(conn, &session_id)?
                     .ok_or_else(|| ApiError::not_found("session"))?;
@@ -302,6 +306,7 @@ pub async fn touch(
         Some(client_id),
         session_id,
         move |_conn, session, now| {
+            let organization = organization.clone();
             if !session.is_active(now) {
                 return Err(signed_out());
             }
@@ -340,6 +345,7 @@ async fn switch_organization(
         Some(session.client_id.clone()),
         session.id.clone(),
         move |_conn, session, _now| {
+            let (org_id, snapshot) = (org_id.clone(), snapshot.clone());
             session.last_active_organization_id = org_id;
             session.claims_snapshot = snapshot;
             Ok(())

@@ -173,6 +173,7 @@ pub async fn add_email(
     let email = validate::normalize_email("email_address", email.as_deref().unwrap_or_default())?;
     pool(state)
         .run("users.add_email", move |conn| {
+            let email = email.clone();
             write_transaction(conn, |conn| {
                 let user = load(conn, &user_id)?;
                 if store::owner_of_email(conn, &email)?.is_some() {

@@ -8,6 +8,7 @@ use crate::http::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// A password ready to store.
+#[derive(Clone)]
 pub(super) struct StoredPassword {
     pub digest: String,
     pub hasher: Hasher,
@@ -94,6 +95,7 @@ pub async fn verify_password(
     }
     if let Some(new_digest) = rehash {
         modify(state, "users.rehash_password", id, move |_conn, row| {
+            let new_digest = new_digest.clone();
             row.password_digest = Some(new_digest);
             row.password_hasher = Some(Hasher::Argon2id.name().to_owned());
             Ok(())

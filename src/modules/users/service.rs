@@ -142,6 +142,7 @@ pub async fn create_user(state: &AppState, input: CreateUser) -> Result<UserObje
     };
     pool(state)
         .run("users.create", move |conn| {
+            let (email_rows, row) = (email_rows.clone(), row.clone());
             write_transaction(conn, |conn| {
                 for email in &email_rows {
                     ensure_free(
@@ -280,7 +281,7 @@ pub(super) async fn modify<F>(
     change: F,
 ) -> Result<UserObject, ApiError>
 where
-    F: FnOnce(&mut DbConnection, &mut UserRow) -> Result<(), ApiError> + Send + 'static,
+    F: Fn(&mut DbConnection, &mut UserRow) -> Result<(), ApiError> + Send + Sync + 'static,
 {
     pool(state)
         .run(query, move |conn| {
@@ -346,6 +347,27 @@ pub async fn update_user(
     let (delete_self, create_org) = (input.delete_self_enabled, input.create_organization_enabled);
 
     modify(state, "users.update", id, move |conn, row| {
+        let (
+            external_id,
+            first_name,
+            last_name,
+            locale,
+            metadata,
+            organizations_limit,
+            password,
+            primary_email,
+            username,
+        ) = (
+            external_id.clone(),
+            first_name.clone(),
+            last_name.clone(),
+            locale.clone(),
+            metadata.clone(),
+            organizations_limit.clone(),
+            password.clone(),
+            primary_email.clone(),
+            username.clone(),
+        );
         if let Patch::Value(username) = &username {
             ensure_free(
                 store::owner_of_username(conn, username)?,
@@ -457,6 +479,7 @@ pub async fn replace_metadata(
         replacement("unsafe_metadata", input.unsafe_metadata)?,
     ];
     modify(state, "users.replace_metadata", id, move |_conn, row| {
+        let replacements = replacements.clone();
         let [public, private, unsafe_] = replacements;
         for (column, text) in [
             (&mut row.public_metadata, public),
@@ -493,6 +516,7 @@ pub async fn merge_metadata(
             .transpose()?,
     ];
     modify(state, "users.merge_metadata", id, move |_conn, row| {
+        let patches = patches.clone();
         let [public, private, unsafe_] = patches;
         for (param, column, patch) in [
             ("public_metadata", &mut row.public_metadata, public),
