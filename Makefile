@@ -15,11 +15,12 @@ SDK_DIR := tests/sdk
 VENV := .tools/venv
 AIOSMTPD_VERSION := 1.4.6
 
-.PHONY: run test build release lint fmt deps-build deps-test test-deps help
+.PHONY: run test build release lint fmt deps-build deps-test test-deps help bench bench-full deps-bench
 
 help:
 	@echo "make run    build (release) and serve on the embedded SQLite database"
 	@echo "make test   formatting, clippy, and the whole test suite (SQLite + PostgreSQL + @clerk/backend)"
+	@echo "make bench  quick benchmark against Better Auth (BENCH_MODE=full or make bench-full: the long one)"
 
 run: deps-build
 	$(CARGO) build --release
@@ -92,3 +93,42 @@ apt-node:
 
 apt-python-venv:
 	$(call apt_install,python3 python3-venv)
+
+# --- Benchmarks (docs/benchmarks.md) ---------------------------------------
+# `make bench` is the quick run (a few seconds per scenario), `make
+# bench-full` (or BENCH_MODE=full make bench) the long one. Both build the
+# release binary, install wrk, PostgreSQL and the pinned Better Auth set,
+# and run bench/run.py, which prints the results and writes them to
+# docs/benchmarks.md. Set STEWARD_BIN to benchmark another binary;
+# bench/run.py lists the other BENCH_* settings.
+
+BENCH_MODE ?= quick
+BENCH_PACKAGES := wrk openssl postgresql
+BENCH_PEER_DIR := bench/better-auth
+STEWARD_BIN ?= $(or $(CARGO_TARGET_DIR),target)/release/steward
+
+bench: deps-build deps-bench
+	$(CARGO) build --release --locked
+	BENCH_MODE=$(BENCH_MODE) STEWARD_BIN=$(STEWARD_BIN) python3 bench/run.py
+
+bench-full:
+	@$(MAKE) --no-print-directory bench BENCH_MODE=full
+
+deps-bench:
+	@missing=""; for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing=1; done; \
+	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory apt-bench-packages; fi
+	@if ! command -v node >/dev/null; then $(MAKE) --no-print-directory apt-node; fi
+	@if [ ! -f $(BENCH_PEER_DIR)/node_modules/.package-lock.json ] || \
+	    [ $(BENCH_PEER_DIR)/package-lock.json -nt $(BENCH_PEER_DIR)/node_modules/.package-lock.json ]; then \
+		cd $(BENCH_PEER_DIR) && npm ci --no-audit --no-fund; \
+	fi
+
+.PHONY: apt-bench-packages
+
+# As apt-test-packages: keep the postgresql package from starting a system cluster.
+apt-bench-packages:
+	@if [ ! -e /usr/sbin/policy-rc.d ] && [ "$$(id -u)" = 0 ]; then \
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && touch .tools-policy-rc; \
+	fi
+	$(call apt_install,$(BENCH_PACKAGES))
+	@if [ -e .tools-policy-rc ]; then rm -f /usr/sbin/policy-rc.d .tools-policy-rc; fi

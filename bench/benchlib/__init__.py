@@ -1,0 +1,1 @@
+"""Pieces of the `make bench` driver (bench/run.py)."""

@@ -1,0 +1,68 @@
+"""An ephemeral PostgreSQL cluster for one benchmark run.
+
+As tests/common/postgres.rs does: initdb into a temp dir, owned by and run
+as the `postgres` user when we are root (PostgreSQL refuses to run as
+root), listening on 127.0.0.1 at a free port, socket dir outside the data
+dir. Unlike the tests, durability stays at PostgreSQL's defaults (fsync,
+synchronous_commit and full_page_writes on): sign-ins and seeding write,
+and their numbers should be those of a real server. The postmaster is
+started under `taskset` with the server's CPUs, so every backend it forks
+shares the cores Steward is given, not the load generator's.
+"""
+
+import glob
+import os
+
+from .procs import free_port, run_checked, spawn_watchdog
+
+
+def bindir():
+    """The newest /usr/lib/postgresql/*/bin holding initdb."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise RuntimeError("PostgreSQL server binaries not found: run `make bench` (it installs postgresql)")
+    return os.path.dirname(found[-1])
+
+
+class PgCluster:
+    def __init__(self, registry, cpus, log):
+        self.bin = bindir()
+        self.root = os.getuid() == 0
+        self.base = registry.tempdir("steward-bench-pg-")
+        self.data = os.path.join(self.base, "data")
+        sockets = os.path.join(self.base, "sockets")
+        os.makedirs(sockets)
+        if self.root:
+            run_checked(["chown", "-R", "postgres:postgres", self.base])
+        self._pg("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        self.port = free_port()
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            f.write(
+                f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
+                f"unix_socket_directories = '{sockets}'\nmax_connections = 200\n"
+            )
+        open(log, "a").close()  # pg_ctl opens it as the postgres user
+        if self.root:
+            run_checked(["chown", "postgres:postgres", log])
+        stop = self._argv("pg_ctl", "-D", self.data, "-m", "immediate", "stop")
+        spawn_watchdog(" ".join(stop) + f" >/dev/null 2>&1; rm -rf {self.base}")
+        registry.on_exit(self.stop)
+        run_checked(["taskset", "-c", cpus, *self._argv("pg_ctl", "-D", self.data, "-l", log, "-w", "-t", "30", "start")])
+        self.running = True
+        self.version = run_checked([os.path.join(self.bin, "postgres"), "--version"]).strip()
+
+    def _argv(self, program, *args):
+        path = os.path.join(self.bin, program)
+        return (["runuser", "-u", "postgres", "--", path] if self.root else [path]) + list(args)
+
+    def _pg(self, program, *args):
+        return run_checked(self._argv(program, *args))
+
+    def create_database(self, name):
+        self._pg("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self):
+        if getattr(self, "running", False):
+            self.running = False
+            self._pg("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
