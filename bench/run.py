@@ -24,7 +24,7 @@ Servers run on BENCH_SERVER_CPUS, wrk on BENCH_LOAD_CPUS (taskset), all on
 
 Environment (all optional):
   BENCH_MODE=quick|full     quick: 5 s per scenario, 200 sessions (default)
-                            full: 30 s per scenario, 1000 sessions
+                            full: 20 s per scenario, 1000 sessions
   BENCH_SECONDS, BENCH_SESSIONS, BENCH_CONNECTIONS   override the mode's
   BENCH_BACKENDS=sqlite,postgres
   BENCH_SERVER_CPUS=0 BENCH_LOAD_CPUS=1
@@ -55,7 +55,7 @@ from benchlib.procs import Registry, run_checked, sigterm_as_interrupt  # noqa: 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = {
     "quick": {"seconds": 5, "warmup": 1, "sessions": 200, "password_users": 8},
-    "full": {"seconds": 30, "warmup": 3, "sessions": 1000, "password_users": 20},
+    "full": {"seconds": 20, "warmup": 2, "sessions": 1000, "password_users": 20},
 }
 
 
@@ -177,7 +177,7 @@ class Run:
         ba = peer.hash_times_ms(self.server_cpus)
         ba_ms = ba["min_ms"]
         self.say(f"    {ba_ms:.1f} ms per hash (min of {len(ba['samples'])}; median {ba['median_ms']:.1f})")
-        work = self.registry.tempdir("steward-bench-calibrate-")
+        work = self.registry.tempdir("calibrate-")
         tried = []
 
         def check(iterations):
@@ -211,7 +211,7 @@ class Run:
 
     def better_auth(self):
         self.say("Better Auth (SQLite, rate limiter off)")
-        work = self.registry.tempdir("steward-bench-ba-")
+        work = self.registry.tempdir("better-auth-")
         ba = peer.BetterAuth(self.registry, self.server_cpus, work, self.out, env("BENCH_BA_JWT_ALG", ""))
         seeded = ba.seed(self.sessions, self.password_users)
         r = {}
@@ -230,7 +230,7 @@ class Run:
 
     def steward(self, backend):
         self.say(f"Steward on {backend}")
-        work = self.registry.tempdir(f"steward-bench-{backend}-")
+        work = self.registry.tempdir(f"{backend}-")
         if backend == "sqlite":
             url = f"sqlite://{work}/steward.db"
             db_version = "SQLite (bundled)"

@@ -28,7 +28,7 @@ class PgCluster:
     def __init__(self, registry, cpus, log):
         self.bin = bindir()
         self.root = os.getuid() == 0
-        self.base = registry.tempdir("steward-bench-pg-")
+        self.base = registry.tempdir("pg-")
         self.data = os.path.join(self.base, "data")
         sockets = os.path.join(self.base, "sockets")
         os.makedirs(sockets)

@@ -70,7 +70,12 @@ class Registry:
     def __init__(self):
         self.procs = []  # (name, Popen)
         self.cleanups = []  # callables
-        self.keep_dirs = False
+        # One root for every temp dir of the run, removed at the end, or by
+        # a watchdog if the driver is killed. 0711: the postgres user must
+        # reach its cluster dir inside.
+        self.root = tempfile.mkdtemp(prefix="steward-bench-", dir="/tmp")
+        os.chmod(self.root, 0o711)
+        spawn_watchdog(f"rm -rf {self.root}")
 
     def start(self, name, argv, cpus, env=None, cwd=None, log=None):
         """Starts `argv` pinned to `cpus` (taskset execs it: same PID)."""
@@ -101,9 +106,7 @@ class Registry:
         self.procs = [(n, p) for n, p in self.procs if p is not proc]
 
     def tempdir(self, prefix):
-        path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
-        self.cleanups.append(lambda: self.keep_dirs or shutil.rmtree(path, ignore_errors=True))
-        return path
+        return tempfile.mkdtemp(prefix=prefix, dir=self.root)
 
     def on_exit(self, fn):
         self.cleanups.append(fn)
@@ -120,15 +123,18 @@ class Registry:
             except Exception:  # noqa: BLE001
                 pass
         self.cleanups = []
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def sigterm_as_interrupt():
-    """SIGTERM (e.g. from make or a CI timeout) unwinds like Ctrl-C."""
+    """SIGTERM (e.g. from a CI timeout) and SIGINT unwind like Ctrl-C, also
+    when the shell that started us in the background ignored SIGINT."""
 
     def handler(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 class ProcStats:
