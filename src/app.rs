@@ -18,7 +18,7 @@ use crate::db::Database;
 use crate::http::trace::{observe, Listener};
 use crate::http::{backend_auth, fapi, health, ApiError};
 use crate::instance::{self, jwks, SecretKeyVerifier};
-use crate::modules::session::TokenMinter;
+use crate::modules::session::{writes, SessionWrites, TokenMinter};
 use crate::modules::Module;
 use crate::notify::Mailer;
 use crate::state::AppState;
@@ -37,19 +37,24 @@ pub struct Prepared {
 pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     let modules = settings.role_modules()?;
     let db = connect_databases(&settings)?;
-    if settings.database.migrate_on_start {
+    let primary_reachable = db.primary().check_connect().is_ok();
+    if settings.database.migrate_on_start && primary_reachable {
         let applied = db.migrate()?;
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
     }
-    let boot = instance::bootstrap(db.primary(), &settings)?;
+    let boot = if primary_reachable {
+        instance::bootstrap(db.primary(), &settings)?
+    } else {
+        bootstrap_from_replica(&db, &settings)?
+    };
     let passwords =
         PasswordHasher::from_settings(&settings.security.argon2).map_err(anyhow::Error::msg)?;
     let secret_keys = SecretKeyVerifier::new(
         settings.instance.environment,
         &settings.instance.secret_key,
-        db.primary().clone(),
+        db.clone(),
     );
     let tokens = TokenMinter::new(
         settings.public_url(),
@@ -57,6 +62,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
         std::time::Duration::from_secs(settings.session.token_reuse_seconds),
     );
     let mailer = Mailer::from_settings(&settings)?;
+    let session_writes = Arc::new(SessionWrites::open(&settings.spool.path)?);
     Ok(Prepared {
         state: Arc::new(AppState {
             settings: Arc::new(settings),
@@ -66,6 +72,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
             passwords,
             tokens,
             mailer,
+            session_writes,
         }),
         modules,
         created_secret_key: boot.created_secret_key,
@@ -76,12 +83,38 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
 /// answer. Pools are made for every enabled module's own database, not only
 /// the role's: a module served here may call another module's service (a
 /// ban ends sessions even in a process that does not serve the session API).
+///
+/// With replicas configured, an unreachable primary is not fatal: a session
+/// process restarted during a primary outage must come back and serve
+/// tokens from a replica (see [`bootstrap_from_replica`]).
 pub fn connect_databases(settings: &Settings) -> anyhow::Result<Database> {
     let db = Database::connect(&settings.database, &settings.enabled_modules())?;
     for pool in db.writable_pools() {
-        pool.check_connect()?;
+        match pool.check_connect() {
+            Err(error) if pool.label() == "primary" && db.has_replicas() => {
+                tracing::warn!(%error, "the primary is unreachable; starting from a replica");
+            }
+            other => other?,
+        }
     }
     Ok(db)
+}
+
+/// Loads the instance (keys, settings) from the first replica that has it,
+/// without writing: for starting while the primary is down. Migrations wait
+/// for the next start with the primary up.
+fn bootstrap_from_replica(
+    db: &Database,
+    settings: &Settings,
+) -> anyhow::Result<instance::Bootstrap> {
+    let mut last = anyhow::anyhow!("no replica is configured");
+    for replica in db.replicas() {
+        match instance::bootstrap(replica, settings) {
+            Ok(boot) => return Ok(boot),
+            Err(error) => last = error,
+        }
+    }
+    Err(last.context("the primary is unreachable and no replica could provide the instance"))
 }
 
 /// The bound listeners of a running Steward process.
@@ -104,6 +137,9 @@ impl Application {
         let body_limit = settings.server.max_body_bytes;
 
         let modules = prepared.modules.clone();
+        if modules.contains(&Module::Session) {
+            start_session_background(&prepared.state);
+        }
         let frontend_modules = modules.clone();
         let frontend_state = state.clone();
         let cors_settings = settings.clone();
@@ -184,6 +220,18 @@ impl std::fmt::Debug for Application {
             .field("backend_addr", &self.backend_addr)
             .finish_non_exhaustive()
     }
+}
+
+/// Starts the session module's background work on the current runtime:
+/// the spool replayer, the token issuance writer, and the compaction and
+/// retention jobs.
+fn start_session_background(state: &Arc<AppState>) {
+    actix_web::rt::spawn(writes::replay_spool(state.clone()));
+    actix_web::rt::spawn(writes::insert_issuance_batches(state.clone()));
+    actix_web::rt::spawn(crate::modules::session::jobs::compact_activity(
+        state.clone(),
+    ));
+    actix_web::rt::spawn(crate::modules::session::jobs::trim_old_rows(state.clone()));
 }
 
 /// Re-reads signing keys and stored instance settings every

@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;
 use crate::db::Database;
 use crate::instance::{Instance, SecretKeyVerifier};
-use crate::modules::session::TokenMinter;
+use crate::modules::session::{SessionWrites, TokenMinter};
 use crate::notify::Mailer;
 
 /// Shared application state, one per process, cloned into each worker.
@@ -21,4 +21,6 @@ pub struct AppState {
     pub tokens: TokenMinter,
     /// Sends verification codes.
     pub mailer: Mailer,
+    /// The session API's writes and their outage spool.
+    pub session_writes: Arc<SessionWrites>,
 }

@@ -104,7 +104,7 @@ fn migrate_then_create_secret_key() {
     let env = [("STEWARD__DATABASE__URL", url.as_str())];
     let out = steward(&["migrate"], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout).trim(), "6 migration(s) applied");
+    assert_eq!(text(&out.stdout).trim(), "7 migration(s) applied");
     let again = steward(&["migrate"], &env);
     assert_eq!(text(&again.stdout).trim(), "0 migration(s) applied");
     let rotated = steward(&["keys", "rotate"], &env);
@@ -142,6 +142,10 @@ fn serve(database_url: &str) -> (Server, String) {
         .env("STEWARD__SERVER__BACKEND_ADDR", format!("127.0.0.1:{bapi}"))
         .env("STEWARD__INSTANCE__SECRET_KEY", KEY)
         .env("STEWARD__SERVER__WORKERS", "1")
+        .env(
+            "STEWARD__SPOOL__PATH",
+            std::env::temp_dir().join(format!("steward-cli-spool-{fapi}.db")),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

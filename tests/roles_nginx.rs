@@ -48,6 +48,7 @@ fn steward(database_url: &str, dir: &Path, role: &str) -> (Process, u16, u16) {
         .env("STEWARD__SERVER__BACKEND_ADDR", format!("127.0.0.1:{bapi}"))
         .env("STEWARD__INSTANCE__SECRET_KEY", KEY)
         .env("STEWARD__SERVER__WORKERS", "1")
+        .env("STEWARD__SPOOL__PATH", dir.join(format!("{role}-spool.db")))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::modules::Module;
 
+mod background;
 mod validate;
+
+pub use background::{RetentionSettings, SpoolSettings};
 
 /// The defaults, compiled into the binary so `steward` runs with no file at all.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -43,6 +46,8 @@ pub struct Settings {
     pub frontend: FrontendSettings,
     pub session: SessionSettings,
     pub sign_in: SignInSettings,
+    pub spool: SpoolSettings,
+    pub retention: RetentionSettings,
 }
 
 /// Frontend API request rules.

@@ -18,6 +18,7 @@ impl Settings {
         crate::crypto::password::PasswordHasher::from_settings(&self.security.argon2)
             .map_err(|problem| ConfigError::new("security.argon2", problem))?;
         self.validate_session()?;
+        self.validate_background()?;
         if self.security.lockout.max_attempts == 0 {
             return Err(ConfigError::new(
                 "security.lockout.max_attempts",

@@ -15,6 +15,10 @@ pub mod prefix {
     pub const SESSION: &str = "sess";
     pub const SIGN_IN: &str = "sia";
     pub const SIGN_UP: &str = "sua";
+    /// A row of `session_activity` (a touch).
+    pub const SESSION_ACTIVITY: &str = "sact";
+    /// A row of `session_events` (an ending).
+    pub const SESSION_EVENT: &str = "sevt";
 }
 
 /// A new, time-sortable id with the given prefix.

@@ -6,6 +6,7 @@ mod failover;
 pub mod migrations;
 mod retry;
 pub mod schema;
+pub mod spool;
 mod transaction;
 mod url;
 
@@ -312,9 +313,40 @@ impl Database {
         }
     }
 
+    /// Whether `module`'s tables live in a database of their own.
+    pub fn has_own_database(&self, module: Module) -> bool {
+        self.inner.modules.contains_key(&module)
+    }
+
+    /// A read of the primary's own tables (the instance, secret keys) that
+    /// may fail over to a replica; see [`Database::read_with_failover`].
+    pub async fn read_primary_with_failover<T, F>(
+        &self,
+        query: &'static str,
+        work: F,
+    ) -> Result<T, crate::http::ApiError>
+    where
+        F: Fn(&mut DbConnection) -> Result<T, crate::http::ApiError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        T: Send + 'static,
+    {
+        self.inner
+            .failover
+            .read(&self.inner.primary, &self.inner.replicas, query, work)
+            .await
+    }
+
     /// The read failover's breaker state, for `/readyz`.
     pub fn breaker_state(&self) -> BreakerState {
         self.inner.failover.state()
+    }
+
+    /// The read replicas.
+    pub fn replicas(&self) -> &[DbPool] {
+        &self.inner.replicas
     }
 
     /// Whether read replicas are configured.

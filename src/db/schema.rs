@@ -280,6 +280,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    session_activity (id) {
+        id -> Text,
+        session_id -> Text,
+        occurred_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    session_token_issuances (id) {
+        id -> Text,
+        session_id -> Text,
+        kid -> Text,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    session_events (id) {
+        id -> Text,
+        session_id -> Text,
+        kind -> Text,
+        occurred_at -> BigInt,
+    }
+}
+
 diesel::joinable!(email_addresses -> users (user_id));
 diesel::joinable!(organization_invitations -> organizations (organization_id));
 diesel::joinable!(organization_memberships -> organizations (organization_id));
@@ -309,4 +336,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     organization_role_permissions,
     organization_settings,
     organization_invitations,
+    session_activity,
+    session_token_issuances,
+    session_events,
 );

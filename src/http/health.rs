@@ -56,6 +56,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.db.has_replicas() {
         body["read_failover"] = json!({ "breaker": state.db.breaker_state().name() });
     }
+    // Session writes waiting for their database (see `[spool]`).
+    let writes = state.session_writes.clone();
+    if let Ok(Ok(depth)) = tokio::task::spawn_blocking(move || writes.spool_depth()).await {
+        body["spool"] = json!({ "depth": depth });
+    }
     if ready {
         HttpResponse::Ok().json(body)
     } else {

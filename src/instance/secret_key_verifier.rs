@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::store;
 use crate::config::Environment;
 use crate::crypto::secret_keys;
-use crate::db::DbPool;
+use crate::db::Database;
 use crate::http::ApiError;
 
 /// How long a key found in the database is trusted without asking again.
@@ -22,17 +22,17 @@ const CACHE_TTL: Duration = Duration::from_secs(60);
 pub struct SecretKeyVerifier {
     prefix: String,
     configured_digest: Option<String>,
-    pool: DbPool,
+    db: Database,
     verified: Mutex<HashMap<String, Instant>>,
 }
 
 impl SecretKeyVerifier {
-    pub fn new(environment: Environment, configured: &SecretString, pool: DbPool) -> Self {
+    pub fn new(environment: Environment, configured: &SecretString, db: Database) -> Self {
         let configured = configured.expose_secret();
         Self {
             prefix: format!("sk_{}_", environment.key_infix()),
             configured_digest: (!configured.is_empty()).then(|| secret_keys::digest(configured)),
-            pool,
+            db,
             verified: Mutex::new(HashMap::new()),
         }
     }
@@ -53,8 +53,8 @@ impl SecretKeyVerifier {
         }
         let lookup = digest.clone();
         let found = self
-            .pool
-            .run("secret_keys.verify", move |conn| {
+            .db
+            .read_primary_with_failover("secret_keys.verify", move |conn| {
                 store::active_secret_key_exists(conn, &lookup).map_err(ApiError::from)
             })
             .await?;

@@ -85,6 +85,10 @@ pub fn test_settings(
             ("server.workers".into(), "1".into()),
             ("instance.secret_key".into(), secret_key.into()),
             ("log.level".into(), "warn".into()),
+            (
+                "spool.path".into(),
+                dir.join("spool.db").to_string_lossy().into_owned(),
+            ),
         ],
     })
     .expect("test settings are valid")

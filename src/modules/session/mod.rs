@@ -7,9 +7,12 @@ pub mod backend;
 mod clients;
 mod environment;
 pub mod frontend;
+pub mod jobs;
 mod model;
 pub mod service;
 mod store;
 mod token;
+pub mod writes;
 
 pub use token::TokenMinter;
+pub use writes::SessionWrites;

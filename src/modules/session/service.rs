@@ -8,8 +8,9 @@ pub use super::clients::{
 use super::model::{status, ClientRow, SessionRow};
 use super::store::{self, SessionFilter};
 use super::token::TokenRequest;
+use super::writes::{self, SessionWrite};
 use crate::crypto::ids::{self, new_id, prefix};
-use crate::db::{write_transaction, DbConnection, DbPool};
+use crate::db::{write_transaction, DbConnection, DbPool, Transient};
 use crate::http::{ApiError, ErrorCode, Pagination};
 use crate::modules::{orgs, users, Module};
 use crate::state::AppState;
@@ -183,7 +184,9 @@ pub async fn session_token(
         .await?
         .ok_or_else(|| ApiError::not_found("session"))?;
     let now = now_ms();
-    if client_id.is_some_and(|c| c != session.client_id) || !session.is_active(now) {
+    if client_id.is_some_and(|c| c != session.client_id)
+        || !is_active_now(state, &session, now).await?
+    {
         return Err(signed_out());
     }
     let session = match organization_id {
@@ -203,6 +206,18 @@ pub async fn session_token(
             now,
         )
         .map_err(ApiError::internal)?;
+    if let Some(jti) = &minted.jti {
+        writes::record_issuance(
+            state,
+            SessionWrite::TokenIssued {
+                id: jti.clone(),
+                session_id: session.id.clone(),
+                kid: minted.kid.clone(),
+                issued_at: now,
+                expires_at: minted.expires_at_ms,
+            },
+        );
+    }
     if lifetime_secs.is_some_and(|secs| secs > state.tokens.lifetime_secs()) {
         // A long-lived token: keep its key published until it expires,
         // even if the key is rotated out before then.
@@ -219,6 +234,58 @@ pub async fn session_token(
         .map_err(ApiError::internal)?;
     }
     Ok(minted.jwt)
+}
+
+/// Whether the session may get a token now. The row's `abandon_at` is
+/// compacted from `session_activity` in the background, so a session that
+/// looks abandoned is checked against its latest activity before it is
+/// refused; one ended through the spool is refused even if its row (not yet
+/// replayed) says active.
+async fn is_active_now(state: &AppState, session: &SessionRow, now: i64) -> Result<bool, ApiError> {
+    if state.session_writes.is_ended(&session.id) {
+        return Ok(false);
+    }
+    if session.is_active(now) {
+        return Ok(true);
+    }
+    let looks_abandoned =
+        session.status == status::ACTIVE && session.expire_at > now && session.abandon_at <= now;
+    if !looks_abandoned {
+        return Ok(false);
+    }
+    let id = session.id.clone();
+    let latest = state
+        .db
+        .read_with_failover(Module::Session, "sessions.latest_activity", move |conn| {
+            store::latest_activity(conn, &id).map_err(ApiError::from)
+        })
+        .await?;
+    let inactivity = duration_ms(state.settings.session.inactivity_timeout);
+    Ok(latest.is_some_and(|at| at + inactivity > now))
+}
+
+/// A session read for a change, through the read failover (the change
+/// itself may go to the spool): 404 unless it exists and belongs to
+/// `client_id` (when given). Endings spooled by this process are applied.
+async fn session_for_change(
+    state: &AppState,
+    client_id: Option<&str>,
+    session_id: &str,
+) -> Result<SessionRow, ApiError> {
+    if !ids::has_shape(session_id, prefix::SESSION) {
+        return Err(ApiError::not_found("session"));
+    }
+    let lookup = session_id.to_owned();
+    let mut session = state
+        .db
+        .read_with_failover(Module::Session, "sessions.get_for_change", move |conn| {
+            store::find_session(conn, &lookup).map_err(ApiError::from)
+        })
+        .await?
+        .filter(|s| client_id.is_none_or(|c| c == s.client_id))
+        .ok_or_else(|| ApiError::not_found("session"))?;
+    state.session_writes.overlay(&mut session);
+    Ok(session)
 }
 
 /// Loads the session, checks it belongs to `client_id` (when given), applies
@@ -284,42 +351,49 @@ async fn organization_snapshot(
     }
 }
 
-/// `/touch`: marks activity and, when given, sets the active organization
-/// (empty: the personal workspace).
+/// `/touch`: records activity (an insert into `session_activity`, spooled
+/// while the database is unreachable) and, when given, sets the active
+/// organization (empty: the personal workspace).
 pub async fn touch(
     state: &AppState,
     client_id: String,
     session_id: String,
     active_organization_id: Option<String>,
 ) -> Result<SessionRow, ApiError> {
-    let organization = match &active_organization_id {
-        Some(id) => {
-            let user_id = get_session(state, session_id.clone()).await?.user_id;
-            Some(organization_snapshot(state, &user_id, Some(id)).await?)
-        }
-        None => None,
-    };
-    let inactivity = duration_ms(state.settings.session.inactivity_timeout);
-    change_session(
+    let mut session = session_for_change(state, Some(&client_id), &session_id).await?;
+    let now = now_ms();
+    if !is_active_now(state, &session, now).await? {
+        return Err(signed_out());
+    }
+    if let Some(id) = active_organization_id {
+        let (org_id, snapshot) = organization_snapshot(state, &session.user_id, Some(&id)).await?;
+        session = change_session(
+            state,
+            "sessions.set_organization",
+            Some(client_id),
+            session_id,
+            move |_conn, session, _now| {
+                session.last_active_organization_id = org_id.clone();
+                session.claims_snapshot = snapshot.clone();
+                Ok(())
+            },
+        )
+        .await?;
+    }
+    writes::record(
         state,
-        "sessions.touch",
-        Some(client_id),
-        session_id,
-        move |_conn, session, now| {
-            let organization = organization.clone();
-            if !session.is_active(now) {
-                return Err(signed_out());
-            }
-            session.last_active_at = now;
-            session.abandon_at = (now + inactivity).min(session.expire_at.max(now));
-            if let Some((org_id, snapshot)) = organization {
-                session.last_active_organization_id = org_id;
-                session.claims_snapshot = snapshot;
-            }
-            Ok(())
+        SessionWrite::Activity {
+            id: new_id(prefix::SESSION_ACTIVITY),
+            session_id: session.id.clone(),
+            at: now,
         },
     )
-    .await
+    .await?;
+    // What the compaction job will make of the row.
+    session.last_active_at = now;
+    let inactivity = duration_ms(state.settings.session.inactivity_timeout);
+    session.abandon_at = (now + inactivity).min(session.expire_at.max(now));
+    Ok(session)
 }
 
 /// Switches the active organization when a token request names another
@@ -379,84 +453,87 @@ pub async fn refresh_organization_claims(
         .await
 }
 
-/// Ends (`end`), removes (`remove`) or revokes (`revoke`) a session.
+/// Ends (`end`), removes (`remove`) or revokes (`revoke`) a session. The
+/// ending is an append-only event, spooled while the database is
+/// unreachable; either way the session gets no token from this moment.
 pub async fn finish(
     state: &AppState,
     client_id: Option<String>,
     session_id: String,
     new_status: &'static str,
 ) -> Result<SessionRow, ApiError> {
-    change_session(
-        state,
-        "sessions.finish",
-        client_id,
-        session_id,
-        move |conn, session, now| {
-            if session.status == status::ACTIVE {
-                session.status = new_status.to_owned();
-                session.ended_at = Some(now);
-            }
-            clear_last_active(conn, &session.client_id, &session.id, now)
-        },
-    )
-    .await
+    let mut session = session_for_change(state, client_id.as_deref(), &session_id).await?;
+    if session.status != status::ACTIVE {
+        return Ok(session);
+    }
+    let now = now_ms();
+    end_session(state, &session.id, new_status, now).await?;
+    session.status = new_status.to_owned();
+    session.ended_at = Some(now);
+    session.updated_at = now;
+    Ok(session)
 }
 
-fn clear_last_active(
-    conn: &mut DbConnection,
-    client_id: &str,
+/// Records the ending of an active session and drops its cached tokens.
+async fn end_session(
+    state: &AppState,
     session_id: &str,
+    new_status: &'static str,
     now: i64,
 ) -> Result<(), ApiError> {
-    if let Some(mut client) = store::find_client(conn, client_id)? {
-        if client.last_active_session_id.as_deref() == Some(session_id) {
-            client.last_active_session_id = None;
-            client.updated_at = now;
-            store::save_client(conn, &client)?;
-        }
-    }
+    writes::record(
+        state,
+        SessionWrite::Finished {
+            id: new_id(prefix::SESSION_EVENT),
+            session_id: session_id.to_owned(),
+            status: new_status.to_owned(),
+            at: now,
+        },
+    )
+    .await?;
+    state.tokens.forget_session(session_id);
     Ok(())
 }
 
 /// Signs the client out of every session (`DELETE /v1/client/sessions`), or
-/// also ends the client itself (`DELETE /v1/client`).
+/// also ends the client itself (`DELETE /v1/client`). The endings are
+/// spooled while the database is unreachable; the client row's own reset
+/// (its sign-in and sign-up attempts, `ended_at`) is then skipped, since a
+/// client without active sessions is signed out either way.
 pub async fn sign_out_client(
     state: &AppState,
     client_id: String,
     end_client: bool,
 ) -> Result<(), ApiError> {
-    let ended = pool(state)
-        .run("clients.sign_out", move |conn| {
-            write_transaction(conn, |conn| {
-                let now = now_ms();
-                let mut ended = Vec::new();
-                for mut session in store::sessions_of_client(conn, &client_id)? {
-                    if session.status == status::ACTIVE {
-                        session.status = status::ENDED.to_owned();
-                        session.ended_at = Some(now);
-                        session.updated_at = now;
-                        store::save_session(conn, &session)?;
-                        ended.push(session.id);
-                    }
-                }
-                if let Some(mut client) = store::find_client(conn, &client_id)? {
-                    client.last_active_session_id = None;
-                    client.sign_in_id = None;
-                    client.sign_up_id = None;
-                    if end_client {
-                        client.ended_at = Some(now);
-                    }
-                    client.updated_at = now;
-                    store::save_client(conn, &client)?;
-                }
-                Ok::<_, ApiError>(ended)
-            })
-        })
-        .await?;
-    for id in ended {
-        state.tokens.forget_session(&id);
+    let now = now_ms();
+    for mut session in client_sessions(state, client_id.clone()).await? {
+        state.session_writes.overlay(&mut session);
+        if session.status == status::ACTIVE {
+            end_session(state, &session.id, status::ENDED, now).await?;
+        }
     }
-    Ok(())
+    let reset = pool(state)
+        .run("clients.sign_out", move |conn| {
+            if let Some(mut client) = store::find_client(conn, &client_id)? {
+                client.last_active_session_id = None;
+                client.sign_in_id = None;
+                client.sign_up_id = None;
+                if end_client {
+                    client.ended_at = Some(now);
+                }
+                client.updated_at = now;
+                store::save_client(conn, &client)?;
+            }
+            Ok::<_, ApiError>(())
+        })
+        .await;
+    match reset {
+        Err(error) if error.is_transient() => {
+            tracing::warn!("client reset after sign-out skipped: database unreachable");
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Revokes every active session of a user (ban, Backend API).
@@ -493,7 +570,11 @@ pub async fn current_session(
             store::find_session(conn, &lookup).map_err(ApiError::from)
         })
         .await?
-        .filter(|s| s.client_id == client.id && s.is_active(now_ms()))
+        .filter(|s| {
+            s.client_id == client.id
+                && s.is_active(now_ms())
+                && !state.session_writes.is_ended(&s.id)
+        })
         .ok_or_else(signed_out)?;
     Ok(session)
 }
@@ -568,12 +649,16 @@ pub async fn client_sessions(
     state: &AppState,
     client_id: String,
 ) -> Result<Vec<SessionRow>, ApiError> {
-    state
+    let mut sessions = state
         .db
         .read_with_failover(Module::Session, "sessions.of_client", move |conn| {
             store::sessions_of_client(conn, &client_id).map_err(ApiError::from)
         })
-        .await
+        .await?;
+    for session in &mut sessions {
+        state.session_writes.overlay(session);
+    }
+    Ok(sessions)
 }
 
 /// Creates a session for a user without a sign-in (Backend API

@@ -210,3 +210,39 @@ pub fn set_organization_claims(
     }
     .map(drop)
 }
+
+/// Clears `session_id` as its client's last active session, if it is.
+pub fn forget_last_active_session(
+    conn: &mut DbConnection,
+    session_id: &str,
+    now: i64,
+) -> QueryResult<usize> {
+    let client_id: Option<String> = sessions::table
+        .find(session_id)
+        .select(sessions::client_id)
+        .first(conn)
+        .optional()?;
+    let Some(client_id) = client_id else {
+        return Ok(0);
+    };
+    diesel::update(
+        clients::table
+            .find(client_id)
+            .filter(clients::last_active_session_id.eq(session_id)),
+    )
+    .set((
+        clients::last_active_session_id.eq(None::<String>),
+        clients::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
+
+/// When the session was last active according to `session_activity`
+/// (touches not yet compacted into the session row).
+pub fn latest_activity(conn: &mut DbConnection, session_id: &str) -> QueryResult<Option<i64>> {
+    use crate::db::schema::session_activity;
+    session_activity::table
+        .filter(session_activity::session_id.eq(session_id))
+        .select(diesel::dsl::max(session_activity::occurred_at))
+        .first(conn)
+}

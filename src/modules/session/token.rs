@@ -61,6 +61,9 @@ pub struct Minted {
     pub kid: String,
     /// When the token expires, Unix ms.
     pub expires_at_ms: i64,
+    /// The token's `jti` when it was signed by this call; `None` when a
+    /// recent token was reused.
+    pub jti: Option<String>,
 }
 
 #[derive(Debug)]
@@ -103,6 +106,7 @@ impl TokenMinter {
             return Ok(token);
         }
         let iat = now_ms / 1000;
+        let jti = new_id("jti");
         let mut snapshot: serde_json::Value =
             serde_json::from_str(&session.claims_snapshot).unwrap_or_default();
         let claims = Claims {
@@ -113,7 +117,7 @@ impl TokenMinter {
             fva: [minutes_since(session.first_factor_verified_at, now_ms), -1],
             iat,
             iss: &self.issuer,
-            jti: new_id("jti"),
+            jti: jti.clone(),
             nbf: iat - 10,
             sid: &session.id,
             sts: "active",
@@ -125,9 +129,17 @@ impl TokenMinter {
             jwt,
             kid,
             expires_at_ms: claims.exp * 1000,
+            jti: Some(jti),
         };
         metrics::counter!("steward_session_tokens_total", "outcome" => "minted").increment(1);
-        self.remember(request, session.updated_at, token.clone());
+        self.remember(
+            request,
+            session.updated_at,
+            Minted {
+                jti: None,
+                ..token.clone()
+            },
+        );
         Ok(token)
     }
 
