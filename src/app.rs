@@ -18,7 +18,7 @@ use crate::db::Database;
 use crate::http::trace::{observe, Listener};
 use crate::http::{backend_auth, fapi, health, ApiError};
 use crate::instance::{self, jwks, SecretKeyVerifier};
-use crate::modules::session::{writes, SessionWrites, TokenMinter};
+use crate::modules::session::{jobs, writes, SessionWrites, TokenMinter};
 use crate::modules::Module;
 use crate::notify::Mailer;
 use crate::state::AppState;
@@ -140,6 +140,11 @@ impl Application {
         if modules.contains(&Module::Session) {
             start_session_background(&prepared.state);
         }
+        if settings.role == crate::config::WORKER_ROLE
+            || (modules.contains(&Module::Session) && settings.retention.jobs_in_session_processes)
+        {
+            start_jobs(&prepared.state);
+        }
         let frontend_modules = modules.clone();
         let frontend_state = state.clone();
         let cors_settings = settings.clone();
@@ -222,16 +227,17 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// Starts the session module's background work on the current runtime:
-/// the spool replayer, the token issuance writer, and the compaction and
-/// retention jobs.
+/// Starts the session module's own background work on the current
+/// runtime: the spool replayer and the token issuance writer.
 fn start_session_background(state: &Arc<AppState>) {
     actix_web::rt::spawn(writes::replay_spool(state.clone()));
     actix_web::rt::spawn(writes::insert_issuance_batches(state.clone()));
-    actix_web::rt::spawn(crate::modules::session::jobs::compact_activity(
-        state.clone(),
-    ));
-    actix_web::rt::spawn(crate::modules::session::jobs::trim_old_rows(state.clone()));
+}
+
+/// Starts the compaction and retention jobs on the current runtime.
+fn start_jobs(state: &Arc<AppState>) {
+    actix_web::rt::spawn(jobs::compact_activity(state.clone()));
+    actix_web::rt::spawn(jobs::trim_old_rows(state.clone()));
 }
 
 /// Re-reads signing keys and stored instance settings every

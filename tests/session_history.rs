@@ -23,6 +23,7 @@ on_every_backend!(
     issuances_and_endings_are_recorded_once,
     old_rows_are_trimmed,
     recent_activity_outlives_a_stale_abandon_at,
+    a_worker_process_runs_the_jobs,
 );
 
 const PASSWORD: &str = "a long password";
@@ -277,4 +278,40 @@ async fn recent_activity_outlives_a_stale_abandon_at(backend: Backend) {
     with_db(&app, move |conn| apply(conn, &recent).unwrap()).await;
     let (status, body) = phone.token(&session).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn a_worker_process_runs_the_jobs(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &format!("{CHEAP_HASH}jobs_in_session_processes = false\n"),
+    )
+    .await;
+    let worker = TestApp::spawn_on(
+        backend,
+        tempfile::tempdir().unwrap(),
+        app.database_url.clone(),
+        "role = \"worker\"\n[retention]\ncompaction_interval = \"100ms\"\n",
+    )
+    .await;
+    let (status, _) = worker.get("/v1/users").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a worker serves no API");
+
+    let (mut phone, session) = signed_in(&app, "worker@example.com").await;
+    let (status, touched) = phone
+        .post(&format!("/v1/client/sessions/{session}/touch"), &[])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{touched}");
+    let touched_at = touched["response"]["last_active_at"].as_i64();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, row) = app.get(&format!("/v1/sessions/{session}")).await;
+        if row["last_active_at"].as_i64() == touched_at {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not compact: {row}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -23,6 +23,9 @@ pub struct SpoolSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionSettings {
+    /// Whether processes serving the session module run the jobs; `false`
+    /// leaves them to `worker` processes.
+    pub jobs_in_session_processes: bool,
     /// How often `sessions.last_active_at` is brought up to date from
     /// `session_activity`.
     #[serde(with = "humantime_serde")]

@@ -23,6 +23,10 @@ pub use background::{RetentionSettings, SpoolSettings};
 /// The defaults, compiled into the binary so `steward` runs with no file at all.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
+/// The built-in role that serves no module and runs the background jobs
+/// (see `retention.jobs_in_session_processes`).
+pub const WORKER_ROLE: &str = "worker";
+
 /// Environment variable that names a configuration file when `--config` is absent.
 pub const CONFIG_FILE_ENV: &str = "STEWARD_CONFIG";
 
@@ -345,6 +349,8 @@ impl Settings {
     pub fn role_modules(&self) -> Result<Vec<Module>, ConfigError> {
         let listed: Vec<Module> = if self.role == "all" {
             Module::ALL.to_vec()
+        } else if self.role == WORKER_ROLE {
+            Vec::new()
         } else if let Some(module) = Module::from_name(&self.role) {
             vec![module]
         } else if let Some(modules) = self.roles.get(&self.role) {
@@ -353,7 +359,7 @@ impl Settings {
             return Err(ConfigError::new(
                 "role",
                 format!(
-                    "unknown role `{}`: use `all`, a module name ({}) or a name defined in [roles]",
+                    "unknown role `{}`: use `all`, `worker`, a module name ({}) or a name defined in [roles]",
                     self.role,
                     Module::ALL.map(Module::name).join(", ")
                 ),
@@ -551,6 +557,8 @@ mod tests {
         assert_eq!(settings.role_modules().expect("valid"), vec![Module::Users]);
         let off = load(&[("modules.users.enabled", "false")]).expect("valid");
         assert!(!off.role_modules().expect("valid").contains(&Module::Users));
+        let worker = load(&[("role", "worker")]).expect("valid");
+        assert!(worker.role_modules().expect("valid").is_empty());
     }
 
     #[test]
