@@ -151,9 +151,9 @@ class Run:
             "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kib / 1048576, 1),
             "kernel": os.uname().release, "os": _os_release(),
             "steward": cmd(self.binary, "version"), "commit": commit + ("+dirty" if dirty else ""),
-            "wrk": cmd("wrk", "-v").splitlines()[0] if cmd("wrk", "-v") else "wrk",
+            "wrk": "wrk " + (re.findall(r"wrk (\S+)", cmd("wrk", "-v")) or ["?"])[0],
             "node": cmd("node", "--version"), "better_auth": peer.version(),
-            "openssl": cmd("openssl", "version"), "python": sys.version.split()[0],
+            "openssl": " ".join(cmd("openssl", "version").split()[:2]), "python": sys.version.split()[0],
         }
         self.say("openssl speed -seconds 3 rsa2048 on one server core")
         first = str(cpu_list(self.server_cpus)[0])
@@ -233,7 +233,7 @@ class Run:
         work = self.registry.tempdir(f"{backend}-")
         if backend == "sqlite":
             url = f"sqlite://{work}/steward.db"
-            db_version = "SQLite (bundled)"
+            db_version = "SQLite, bundled"
         elif backend == "postgres":
             cluster = PgCluster(self.registry, self.server_cpus, os.path.join(self.out, "postgres.log"))
             url = cluster.create_database("steward_bench")
@@ -385,16 +385,22 @@ def _os_release():
     return "unknown"
 
 
-def rerender(path):
-    """`run.py --report results.json`: prints a saved run's report again."""
+def rerender(path, docs):
+    """`run.py --report results.json [--docs]`: prints a saved run's report
+    again (BENCH_NOTE replaces its note), and with --docs writes it to
+    docs/benchmarks.md."""
     with open(path) as f:
         results = json.load(f)
+    if env("BENCH_NOTE", ""):
+        results["note"] = env("BENCH_NOTE", "")
     results["summary"] = report.evaluate(results)
     print(report.console(results))
+    if docs:
+        report.update_docs(os.path.join(ROOT, "docs", "benchmarks.md"), report.markdown(results))
     return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--report":
-        sys.exit(rerender(sys.argv[2]))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--report":
+        sys.exit(rerender(sys.argv[2], sys.argv[3:] == ["--docs"]))
     sys.exit(Run().main())

@@ -12,6 +12,7 @@ shares the cores Steward is given, not the load generator's.
 
 import glob
 import os
+import re
 
 from .procs import free_port, run_checked, spawn_watchdog
 
@@ -49,7 +50,8 @@ class PgCluster:
         registry.on_exit(self.stop)
         run_checked(["taskset", "-c", cpus, *self._argv("pg_ctl", "-D", self.data, "-l", log, "-w", "-t", "30", "start")])
         self.running = True
-        self.version = run_checked([os.path.join(self.bin, "postgres"), "--version"]).strip()
+        found = re.search(r"PostgreSQL\)? ([\d.]+)", run_checked([os.path.join(self.bin, "postgres"), "--version"]))
+        self.version = f"PostgreSQL {found.group(1)}" if found else "PostgreSQL"
 
     def _argv(self, program, *args):
         path = os.path.join(self.bin, program)

@@ -222,7 +222,8 @@ def _summary_lines(results, markdown):
     lines += [f"{bullet}{x['backend']}: {x['name']}: **{x['value']:.2f}x**" if markdown
               else f"{bullet}{x['backend']:8} {x['name']}: {x['value']:.2f}x" for x in s["ratios"]]
     lines.append("")
-    lines.append(("### " if markdown else "== ") + "Targets")
+    met = sum(t["verdict"] == "met" for t in s["targets"])
+    lines.append(("### " if markdown else "== ") + f"Targets ({met} of {len(s['targets'])} met)")
     for t in s["targets"]:
         mark = {"met": "MET", "not met": "NOT MET"}.get(t["verdict"], t["verdict"].upper())
         lines.append(f"{bullet}{t['backend']}: {t['target']}: {t['shown']} -> **{mark}**" if markdown
