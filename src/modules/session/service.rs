@@ -540,8 +540,10 @@ pub async fn sign_out_client(
 pub async fn end_user_sessions(state: &AppState, user_id: String) -> Result<(), ApiError> {
     let ended = pool(state)
         .run("sessions.revoke_user", move |conn| {
-            store::end_user_sessions(conn, &user_id, status::REVOKED, now_ms())
-                .map_err(ApiError::from)
+            write_transaction(conn, |conn| {
+                store::end_user_sessions(conn, &user_id, status::REVOKED, now_ms())
+                    .map_err(ApiError::from)
+            })
         })
         .await?;
     for id in ended {
@@ -589,7 +591,9 @@ pub async fn end_other_sessions(
     let ended = pool(state)
         .run("sessions.end_others", move |conn| {
             let now = now_ms();
-            let ids = store::end_user_sessions_except(conn, &user_id, &keep, status::ENDED, now)?;
+            let ids = write_transaction(conn, |conn| {
+                store::end_user_sessions_except(conn, &user_id, &keep, status::ENDED, now)
+            })?;
             Ok::<_, ApiError>(ids)
         })
         .await?;

@@ -3,7 +3,8 @@
 use diesel::prelude::*;
 
 use super::model::{status, ClientRow, SessionRow};
-use crate::db::schema::{clients, sessions};
+use crate::crypto::ids::{new_id, prefix};
+use crate::db::schema::{clients, session_events, sessions};
 use crate::db::DbConnection;
 use crate::http::Pagination;
 
@@ -104,6 +105,17 @@ pub fn end_user_sessions_except(
             sessions::updated_at.eq(now),
         ))
         .execute(conn)?;
+    // The same history as a single ending (`writes::apply`) leaves.
+    for id in &ids {
+        diesel::insert_into(session_events::table)
+            .values((
+                session_events::id.eq(new_id(prefix::SESSION_EVENT)),
+                session_events::session_id.eq(id),
+                session_events::kind.eq(new_status),
+                session_events::occurred_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
     Ok(ids)
 }
 
