@@ -7,8 +7,11 @@
 -- rotates through ready strings: per-session paths and client tokens cost
 -- it nothing per request, and its single core is spent on sockets.
 --
--- BENCH_DELAY_MS > 0 paces each connection: after a response, wait that
--- many milliseconds before the next request (wrk's delay() hook). With C
+-- BENCH_DELAY_MS > 0 paces each connection: after a response it waits a
+-- random time with that mean before the next request (wrk's delay() hook).
+-- The wait is exponentially distributed, so the requests of all
+-- connections together arrive about as a Poisson process; a fixed wait
+-- would keep connections in step and send the load in bursts. With C
 -- connections the offered rate is about C * 1000 / (delay + latency) req/s.
 -- Latency is measured from sending, so the wait is not counted in it.
 --
@@ -48,6 +51,7 @@ function init(args)
   file:close()
   assert(count > 0, "no requests in " .. path)
   -- Threads start at different offsets so they do not march in step.
+  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
   index = math.random(0, count - 1)
 end
 
@@ -57,8 +61,9 @@ function request()
 end
 
 if delay_ms > 0 then
+  -- wrk truncates the returned milliseconds to an integer: round instead.
   function delay()
-    return delay_ms
+    return math.floor(-delay_ms * math.log(1 - math.random()) + 0.5)
   end
 end
 
