@@ -1,9 +1,9 @@
 """Steward's own Prometheus metrics: histogram deltas and their quantiles.
 
-`steward_db_query_duration_seconds{pool, query}` is recorded by
-`DbPool::run` (src/db/mod.rs) around the whole database call: the hop to
-the blocking thread pool, the pool checkout and the query itself. The
-session read of a token request is `query="sessions.get_for_token"`.
+`steward_db_query_duration_seconds{pool, query}` is recorded by `DbPool`
+(src/db/mod.rs) on the blocking thread around the pool checkout and the
+query. The session read of a token request is
+`query="sessions.get_for_token"`.
 
 Quantiles are computed like Prometheus' histogram_quantile: find the
 bucket holding the rank, interpolate linearly inside it (the first bucket
