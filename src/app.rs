@@ -13,6 +13,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::config::Settings;
+use crate::crypto::hash_threads::HashThreads;
 use crate::crypto::password::PasswordHasher;
 use crate::db::Database;
 use crate::http::trace::{observe, Listener};
@@ -63,6 +64,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     );
     let mailer = Mailer::from_settings(&settings)?;
     let session_writes = Arc::new(SessionWrites::open(&settings.spool.path)?);
+    let hash_threads = HashThreads::start(settings.security.password_hash_threads)?;
     Ok(Prepared {
         state: Arc::new(AppState {
             settings: Arc::new(settings),
@@ -72,6 +74,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
             passwords,
             tokens,
             mailer,
+            hash_threads,
             session_writes,
         }),
         modules,

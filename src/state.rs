@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::crypto::hash_threads::HashThreads;
 use crate::crypto::password::PasswordHasher;
 use crate::db::Database;
 use crate::instance::{Instance, SecretKeyVerifier};
@@ -21,6 +22,8 @@ pub struct AppState {
     pub tokens: TokenMinter,
     /// Sends verification codes.
     pub mailer: Mailer,
+    /// Low-priority threads for password hashing.
+    pub hash_threads: HashThreads,
     /// The session API's writes and their outage spool.
     pub session_writes: Arc<SessionWrites>,
 }

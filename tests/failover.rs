@@ -21,7 +21,10 @@ async fn session_tokens_survive_a_dead_primary() {
     let pair = std::sync::Arc::new(PgPair::start());
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
-        "[database]\nreplica_urls = [\"{}\"]\nprimary_timeout = \"300ms\"\nbreaker_cooldown = \"30s\"\n",
+        // No token reuse: every refresh reads the session, so every one of
+        // them goes through the failover.
+        "[database]\nreplica_urls = [\"{}\"]\nprimary_timeout = \"300ms\"\nbreaker_cooldown = \"30s\"\n\
+         [session]\ntoken_reuse_seconds = 0\n",
         pair.replica_url
     );
     let app = TestApp::spawn_on(Backend::Postgres, dir, pair.primary_url.clone(), &config).await;

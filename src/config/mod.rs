@@ -229,6 +229,9 @@ pub struct PasswordSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecuritySettings {
+    /// Threads that hash passwords, at a lower CPU priority (0: one fewer
+    /// than the cores, at least one).
+    pub password_hash_threads: usize,
     pub argon2: Argon2Settings,
     pub lockout: LockoutSettings,
 }

@@ -1,5 +1,6 @@
 //! Identifiers, password hashing, secret keys and signing keys.
 
+pub mod hash_threads;
 pub mod ids;
 pub mod jwt;
 pub mod otp;

@@ -141,8 +141,9 @@ impl DbPool {
 
     /// Runs `work` with a pooled connection on the blocking thread pool, so an
     /// async worker never waits on I/O. The caller's tracing span is kept,
-    /// the latency of each attempt is recorded per pool and query name, and
-    /// a missing connection becomes [`DbError::Unavailable`].
+    /// the latency of each attempt (pool checkout and query, timed on the
+    /// blocking thread) is recorded per pool and query name, and a missing
+    /// connection becomes [`DbError::Unavailable`].
     ///
     /// When an attempt fails because the connection was lost (see
     /// [`Transient`]), `work` runs again after a backoff, for at most
@@ -188,20 +189,25 @@ impl DbPool {
     {
         let pool = self.pool.clone();
         let span = tracing::debug_span!("db", pool = self.label, query);
-        let started = Instant::now();
-        let outcome = actix_web::web::block(move || {
-            let _entered = span.enter();
-            let mut conn = pool.get().map_err(DbError::from)?;
-            work(&mut conn)
-        })
-        .instrument(tracing::Span::current())
-        .await;
-        metrics::histogram!(
+        let latency = metrics::histogram!(
             "steward_db_query_duration_seconds",
             "pool" => self.label,
             "query" => query,
-        )
-        .record(started.elapsed().as_secs_f64());
+        );
+        let outcome = actix_web::web::block(move || {
+            let _entered = span.enter();
+            // Measured on the blocking thread: the pool checkout and the
+            // query, not the hops between threads.
+            let started = Instant::now();
+            let result = match pool.get() {
+                Ok(mut conn) => work(&mut conn),
+                Err(error) => Err(E::from(DbError::from(error))),
+            };
+            latency.record(started.elapsed().as_secs_f64());
+            result
+        })
+        .instrument(tracing::Span::current())
+        .await;
         match outcome {
             Ok(result) => result,
             Err(_) => Err(E::from(DbError::Cancelled)),

@@ -175,6 +175,21 @@ pub async fn session_token(
     if !ids::has_shape(&session_id, prefix::SESSION) {
         return Err(ApiError::not_found("session"));
     }
+    let request = TokenRequest {
+        session_id: session_id.clone(),
+        origin,
+        lifetime_secs,
+    };
+    // The hot path: the same token again, from memory.
+    if !state.session_writes.is_ended(&session_id) {
+        if let Some(reused) =
+            state
+                .tokens
+                .reuse(&request, client_id, organization_id.as_deref(), now_ms())
+        {
+            return Ok(reused.jwt);
+        }
+    }
     let lookup = session_id.clone();
     let session = state
         .db
@@ -195,16 +210,7 @@ pub async fn session_token(
     };
     let minted = state
         .tokens
-        .token(
-            &state.instance,
-            &session,
-            TokenRequest {
-                session_id,
-                origin,
-                lifetime_secs,
-            },
-            now,
-        )
+        .token(&state.instance, &session, request, now)
         .map_err(ApiError::internal)?;
     if let Some(jti) = &minted.jti {
         writes::record_issuance(
@@ -320,9 +326,8 @@ where
             })
         })
         .await?;
-    if !session.is_active(now_ms()) {
-        state.tokens.forget_session(&session.id);
-    }
+    // Whatever changed, tokens signed before it must not be reused.
+    state.tokens.forget_session(&session.id);
     Ok(session)
 }
 
@@ -439,6 +444,7 @@ pub async fn refresh_organization_claims(
     org_id: String,
 ) -> Result<(), ApiError> {
     let claims = orgs::service::claims_for(state, user_id.clone(), org_id.clone()).await?;
+    let forget = user_id.clone();
     pool(state)
         .run("sessions.refresh_org_claims", move |conn| {
             store::set_organization_claims(
@@ -450,7 +456,9 @@ pub async fn refresh_organization_claims(
             )
             .map_err(ApiError::from)
         })
-        .await
+        .await?;
+    state.tokens.forget_user(&forget);
+    Ok(())
 }
 
 /// Ends (`end`), removes (`remove`) or revokes (`revoke`) a session. The

@@ -1,11 +1,16 @@
 //! Session tokens: Clerk v2 claims, RS256, and the refresh economy.
 //!
 //! Every signed-in page load asks for a token. A client asking again within
-//! `session.token_reuse_seconds` for a session whose claims have not changed
-//! gets the token already minted: one map lookup instead of an RSA
-//! signature. A change of the session row (`updated_at`: touch, organization
-//! switch, claims snapshot refresh), of the origin or of the requested
-//! organization misses the cache and mints afresh.
+//! `session.token_reuse_seconds` gets the token already minted: one map
+//! lookup instead of a database read and an RSA signature
+//! ([`TokenMinter::reuse`]). That is safe without reading the session,
+//! because handing the same client the same token again grants nothing it
+//! did not have: the token keeps its expiry. What this process changes
+//! about a session (ending it, switching or refreshing its organization)
+//! drops its cached tokens at once; a change made by another process shows
+//! in this process's tokens within the reuse window. A request naming
+//! another organization, origin or lifetime misses the cache, as does a
+//! session row whose `updated_at` moved (checked when the row is read).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -71,6 +76,13 @@ struct Cached {
     token: Minted,
     session_version: i64,
     minted: Instant,
+    /// Who the session belongs to, checked before a reuse without a read.
+    client_id: String,
+    user_id: String,
+    /// The session's active organization when the token was signed.
+    organization_id: Option<String>,
+    /// The session may get tokens until then (Unix ms): expiry or abandonment.
+    usable_until_ms: i64,
 }
 
 /// Mints tokens and remembers recent ones for reuse.
@@ -134,13 +146,42 @@ impl TokenMinter {
         metrics::counter!("steward_session_tokens_total", "outcome" => "minted").increment(1);
         self.remember(
             request,
-            session.updated_at,
+            session,
             Minted {
                 jti: None,
                 ..token.clone()
             },
         );
         Ok(token)
+    }
+
+    /// The token minted within the reuse window for this request, if the
+    /// caller is the session's client (`None`: the Backend API) and names
+    /// the session's active organization or none (`Some("")`: the personal
+    /// workspace). Needs no database read; see the module docs.
+    pub fn reuse(
+        &self,
+        request: &TokenRequest,
+        client_id: Option<&str>,
+        organization_id: Option<&str>,
+        now_ms: i64,
+    ) -> Option<Minted> {
+        if self.reuse_window.is_zero() {
+            return None;
+        }
+        let cache = self.cache.lock().ok()?;
+        let cached = cache.get(request)?;
+        let usable = cached.minted.elapsed() < self.reuse_window
+            && now_ms < cached.usable_until_ms
+            && client_id.is_none_or(|c| c == cached.client_id)
+            && organization_id.is_none_or(|wanted| {
+                Some(wanted).filter(|w| !w.is_empty()) == cached.organization_id.as_deref()
+            });
+        if !usable {
+            return None;
+        }
+        metrics::counter!("steward_session_tokens_total", "outcome" => "reused").increment(1);
+        Some(cached.token.clone())
     }
 
     /// The configured lifetime, in seconds.
@@ -158,7 +199,7 @@ impl TokenMinter {
             .then(|| cached.token.clone())
     }
 
-    fn remember(&self, request: TokenRequest, session_version: i64, token: Minted) {
+    fn remember(&self, request: TokenRequest, session: &SessionRow, token: Minted) {
         if self.reuse_window.is_zero() {
             return;
         }
@@ -171,17 +212,29 @@ impl TokenMinter {
                 request,
                 Cached {
                     token,
-                    session_version,
+                    session_version: session.updated_at,
                     minted: Instant::now(),
+                    client_id: session.client_id.clone(),
+                    user_id: session.user_id.clone(),
+                    organization_id: session.last_active_organization_id.clone(),
+                    usable_until_ms: session.expire_at.min(session.abandon_at),
                 },
             );
         }
     }
 
-    /// Forgets cached tokens of a session (it ended or was revoked).
+    /// Forgets cached tokens of a session (it ended or changed).
     pub fn forget_session(&self, session_id: &str) {
         if let Ok(mut cache) = self.cache.lock() {
             cache.retain(|request, _| request.session_id != session_id);
+        }
+    }
+
+    /// Forgets cached tokens of every session of a user (their
+    /// organization claims changed).
+    pub fn forget_user(&self, user_id: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|_, cached| cached.user_id != user_id);
         }
     }
 }

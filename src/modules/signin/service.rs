@@ -104,10 +104,11 @@ async fn check_password(
         .with_param("strategy"));
     };
     let passwords = state.passwords.clone();
-    let verified =
-        tokio::task::spawn_blocking(move || passwords.verify(hasher, &digest, &password))
-            .await
-            .map_err(ApiError::internal)?;
+    let verified = state
+        .hash_threads
+        .run(move || passwords.verify(hasher, &digest, &password))
+        .await
+        .map_err(ApiError::internal)?;
     let now_locked =
         users::record_credential_check(state, user.id.clone(), "password", verified).await?;
     if verified {
@@ -128,7 +129,9 @@ async fn check_password(
 /// not told apart from a wrong password by the response time.
 async fn equalise_timing(state: &AppState, password: String) -> Result<(), ApiError> {
     let passwords = state.passwords.clone();
-    tokio::task::spawn_blocking(move || passwords.verify_nothing(&password))
+    state
+        .hash_threads
+        .run(move || passwords.verify_nothing(&password))
         .await
         .map_err(ApiError::internal)
 }

@@ -107,10 +107,11 @@ pub async fn change_password(
             .filter(|p| !p.is_empty() && p.len() <= validate::MAX_PASSWORD_BYTES_ABSOLUTE)
             .ok_or_else(|| ApiError::param_missing("current_password"))?;
         let passwords = state.passwords.clone();
-        let verified =
-            tokio::task::spawn_blocking(move || passwords.verify(hasher, &digest, &current))
-                .await
-                .map_err(ApiError::internal)?;
+        let verified = state
+            .hash_threads
+            .run(move || passwords.verify(hasher, &digest, &current))
+            .await
+            .map_err(ApiError::internal)?;
         super::service::record_credential_check(state, user_id.clone(), "password", verified)
             .await?;
         if !verified {

@@ -258,7 +258,9 @@ pub async fn check_new_identity(
             validate::password(&password, &state.settings.auth.password, false)?;
             let hasher = state.passwords.clone();
             Some(
-                tokio::task::spawn_blocking(move || hasher.hash(&password))
+                state
+                    .hash_threads
+                    .run(move || hasher.hash(&password))
                     .await
                     .map_err(ApiError::internal)?
                     .map_err(ApiError::internal)?,

@@ -3,7 +3,7 @@
 
 use super::service::{load, modify, pool};
 use super::validate;
-use crate::crypto::password::{Hasher, PasswordHasher};
+use crate::crypto::password::Hasher;
 use crate::http::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -29,7 +29,7 @@ pub(super) async fn prepare_password(
         )),
         (Some(password), None) => {
             validate::password(&password, &state.settings.auth.password, skip_checks)?;
-            let digest = hash_off_thread(state.passwords.clone(), password).await?;
+            let digest = hash_off_thread(state, password).await?;
             Ok(Some(StoredPassword {
                 digest,
                 hasher: Hasher::Argon2id,
@@ -44,9 +44,13 @@ pub(super) async fn prepare_password(
     }
 }
 
-/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-async fn hash_off_thread(hasher: PasswordHasher, password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hasher.hash(&password))
+/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers,
+/// on the low-priority hashing threads.
+async fn hash_off_thread(state: &AppState, password: String) -> Result<String, ApiError> {
+    let hasher = state.passwords.clone();
+    state
+        .hash_threads
+        .run(move || hasher.hash(&password))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)
@@ -81,15 +85,17 @@ pub async fn verify_password(
         ));
     };
     let passwords = state.passwords.clone();
-    let (verified, rehash) = tokio::task::spawn_blocking(move || {
-        let verified = passwords.verify(hasher, &digest, &password);
-        let rehash = (verified && passwords.needs_rehash(hasher, &digest))
-            .then(|| passwords.hash(&password).ok())
-            .flatten();
-        (verified, rehash)
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let (verified, rehash) = state
+        .hash_threads
+        .run(move || {
+            let verified = passwords.verify(hasher, &digest, &password);
+            let rehash = (verified && passwords.needs_rehash(hasher, &digest))
+                .then(|| passwords.hash(&password).ok())
+                .flatten();
+            (verified, rehash)
+        })
+        .await
+        .map_err(ApiError::internal)?;
     if !verified {
         return Err(incorrect_password());
     }
