@@ -62,6 +62,20 @@ def _token_outcomes(result):
     return out
 
 
+def _queries_per_request(result):
+    """{query: database calls per HTTP request} during a scenario, from the
+    query histogram's counts: what each request costs the database."""
+    if not result or "metrics_after" not in result or not result["requests"]:
+        return None
+    counts = {}
+    for samples, sign in ((result["metrics_after"], 1), (result["metrics_before"], -1)):
+        for name, labels, value in samples:
+            if name == DB_QUERY + "_count":
+                counts[labels.get("query", "?")] = counts.get(labels.get("query", "?"), 0) + sign * value
+    per_request = {q: n / result["requests"] for q, n in sorted(counts.items(), key=lambda kv: -kv[1])}
+    return {q: x for q, x in per_request.items() if x >= 0.005}
+
+
 def evaluate(results):
     """Adds derived numbers; returns {'ratios': [...], 'targets': [...]}."""
     ratios, targets = [], []
@@ -77,6 +91,9 @@ def evaluate(results):
             if key in r and "metrics_after" in r[key]:
                 r[key]["session_read"] = _session_read(r[key])
                 r[key]["token_outcomes"] = _token_outcomes(r[key])
+        for key, _ in STEWARD_ROWS:
+            if key in r and "metrics_after" in r[key]:
+                r[key]["queries_per_request"] = _queries_per_request(r[key])
         reuse = r["token_reuse"]["rps"]
         healthz = r["healthz"]["rps"]
         if ba:
@@ -198,6 +215,14 @@ def _scenario_tables(results, markdown):
                 extra.append(f"session read (`{SESSION_READ}`) during {key}: {qs} "
                              f"over {read['count']:.0f} reads; buckets (le s: count) "
                              + _buckets(read))
+        per_request = [
+            f"{key}: " + ", ".join(f"{q} {n:.2f}" for q, n in r[key]["queries_per_request"].items())
+            for key, _ in STEWARD_ROWS
+            if r.get(key, {}).get("queries_per_request")
+        ]
+        if per_request:
+            extra.append("database calls per request (`" + DB_QUERY + "` counts / requests): "
+                         + "; ".join(per_request))
         check = r["argon2_check_ms"]
         extra.append(f"seeding: {r['seed_seconds']:.1f} s; one Argon2id check via BAPI verify_password: "
                      f"{check['min']:.1f} ms min, {check['median']:.1f} ms median of 5")
