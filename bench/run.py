@@ -28,6 +28,7 @@ Environment (all optional):
   BENCH_SECONDS, BENCH_SESSIONS, BENCH_CONNECTIONS   override the mode's
   BENCH_BACKENDS=sqlite,postgres
   BENCH_SERVER_CPUS=0 BENCH_LOAD_CPUS=1
+  BENCH_DB_CPUS=            PostgreSQL's CPUs (default: the server's)
   BENCH_PACE_DELAY_MS=10    per-connection wait of paced (half-rate) loads
   BENCH_BA_JWT_ALG=         Better Auth jwt key algorithm (default EdDSA)
   BENCH_DOCS=1              0: do not rewrite docs/benchmarks.md
@@ -88,6 +89,7 @@ class Run:
         self.backends = env("BENCH_BACKENDS", "sqlite,postgres").split(",")
         self.server_cpus = env("BENCH_SERVER_CPUS", "0")
         self.load_cpus = env("BENCH_LOAD_CPUS", "1")
+        self.db_cpus = env("BENCH_DB_CPUS", self.server_cpus)
         self.all_cpus = ",".join(str(c) for c in sorted(set(cpu_list(self.server_cpus) + cpu_list(self.load_cpus))))
         self.pace_delay = int(env("BENCH_PACE_DELAY_MS", 10))
         self.binary = os.path.abspath(env("STEWARD_BIN", os.path.join(ROOT, "target/release/steward")))
@@ -98,7 +100,7 @@ class Run:
         self.results = {"mode": mode, "started": stamp, "note": env("BENCH_NOTE", ""), "config": {
             "seconds": self.seconds, "warmup_seconds": self.warmup, "sessions": self.sessions,
             "password_users": self.password_users, "connections": self.connections,
-            "server_cpus": self.server_cpus, "load_cpus": self.load_cpus,
+            "server_cpus": self.server_cpus, "load_cpus": self.load_cpus, "db_cpus": self.db_cpus,
             "pace_delay_ms": self.pace_delay, "backends": self.backends,
         }}
 
@@ -140,8 +142,8 @@ class Run:
 
         def cmd(*argv):
             try:
-                return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip() or \
-                    subprocess.run(argv, capture_output=True, text=True, timeout=30).stderr.strip()
+                done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+                return done.stdout.strip() or done.stderr.strip()
             except OSError:
                 return "unavailable"
 
@@ -235,7 +237,7 @@ class Run:
             url = f"sqlite://{work}/steward.db"
             db_version = "SQLite, bundled"
         elif backend == "postgres":
-            cluster = PgCluster(self.registry, self.server_cpus, os.path.join(self.out, "postgres.log"))
+            cluster = PgCluster(self.registry, self.db_cpus, os.path.join(self.out, "postgres.log"))
             url = cluster.create_database("steward_bench")
             db_version = cluster.version
         else:
@@ -278,6 +280,8 @@ class Run:
         s = self.start_steward(self.server_cpus, url, work, f"{backend}-mint", reuse_seconds=0,
                                argon2_iterations=self.iterations)
         r["token_mint"] = self.load(s.server, s.frontend, files["token"])
+        self.say("  token_mint_half (paced at half the mint peak: every request reads the session)")
+        r["token_mint_half"] = self.paced(s, files["token"], r["token_mint"]["rps"] / 2)
         s.stop()
 
         self.say("  token_reuse_session_role (steward serve --role session)")

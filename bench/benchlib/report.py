@@ -15,6 +15,7 @@ STEWARD_ROWS = [
     ("token_reuse", "token refresh, reuse hits"),
     ("token_half", "token refresh at half peak (paced)"),
     ("token_mint", "token refresh, fresh RS256 mints"),
+    ("token_mint_half", "fresh mints at half peak (paced)"),
     ("token_reuse_session_role", "token refresh, `--role session`"),
     ("client_read", "FAPI GET /v1/client"),
     ("bapi_user", "BAPI GET /v1/users/{id}"),
@@ -87,7 +88,7 @@ def evaluate(results):
                         "verdict": verdict, "shown": shown})
 
     for backend, r in results.get("steward", {}).items():
-        for key in ("token_reuse", "token_mint", "token_half", "token_reuse_session_role"):
+        for key in ("token_reuse", "token_half", "token_mint", "token_mint_half", "token_reuse_session_role"):
             if key in r and "metrics_after" in r[key]:
                 r[key]["session_read"] = _session_read(r[key])
                 r[key]["token_outcomes"] = _token_outcomes(r[key])
@@ -128,14 +129,15 @@ def evaluate(results):
                f"{r['token_mint']['rps']:.0f} vs {ceiling:.0f}/s = {100 * x:.0f}%")
         if backend == "postgres":
             # At saturation a closed loop's latency is queueing (Little's
-            # law), so the query targets are judged at half the peak rate.
-            read = r["token_half"]["session_read"]
+            # law), so the query targets are judged at half the peak rate,
+            # on the mint instance: a reuse hit may not read the database.
+            read = r.get("token_mint_half", {}).get("session_read")
             for q, goal_us in (("p50", 40), ("p95", 96), ("p99", 300)):
                 found = read[q] if read else None
                 verdict = metrics.judge(found, goal_us / 1e6)
                 shown = "no samples" if not found else (
                     f"{found[0] * 1e6:.0f} us (bucket {_us(found[1])}-{_us(found[2])} us)")
-                target(f"session read {q.upper()} <= {goal_us} us (PostgreSQL, half peak)", backend,
+                target(f"session read {q.upper()} <= {goal_us} us (PostgreSQL, mints at half peak)", backend,
                        found[0] * 1e6 if found else None, goal_us, verdict, shown)
         half = r["token_half"]
         p99_ms = half["latency_us"]["p99"] / 1000
@@ -208,8 +210,8 @@ def _scenario_tables(results, markdown):
         mint = r["token_mint"].get("token_outcomes")
         if mint:
             extra.append(f"mint run: {mint['minted']:.0f} minted, {mint['reused']:.0f} reused")
-        for key in ("token_reuse", "token_half", "token_mint"):
-            read = r[key].get("session_read")
+        for key in ("token_reuse", "token_half", "token_mint", "token_mint_half"):
+            read = r.get(key, {}).get("session_read")
             if read and read["count"]:
                 qs = ", ".join(f"{q.upper()} {read[q][0] * 1e6:.0f} us" for q in ("p50", "p95", "p99"))
                 extra.append(f"session read (`{SESSION_READ}`) during {key}: {qs} "
@@ -265,7 +267,8 @@ def _header(results, markdown):
         f"{c['warmup_seconds']} s warm-up, {c['sessions']} sessions, {c['connections']} connections; "
         f"whole run {results.get('wall_seconds', 0) / 60:.1f} min)",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, Linux {m['kernel']}",
-        f"Server CPUs {c['server_cpus']}, wrk CPUs {c['load_cpus']} (taskset); Steward {m['steward']} "
+        f"Server CPUs {c['server_cpus']}, wrk CPUs {c['load_cpus']}, PostgreSQL CPUs "
+        f"{c.get('db_cpus', c['server_cpus'])} (taskset); Steward {m['steward']} "
         f"({m['commit']}), {m['wrk']}, Node {m['node']}, Better Auth {m['better_auth']}, {m['openssl']}",
         f"openssl speed rsa2048: {o['rsa2048_sign_per_s_one_core']:.0f} sign/s per core x "
         f"{o['server_cores']} server core(s) = {o['ceiling_sign_per_s']:.0f}/s",
