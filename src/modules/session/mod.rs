@@ -5,10 +5,12 @@
 
 pub mod backend;
 mod clients;
+mod endings;
 mod environment;
 pub mod frontend;
 pub mod jobs;
 mod model;
+mod refresh;
 pub mod service;
 mod store;
 mod token;

@@ -5,12 +5,14 @@
 pub use super::clients::{
     backend_client_object, client_object, frontend_session, get_backend_client, list_clients,
 };
+pub use super::endings::{end_other_sessions, end_user_sessions, finish, sign_out_client};
 use super::model::{status, ClientRow, SessionRow};
+pub(super) use super::refresh::is_active_now;
+pub use super::refresh::session_token;
 use super::store::{self, SessionFilter};
-use super::token::TokenRequest;
 use super::writes::{self, SessionWrite};
 use crate::crypto::ids::{self, new_id, prefix};
-use crate::db::{write_transaction, DbConnection, DbPool, Transient};
+use crate::db::{write_transaction, DbConnection, DbPool};
 use crate::http::{ApiError, ErrorCode, Pagination};
 use crate::modules::{orgs, users, Module};
 use crate::state::AppState;
@@ -20,11 +22,11 @@ pub(super) fn pool(state: &AppState) -> DbPool {
     state.db.for_module(Module::Session).clone()
 }
 
-fn duration_ms(duration: std::time::Duration) -> i64 {
+pub(super) fn duration_ms(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
-fn signed_out() -> ApiError {
+pub(super) fn signed_out() -> ApiError {
     ApiError::new(
         ErrorCode::SignedOut,
         "Signed out",
@@ -162,118 +164,10 @@ pub async fn create_session(
     Ok(session)
 }
 
-/// A token for the caller's session. Errors: 404 for an unknown session,
-/// 401 `signed_out` for another client's or an inactive session.
-pub async fn session_token(
-    state: &AppState,
-    client_id: Option<&str>,
-    session_id: String,
-    origin: Option<String>,
-    lifetime_secs: Option<i64>,
-    organization_id: Option<String>,
-) -> Result<String, ApiError> {
-    if !ids::has_shape(&session_id, prefix::SESSION) {
-        return Err(ApiError::not_found("session"));
-    }
-    let request = TokenRequest {
-        session_id: session_id.clone(),
-        origin,
-        lifetime_secs,
-    };
-    // The hot path: the same token again, from memory.
-    if !state.session_writes.is_ended(&session_id) {
-        if let Some(reused) =
-            state
-                .tokens
-                .reuse(&request, client_id, organization_id.as_deref(), now_ms())
-        {
-            return Ok(reused.jwt);
-        }
-    }
-    let lookup = session_id.clone();
-    let session = state
-        .db
-        .read_with_failover(Module::Session, "sessions.get_for_token", move |conn| {
-            store::find_session(conn, &lookup).map_err(ApiError::from)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("session"))?;
-    let now = now_ms();
-    if client_id.is_some_and(|c| c != session.client_id)
-        || !is_active_now(state, &session, now).await?
-    {
-        return Err(signed_out());
-    }
-    let session = match organization_id {
-        Some(wanted) => switch_organization(state, session, wanted).await?,
-        None => session,
-    };
-    let minted = state
-        .tokens
-        .token(&state.instance, &session, request, now)
-        .map_err(ApiError::internal)?;
-    if let Some(jti) = &minted.jti {
-        writes::record_issuance(
-            state,
-            SessionWrite::TokenIssued {
-                id: jti.clone(),
-                session_id: session.id.clone(),
-                kid: minted.kid.clone(),
-                issued_at: now,
-                expires_at: minted.expires_at_ms,
-            },
-        );
-    }
-    if lifetime_secs.is_some_and(|secs| secs > state.tokens.lifetime_secs()) {
-        // A long-lived token: keep its key published until it expires,
-        // even if the key is rotated out before then.
-        let (pool, kid, until) = (
-            state.db.primary().clone(),
-            minted.kid.clone(),
-            minted.expires_at_ms,
-        );
-        tokio::task::spawn_blocking(move || {
-            crate::instance::keep_key_published(&pool, &kid, until)
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    }
-    Ok(minted.jwt)
-}
-
-/// Whether the session may get a token now. The row's `abandon_at` is
-/// compacted from `session_activity` in the background, so a session that
-/// looks abandoned is checked against its latest activity before it is
-/// refused; one ended through the spool is refused even if its row (not yet
-/// replayed) says active.
-async fn is_active_now(state: &AppState, session: &SessionRow, now: i64) -> Result<bool, ApiError> {
-    if state.session_writes.is_ended(&session.id) {
-        return Ok(false);
-    }
-    if session.is_active(now) {
-        return Ok(true);
-    }
-    let looks_abandoned =
-        session.status == status::ACTIVE && session.expire_at > now && session.abandon_at <= now;
-    if !looks_abandoned {
-        return Ok(false);
-    }
-    let id = session.id.clone();
-    let latest = state
-        .db
-        .read_with_failover(Module::Session, "sessions.latest_activity", move |conn| {
-            store::latest_activity(conn, &id).map_err(ApiError::from)
-        })
-        .await?;
-    let inactivity = duration_ms(state.settings.session.inactivity_timeout);
-    Ok(latest.is_some_and(|at| at + inactivity > now))
-}
-
 /// A session read for a change, through the read failover (the change
 /// itself may go to the spool): 404 unless it exists and belongs to
 /// `client_id` (when given). Endings spooled by this process are applied.
-async fn session_for_change(
+pub(super) async fn session_for_change(
     state: &AppState,
     client_id: Option<&str>,
     session_id: &str,
@@ -296,7 +190,7 @@ async fn session_for_change(
 
 /// Loads the session, checks it belongs to `client_id` (when given), applies
 /// `change` and saves it.
-async fn change_session<F>(
+pub(super) async fn change_session<F>(
     state: &AppState,
     query: &'static str,
     client_id: Option<String>,
@@ -334,7 +228,7 @@ where
 /// The claims snapshot and organization id for making `org_id` active
 /// (`None` or empty: the personal workspace). 404 unless the user is a
 /// member.
-async fn organization_snapshot(
+pub(super) async fn organization_snapshot(
     state: &AppState,
     user_id: &str,
     org_id: Option<&str>,
@@ -401,38 +295,6 @@ pub async fn touch(
     Ok(session)
 }
 
-/// Switches the active organization when a token request names another
-/// one than the session's (Clerk's SDKs send the active one every time, so
-/// the usual case is a comparison on the row already read, with no query).
-async fn switch_organization(
-    state: &AppState,
-    session: SessionRow,
-    organization_id: String,
-) -> Result<SessionRow, ApiError> {
-    let wanted = (!organization_id.is_empty()).then_some(organization_id.as_str());
-    let current = session.last_active_organization_id.clone();
-    if wanted == current.as_deref() {
-        return Ok(session);
-    }
-    let (org_id, snapshot) = organization_snapshot(state, &session.user_id, wanted).await?;
-    if org_id == current {
-        return Ok(session);
-    }
-    change_session(
-        state,
-        "sessions.set_organization",
-        Some(session.client_id.clone()),
-        session.id.clone(),
-        move |_conn, session, _now| {
-            let (org_id, snapshot) = (org_id.clone(), snapshot.clone());
-            session.last_active_organization_id = org_id;
-            session.claims_snapshot = snapshot;
-            Ok(())
-        },
-    )
-    .await
-}
-
 /// Recomputes the organization claims of `user_id`'s active sessions whose
 /// active organization is `org_id`, after a membership, role or
 /// organization change; a former member's sessions fall back to the
@@ -458,105 +320,6 @@ pub async fn refresh_organization_claims(
         })
         .await?;
     state.tokens.forget_user(&forget);
-    Ok(())
-}
-
-/// Ends (`end`), removes (`remove`) or revokes (`revoke`) a session. The
-/// ending is an append-only event, spooled while the database is
-/// unreachable; either way the session gets no token from this moment.
-pub async fn finish(
-    state: &AppState,
-    client_id: Option<String>,
-    session_id: String,
-    new_status: &'static str,
-) -> Result<SessionRow, ApiError> {
-    let mut session = session_for_change(state, client_id.as_deref(), &session_id).await?;
-    if session.status != status::ACTIVE {
-        return Ok(session);
-    }
-    let now = now_ms();
-    end_session(state, &session.id, new_status, now).await?;
-    session.status = new_status.to_owned();
-    session.ended_at = Some(now);
-    session.updated_at = now;
-    Ok(session)
-}
-
-/// Records the ending of an active session and drops its cached tokens.
-async fn end_session(
-    state: &AppState,
-    session_id: &str,
-    new_status: &'static str,
-    now: i64,
-) -> Result<(), ApiError> {
-    writes::record(
-        state,
-        SessionWrite::Finished {
-            id: new_id(prefix::SESSION_EVENT),
-            session_id: session_id.to_owned(),
-            status: new_status.to_owned(),
-            at: now,
-        },
-    )
-    .await?;
-    state.tokens.forget_session(session_id);
-    Ok(())
-}
-
-/// Signs the client out of every session (`DELETE /v1/client/sessions`), or
-/// also ends the client itself (`DELETE /v1/client`). The endings are
-/// spooled while the database is unreachable; the client row's own reset
-/// (its sign-in and sign-up attempts, `ended_at`) is then skipped, since a
-/// client without active sessions is signed out either way.
-pub async fn sign_out_client(
-    state: &AppState,
-    client_id: String,
-    end_client: bool,
-) -> Result<(), ApiError> {
-    let now = now_ms();
-    for mut session in client_sessions(state, client_id.clone()).await? {
-        state.session_writes.overlay(&mut session);
-        if session.status == status::ACTIVE {
-            end_session(state, &session.id, status::ENDED, now).await?;
-        }
-    }
-    let reset = pool(state)
-        .run("clients.sign_out", move |conn| {
-            if let Some(mut client) = store::find_client(conn, &client_id)? {
-                client.last_active_session_id = None;
-                client.sign_in_id = None;
-                client.sign_up_id = None;
-                if end_client {
-                    client.ended_at = Some(now);
-                }
-                client.updated_at = now;
-                store::save_client(conn, &client)?;
-            }
-            Ok::<_, ApiError>(())
-        })
-        .await;
-    match reset {
-        Err(error) if error.is_transient() => {
-            tracing::warn!("client reset after sign-out skipped: database unreachable");
-            Ok(())
-        }
-        other => other,
-    }
-}
-
-/// Revokes every active session of a user (ban, Backend API).
-pub async fn end_user_sessions(state: &AppState, user_id: String) -> Result<(), ApiError> {
-    let ended = pool(state)
-        .run("sessions.revoke_user", move |conn| {
-            write_transaction(conn, |conn| {
-                store::end_user_sessions(conn, &user_id, status::REVOKED, now_ms())
-                    .map_err(ApiError::from)
-            })
-        })
-        .await?;
-    for id in ended {
-        state.tokens.forget_session(&id);
-    }
     Ok(())
 }
 
@@ -587,28 +350,6 @@ pub async fn current_session(
         })
         .ok_or_else(signed_out)?;
     Ok(session)
-}
-
-/// Ends every active session of a user except `keep` (password change
-/// with `sign_out_of_other_sessions`).
-pub async fn end_other_sessions(
-    state: &AppState,
-    user_id: String,
-    keep: String,
-) -> Result<(), ApiError> {
-    let ended = pool(state)
-        .run("sessions.end_others", move |conn| {
-            let now = now_ms();
-            let ids = write_transaction(conn, |conn| {
-                store::end_user_sessions_except(conn, &user_id, &keep, status::ENDED, now)
-            })?;
-            Ok::<_, ApiError>(ids)
-        })
-        .await?;
-    for id in ended {
-        state.tokens.forget_session(&id);
-    }
-    Ok(())
 }
 
 /// A user's active sessions (`/v1/me/sessions/active`), or all of them.
