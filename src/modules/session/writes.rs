@@ -369,8 +369,14 @@ pub async fn insert_issuance_batches(state: Arc<AppState>) {
         let outcome = if database_known_down(&state) {
             None
         } else {
+            // A database slowed by load is not down: only an unreachable one
+            // (the retry budget spent) sends records to the spool.
             tokio::time::timeout(
-                state.settings.database.primary_timeout,
+                state
+                    .settings
+                    .database
+                    .retry_budget
+                    .max(state.settings.database.primary_timeout),
                 super::service::pool(&state).run("sessions.record_issuances", move |conn| {
                     insert_issuances(conn, &attempt).map_err(ApiError::from)
                 }),
