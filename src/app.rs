@@ -148,7 +148,11 @@ impl Application {
         {
             start_jobs(&prepared.state);
         }
-        let frontend_modules = modules.clone();
+        // Routes are matched in the order they are mounted, and every
+        // dynamic one tried costs a regex match: the session module, whose
+        // token route every signed-in page calls, goes first.
+        let mut frontend_modules = modules.clone();
+        frontend_modules.sort_by_key(|module| *module != Module::Session);
         let frontend_state = state.clone();
         let cors_settings = settings.clone();
         let frontend = HttpServer::new(move || {

@@ -62,10 +62,13 @@ pub async fn observe(
         .await?;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = match hot_route(response.request().path()) {
+        Some(route) => route.to_owned(),
+        None => response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned()),
+    };
     span.in_scope(|| {
         tracing::info!(
             status,
@@ -88,4 +91,32 @@ pub async fn observe(
             .insert(HeaderName::from_static(TRACE_HEADER), value);
     }
     Ok(response)
+}
+
+/// The route label of the hottest paths, found without `match_pattern`,
+/// which walks every registered route again (a regex per dynamic one) and
+/// cost the token path about a tenth of its CPU time.
+fn hot_route(path: &str) -> Option<&'static str> {
+    if path == "/healthz" {
+        return Some("/healthz");
+    }
+    let (id, rest) = path.strip_prefix("/v1/client/sessions/")?.split_once('/')?;
+    (!id.is_empty() && rest == "tokens").then_some("/v1/client/sessions/{id}/tokens")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hot_route;
+
+    #[test]
+    fn only_the_exact_hot_shapes_skip_the_router() {
+        assert_eq!(
+            hot_route("/v1/client/sessions/sess_1/tokens"),
+            Some("/v1/client/sessions/{id}/tokens")
+        );
+        assert_eq!(hot_route("/healthz"), Some("/healthz"));
+        assert_eq!(hot_route("/v1/client/sessions/a/b/tokens"), None);
+        assert_eq!(hot_route("/v1/client/sessions//tokens"), None);
+        assert_eq!(hot_route("/v1/client/sessions/sess_1/touch"), None);
+    }
 }

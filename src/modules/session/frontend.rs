@@ -14,13 +14,14 @@ use crate::time::now_ms;
 
 type Reply = Result<HttpResponse, ApiError>;
 
-/// Mounts the routes under `/v1`.
+/// Mounts the routes under `/v1`, the token route first: it is the hot
+/// path, and routes are tried in mounting order.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/environment", web::get().to(super::environment::get))
+    cfg.route("/client/sessions/{id}/tokens", web::post().to(token))
+        .route("/environment", web::get().to(super::environment::get))
         .route("/client", web::get().to(get_client))
         .route("/client", web::delete().to(delete_client))
         .route("/client/sessions", web::delete().to(sign_out_all))
-        .route("/client/sessions/{id}/tokens", web::post().to(token))
         .route("/client/sessions/{id}/touch", web::post().to(touch))
         .route("/client/sessions/{id}/end", web::post().to(end))
         .route("/client/sessions/{id}/remove", web::post().to(remove));
