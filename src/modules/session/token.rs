@@ -75,7 +75,10 @@ pub struct Minted {
 struct Cached {
     token: Minted,
     session_version: i64,
-    minted: Instant,
+    /// Reusable until then: the reuse window shortened by a random part
+    /// (up to a half), so sessions first minted together (after a restart,
+    /// a deploy) do not all need a new signature in the same instant.
+    reusable_until: Instant,
     /// Who the session belongs to, checked before a reuse without a read.
     client_id: String,
     user_id: String,
@@ -171,7 +174,7 @@ impl TokenMinter {
         }
         let cache = self.cache.lock().ok()?;
         let cached = cache.get(request)?;
-        let usable = cached.minted.elapsed() < self.reuse_window
+        let usable = Instant::now() < cached.reusable_until
             && now_ms < cached.usable_until_ms
             && client_id.is_none_or(|c| c == cached.client_id)
             && organization_id.is_none_or(|wanted| {
@@ -195,7 +198,7 @@ impl TokenMinter {
         }
         let cache = self.cache.lock().ok()?;
         let cached = cache.get(request)?;
-        (cached.session_version == session_version && cached.minted.elapsed() < self.reuse_window)
+        (cached.session_version == session_version && Instant::now() < cached.reusable_until)
             .then(|| cached.token.clone())
     }
 
@@ -205,15 +208,15 @@ impl TokenMinter {
         }
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_SWEEP_AT {
-                let window = self.reuse_window;
-                cache.retain(|_, cached| cached.minted.elapsed() < window);
+                let now = Instant::now();
+                cache.retain(|_, cached| now < cached.reusable_until);
             }
             cache.insert(
                 request,
                 Cached {
                     token,
                     session_version: session.updated_at,
-                    minted: Instant::now(),
+                    reusable_until: Instant::now() + jittered(self.reuse_window),
                     client_id: session.client_id.clone(),
                     user_id: session.user_id.clone(),
                     organization_id: session.last_active_organization_id.clone(),
@@ -236,5 +239,29 @@ impl TokenMinter {
         if let Ok(mut cache) = self.cache.lock() {
             cache.retain(|_, cached| cached.user_id != user_id);
         }
+    }
+}
+
+/// A random duration between half of `window` and all of it.
+fn jittered(window: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded randomly; hashing the time gives a fresh draw.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    let fraction = (hasher.finish() % 1024) as f64 / 2048.0;
+    window.mul_f64(0.5 + fraction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reuse_windows_are_spread_over_their_second_half() {
+        let window = Duration::from_secs(10);
+        let draws: Vec<Duration> = (0..200).map(|_| jittered(window)).collect();
+        assert!(draws.iter().all(|d| *d >= window / 2 && *d <= window));
+        let distinct: std::collections::HashSet<_> = draws.iter().collect();
+        assert!(distinct.len() > 100, "the windows differ");
     }
 }
