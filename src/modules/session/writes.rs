@@ -268,19 +268,25 @@ impl SessionWrites {
         }
     }
 
-    fn spool(&self, write: &SessionWrite) -> Result<(), ApiError> {
-        let body = serde_json::to_string(write).map_err(ApiError::internal)?;
-        self.spool
-            .append(write.id(), &body)
+    /// Appends `writes` to the spool in one durable transaction and
+    /// remembers the endings among them. Blocking.
+    fn spool(&self, writes: &[SessionWrite]) -> Result<(), ApiError> {
+        let entries = writes
+            .iter()
+            .map(|write| Ok((write.id(), serde_json::to_string(write)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()
             .map_err(ApiError::internal)?;
-        if let SessionWrite::Finished {
-            session_id, status, ..
-        } = write
-        {
-            self.remember_ended(session_id, status);
+        self.spool.append(&entries).map_err(ApiError::internal)?;
+        for write in writes {
+            if let SessionWrite::Finished {
+                session_id, status, ..
+            } = write
+            {
+                self.remember_ended(session_id, status);
+            }
+            metrics::counter!("steward_session_writes_total", "kind" => write.kind(), "outcome" => "spooled")
+                .increment(1);
         }
-        metrics::counter!("steward_session_writes_total", "kind" => write.kind(), "outcome" => "spooled")
-            .increment(1);
         Ok(())
     }
 
@@ -300,37 +306,64 @@ fn database_known_down(state: &AppState) -> bool {
         )
 }
 
+/// Runs `work` on the session database unless it is known to be down,
+/// giving up after `deadline`. `None`: unreachable (the write belongs in
+/// the spool); `Some(Err)`: the database answered with an error.
+async fn try_database<T, F>(
+    state: &AppState,
+    deadline: Duration,
+    query: &'static str,
+    work: F,
+) -> Option<Result<T, ApiError>>
+where
+    F: Fn(&mut DbConnection) -> Result<T, ApiError> + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    if database_known_down(state) {
+        return None;
+    }
+    let pool = super::service::pool(state);
+    match tokio::time::timeout(deadline, pool.run(query, work)).await {
+        Ok(Err(error)) if error.is_transient() => None,
+        Ok(outcome) => Some(outcome),
+        Err(_) => None,
+    }
+}
+
+/// Appends `writes` to the spool, off the async worker.
+async fn spool_off_thread(state: &AppState, writes: Vec<SessionWrite>) -> Result<(), ApiError> {
+    let spool = state.session_writes.clone();
+    tokio::task::spawn_blocking(move || spool.spool(&writes))
+        .await
+        .map_err(ApiError::internal)?
+}
+
 /// Makes `write`: in the session database when it answers within
 /// `database.primary_timeout`, otherwise in the spool. Errors only when
 /// the database refused the write for another reason than being
 /// unreachable, or the spool could not be written.
 pub async fn record(state: &AppState, write: SessionWrite) -> Result<(), ApiError> {
-    if !database_known_down(state) {
-        let pool = super::service::pool(state);
-        let attempt = write.clone();
-        let deadline = state.settings.database.primary_timeout;
-        let outcome = tokio::time::timeout(
-            deadline,
-            pool.run("sessions.write", move |conn| apply(conn, &attempt)),
-        )
-        .await;
-        match outcome {
-            Ok(Ok(_)) => {
-                metrics::counter!("steward_session_writes_total", "kind" => write.kind(), "outcome" => "applied")
-                    .increment(1);
-                return Ok(());
-            }
-            Ok(Err(error)) if !error.is_transient() => return Err(error),
-            _ => tracing::warn!(
+    let attempt = write.clone();
+    let deadline = state.settings.database.primary_timeout;
+    match try_database(state, deadline, "sessions.write", move |conn| {
+        apply(conn, &attempt)
+    })
+    .await
+    {
+        Some(Ok(_)) => {
+            metrics::counter!("steward_session_writes_total", "kind" => write.kind(), "outcome" => "applied")
+                .increment(1);
+            Ok(())
+        }
+        Some(Err(error)) => Err(error),
+        None => {
+            tracing::warn!(
                 kind = write.kind(),
                 "session database unreachable; write spooled"
-            ),
+            );
+            spool_off_thread(state, vec![write]).await
         }
     }
-    let writes = state.session_writes.clone();
-    tokio::task::spawn_blocking(move || writes.spool(&write))
-        .await
-        .map_err(ApiError::internal)?
 }
 
 /// Queues a token issuance record; a background task inserts them in
@@ -341,7 +374,7 @@ pub fn record_issuance(state: &AppState, write: SessionWrite) {
     {
         let writes = state.session_writes.clone();
         tokio::task::spawn_blocking(move || {
-            if let Err(error) = writes.spool(&write) {
+            if let Err(error) = writes.spool(&[write]) {
                 tracing::error!(%error, "a token issuance record was lost");
             }
         });
@@ -363,27 +396,16 @@ pub async fn insert_issuance_batches(state: Arc<AppState>) {
     };
     let mut batch = Vec::with_capacity(ISSUANCE_BATCH);
     while queue.recv_many(&mut batch, ISSUANCE_BATCH).await > 0 {
-        let writes = std::mem::take(&mut batch);
-        let rows = Arc::new(writes);
+        let rows = Arc::new(std::mem::take(&mut batch));
         let attempt = rows.clone();
-        let outcome = if database_known_down(&state) {
-            None
-        } else {
-            // A database slowed by load is not down: only an unreachable one
-            // (the retry budget spent) sends records to the spool.
-            tokio::time::timeout(
-                state
-                    .settings
-                    .database
-                    .retry_budget
-                    .max(state.settings.database.primary_timeout),
-                super::service::pool(&state).run("sessions.record_issuances", move |conn| {
-                    insert_issuances(conn, &attempt).map_err(ApiError::from)
-                }),
-            )
-            .await
-            .ok()
-        };
+        // A database slowed by load is not down: only an unreachable one
+        // (the retry budget spent) sends records to the spool.
+        let settings = &state.settings.database;
+        let deadline = settings.retry_budget.max(settings.primary_timeout);
+        let outcome = try_database(&state, deadline, "sessions.record_issuances", move |conn| {
+            insert_issuances(conn, &attempt).map_err(ApiError::from)
+        })
+        .await;
         match outcome {
             Some(Ok(count)) => {
                 metrics::counter!("steward_session_writes_total", "kind" => "token_issued", "outcome" => "applied")
@@ -391,21 +413,17 @@ pub async fn insert_issuance_batches(state: Arc<AppState>) {
             }
             // A duplicate in the batch (a record that also reached the
             // spool): apply one by one, each idempotently.
-            Some(Err(error)) if !error.is_transient() => {
+            Some(Err(_)) => {
                 for write in rows.iter() {
                     if let Err(error) = record(&state, write.clone()).await {
                         tracing::error!(%error, "a token issuance record was refused");
                     }
                 }
             }
-            _ => {
-                let writes = state.session_writes.clone();
-                let spooled = tokio::task::spawn_blocking(move || {
-                    rows.iter().try_for_each(|write| writes.spool(write))
-                })
-                .await;
-                if !matches!(spooled, Ok(Ok(()))) {
-                    tracing::error!("token issuance records could not be spooled");
+            None => {
+                let rows = Arc::unwrap_or_clone(rows);
+                if let Err(error) = spool_off_thread(&state, rows).await {
+                    tracing::error!(%error, "token issuance records could not be spooled");
                 }
             }
         }
@@ -426,7 +444,15 @@ pub async fn replay_spool(state: Arc<AppState>) {
         match tokio::task::spawn_blocking(move || current.session_writes.spool.oldest(REPLAY_BATCH))
             .await
         {
-            Ok(Ok(waiting)) if !waiting.is_empty() => replay_batch(&state, waiting).await,
+            Ok(Ok(waiting)) if !waiting.is_empty() => {
+                replay_batch(&state, waiting).await;
+                let current = state.clone();
+                // The depth gauges, once per round rather than per write.
+                let _cancelled = tokio::task::spawn_blocking(move || {
+                    current.session_writes.spool.report_depth()
+                })
+                .await;
+            }
             Ok(Ok(_)) => forget_replayed(&state.session_writes),
             Ok(Err(error)) => tracing::error!(%error, "reading the spool failed"),
             Err(_) => return,
