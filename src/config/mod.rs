@@ -531,6 +531,14 @@ mod tests {
             ("email.smtp_url", "smtp://mail.example.com?tls=sometimes"),
             ("email.smtp_url", "not a url"),
             ("email.application_name", ""),
+            ("database.retry_budget", "forever"),
+            ("spool.path", ""),
+            ("spool.replay_interval", "0s"),
+            ("retention.compaction_interval", "0s"),
+            ("retention.trim_interval", "0s"),
+            ("retention.credential_checks", "1m"),
+            ("retention.session_activity", "10m"),
+            ("security.password_hash_threads", "many"),
         ];
         for (key, value) in cases {
             let err = load(&[(key, value)]).expect_err(key);
