@@ -1,0 +1,106 @@
+//! Backend API handlers for organization roles, permissions and the
+//! instance's organization settings; the logic is in the orgs `roles` module.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::{page_of, Reply};
+use crate::http::{ClerkJson, ClerkQuery, Pagination};
+use crate::modules::orgs::roles::{self, PermissionInput, RoleInput, SettingsInput};
+use crate::modules::orgs::service;
+use crate::state::AppState;
+
+/// Role and permission list parameters.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct PageParams {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+pub(super) async fn list_roles(
+    state: web::Data<AppState>,
+    ClerkQuery(params): ClerkQuery<PageParams>,
+) -> Reply {
+    let (data, total) =
+        roles::list_roles(&state, Pagination::new(params.limit, params.offset)?).await?;
+    Ok(page_of(data, total))
+}
+
+pub(super) async fn create_role(
+    state: web::Data<AppState>,
+    ClerkJson(body): ClerkJson<RoleInput>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(roles::create_role(&state, body).await?))
+}
+
+pub(super) async fn get_role(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+    Ok(HttpResponse::Ok().json(roles::get_role(&state, path.into_inner()).await?))
+}
+
+pub(super) async fn update_role(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ClerkJson(body): ClerkJson<RoleInput>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(roles::update_role(&state, path.into_inner(), body).await?))
+}
+
+pub(super) async fn delete_role(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+    Ok(HttpResponse::Ok().json(roles::delete_role(&state, path.into_inner()).await?))
+}
+
+pub(super) async fn grant(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Reply {
+    let (role, permission) = path.into_inner();
+    Ok(HttpResponse::Ok().json(roles::set_role_permission(&state, role, permission, true).await?))
+}
+
+pub(super) async fn revoke(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Reply {
+    let (role, permission) = path.into_inner();
+    Ok(HttpResponse::Ok().json(roles::set_role_permission(&state, role, permission, false).await?))
+}
+
+pub(super) async fn list_permissions(
+    state: web::Data<AppState>,
+    ClerkQuery(params): ClerkQuery<PageParams>,
+) -> Reply {
+    let (data, total) =
+        roles::list_permissions(&state, Pagination::new(params.limit, params.offset)?).await?;
+    Ok(page_of(data, total))
+}
+
+pub(super) async fn create_permission(
+    state: web::Data<AppState>,
+    ClerkJson(body): ClerkJson<PermissionInput>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(roles::create_permission(&state, body).await?))
+}
+
+pub(super) async fn get_permission(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+    Ok(HttpResponse::Ok().json(roles::get_permission(&state, path.into_inner()).await?))
+}
+
+pub(super) async fn update_permission(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ClerkJson(body): ClerkJson<PermissionInput>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(roles::update_permission(&state, path.into_inner(), body).await?))
+}
+
+pub(super) async fn delete_permission(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(roles::delete_permission(&state, path.into_inner()).await?))
+}
+
+pub(super) async fn get_settings(state: web::Data<AppState>) -> Reply {
+    Ok(HttpResponse::Ok().json(roles::settings_object(&service::settings(&state).await?)))
+}
+
+pub(super) async fn update_settings(
+    state: web::Data<AppState>,
+    ClerkJson(body): ClerkJson<SettingsInput>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(roles::update_settings(&state, body).await?))
+}
