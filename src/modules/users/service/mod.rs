@@ -1,0 +1,98 @@
+//! User management: the logic behind the Backend API users endpoints.
+//! Other modules reach users only through these functions (and those
+//! re-exported from `auth`).
+//!
+//! This file holds the helpers the operations share (the module's pool,
+//! loading a user, the load–change–save transaction, the identifier and
+//! lockout helpers, `normalize_email`) and re-exports every
+//! public function, so callers keep using `users::service::X`. The
+//! operations live in one file per kind: `create.rs`, `read.rs`,
+//! `update.rs`, `user_metadata.rs` and `moderation.rs` (delete, ban, lock).
+
+pub use super::auth::{
+    check_new_identity, find_by_identifier, frontend_user, may_create_organization,
+    public_user_data, record_credential_check, record_sign_in, sign_in_user_by_id, SignInUser,
+};
+use super::model::{UserObject, UserRow};
+pub use super::requests::CreateUser;
+use super::{store, validate};
+use crate::crypto::ids::{self, prefix};
+use crate::db::{write_transaction, DbConnection, DbPool};
+use crate::http::ApiError;
+use crate::modules::Module;
+use crate::state::AppState;
+use crate::time::now_ms;
+
+mod create;
+mod moderation;
+mod read;
+mod update;
+mod user_metadata;
+
+pub use create::create_user;
+pub use moderation::{delete_user, set_banned, set_locked};
+pub use read::{count_users, get_user, list_users, verified_emails};
+pub use update::update_user;
+pub use user_metadata::{merge_metadata, replace_metadata};
+
+pub(super) fn pool(state: &AppState) -> DbPool {
+    state.db.for_module(Module::Users).clone()
+}
+
+/// Refuses an identifier held by a user other than `user_id`.
+fn ensure_free(
+    owner: Option<String>,
+    user_id: &str,
+    param: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    match owner {
+        Some(owner) if owner != user_id => Err(ApiError::identifier_exists(param, what)),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn lockout_ms(state: &AppState) -> i64 {
+    i64::try_from(state.settings.security.lockout.duration.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// Trims, lower-cases and checks an email address (`email_address`).
+pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    validate::normalize_email("email_address", raw)
+}
+
+/// Loads a user row or answers 404.
+pub(super) fn load(conn: &mut DbConnection, id: &str) -> Result<UserRow, ApiError> {
+    if !ids::has_shape(id, prefix::USER) {
+        return Err(ApiError::not_found("user"));
+    }
+    store::find_user(conn, id)?.ok_or_else(|| ApiError::not_found("user"))
+}
+
+fn to_object(conn: &mut DbConnection, row: UserRow) -> Result<UserObject, ApiError> {
+    let emails = store::emails_of(conn, &row.id)?;
+    Ok(UserObject::from_rows(row, emails, now_ms()))
+}
+
+/// Loads the user, applies `change`, saves it, all in one write transaction.
+pub(super) async fn modify<F>(
+    state: &AppState,
+    query: &'static str,
+    id: String,
+    change: F,
+) -> Result<UserObject, ApiError>
+where
+    F: Fn(&mut DbConnection, &mut UserRow) -> Result<(), ApiError> + Send + Sync + 'static,
+{
+    pool(state)
+        .run(query, move |conn| {
+            write_transaction(conn, |conn| {
+                let mut row = load(conn, &id)?;
+                change(conn, &mut row)?;
+                row.updated_at = now_ms();
+                store::save_user(conn, &row)?;
+                to_object(conn, row)
+            })
+        })
+        .await
+}
