@@ -83,24 +83,102 @@ impl ConnectionManager {
     }
 }
 
-impl ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
-    type Error = diesel::r2d2::Error;
+/// A connection as the pool keeps it: with what the pool cannot see for
+/// itself, namely whether it has served before and whether a query on it
+/// failed because the connection was lost.
+///
+/// The pool does not test connections at checkout (a `SELECT 1` there
+/// would double the round trips of every query); instead a unit of work
+/// that fails with a lost connection marks it [`broken`](Self::mark_broken),
+/// the pool drops it, and [`super::DbPool::run`] runs the work again.
+pub struct PooledDbConnection {
+    conn: DbConnection,
+    served: bool,
+    broken: bool,
+}
 
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
-        self.open()
+impl PooledDbConnection {
+    /// The connection, noting that it has now served a caller.
+    pub fn take_for_use(&mut self) -> (&mut DbConnection, bool) {
+        let had_served = std::mem::replace(&mut self.served, true);
+        (&mut self.conn, had_served)
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1")
+    /// Drops the connection when it goes back to the pool.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+}
+
+impl std::ops::Deref for PooledDbConnection {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PooledDbConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        self.served = true;
+        &mut self.conn
+    }
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = PooledDbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<PooledDbConnection, Self::Error> {
+        Ok(PooledDbConnection {
+            conn: self.open()?,
+            served: false,
+            broken: false,
+        })
+    }
+
+    /// Only used when a caller asks for it ([`super::DbPool::get_blocking`]):
+    /// the pool is built with `test_on_check_out(false)`.
+    fn is_valid(&self, conn: &mut PooledDbConnection) -> Result<(), Self::Error> {
+        conn.conn
+            .batch_execute("SELECT 1")
             .map_err(diesel::r2d2::Error::QueryError)
     }
 
-    /// A connection whose transaction could not be committed or rolled
-    /// back (typically: the server went away mid-transaction) is dropped
-    /// instead of going back to the pool.
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+    /// Dropped instead of going back to the pool: a connection a unit of
+    /// work found lost, and one whose transaction could not be committed
+    /// or rolled back (typically: the server went away mid-transaction).
+    fn has_broken(&self, conn: &mut PooledDbConnection) -> bool {
         use diesel::connection::TransactionManager;
-        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+        conn.broken
+            || <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(
+                &mut conn.conn,
+            )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::Text;
+    use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+
+    #[derive(QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = Text)]
+        compile_options: String,
+    }
+
+    /// `.cargo/config.toml` builds SQLite with the query planner stability
+    /// guarantee; without it every `.first()` query is re-parsed on each run.
+    #[test]
+    fn bundled_sqlite_keeps_prepared_statements_across_bindings() {
+        let mut conn = SqliteConnection::establish(":memory:").expect("opens");
+        let options: Vec<CompileOption> = diesel::sql_query("PRAGMA compile_options")
+            .load(&mut conn)
+            .expect("lists options");
+        assert!(
+            options.iter().any(|o| o.compile_options == "ENABLE_QPSG"),
+            "SQLite was built without SQLITE_ENABLE_QPSG"
+        );
     }
 }

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use diesel::r2d2::{Pool, PooledConnection};
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use tracing::Instrument;
 
-pub use connection::{ConnectionManager, DbConnection, MultiBackend};
+pub use connection::{ConnectionManager, DbConnection, MultiBackend, PooledDbConnection};
 pub use failover::{BreakerState, ReadFailover};
 pub use retry::{is_connection_error, Transient};
 pub use transaction::write_transaction;
@@ -103,6 +103,9 @@ impl DbPool {
             .max_size(settings.pool_size)
             .min_idle(Some(settings.pool_size.min(2)))
             .connection_timeout(settings.connect_timeout)
+            // No `SELECT 1` before every checkout: a lost connection is
+            // found by the query that meets it (see `attempt`).
+            .test_on_check_out(false)
             .error_handler(Box::new(LogConnectErrors { label }))
             .build_unchecked(manager.clone());
         Ok(Self {
@@ -124,10 +127,21 @@ impl DbPool {
         self.backend
     }
 
-    /// Takes a connection on the calling thread; for start-up and CLI commands,
-    /// never for request handlers (use [`DbPool::run`]).
-    pub fn get_blocking(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
-        Ok(self.pool.get()?)
+    /// Takes a connection on the calling thread; for start-up, periodic
+    /// reloads and CLI commands, never for request handlers (use
+    /// [`DbPool::run`]). The callers have no retry of their own, so a
+    /// connection that has served before is tested first and, if the
+    /// server dropped it meanwhile, replaced.
+    pub fn get_blocking(&self) -> Result<BlockingConnection, DbError> {
+        for _ in 0..self.pool.max_size() {
+            let mut pooled = self.pool.get()?;
+            let (_, had_served) = pooled.take_for_use();
+            if !had_served || self.manager.is_valid(&mut pooled).is_ok() {
+                return Ok(BlockingConnection(pooled));
+            }
+            pooled.mark_broken();
+        }
+        Ok(BlockingConnection(self.pool.get()?))
     }
 
     /// Opens one fresh connection and reports the driver's own error, which
@@ -160,11 +174,22 @@ impl DbPool {
         let work = Arc::new(work);
         let started = Instant::now();
         let mut backoff = retry::Backoff::new();
+        // Connections that sat in the pool may all have been dropped by a
+        // database restart; each is found out by one failed attempt, which
+        // is retried at once (up to the pool's size) rather than after a
+        // backoff meant for a database that is still down.
+        let mut stale_retries = 0;
         loop {
-            let outcome = self.attempt(query, work.clone()).await;
+            let (outcome, on_stale_connection) = self.attempt(query, work.clone()).await;
             match outcome {
                 Err(error) if error.is_transient() => {
-                    let delay = backoff.next_delay();
+                    let retry_now = on_stale_connection && stale_retries < self.pool.max_size();
+                    let delay = if retry_now {
+                        stale_retries += 1;
+                        Duration::ZERO
+                    } else {
+                        backoff.next_delay()
+                    };
                     if started.elapsed() + delay >= self.retry_budget {
                         return Err(error);
                     }
@@ -174,18 +199,24 @@ impl DbPool {
                         "query" => query,
                     )
                     .increment(1);
-                    tokio::time::sleep(delay).await;
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
                 }
                 other => return other,
             }
         }
     }
 
-    async fn attempt<T, E, F>(&self, query: &'static str, work: Arc<F>) -> Result<T, E>
+    /// One attempt at `work`, and whether it failed on a connection that
+    /// had served before (one the server may have dropped while it sat in
+    /// the pool). A connection that failed is marked broken, so the pool
+    /// drops it.
+    async fn attempt<T, E, F>(&self, query: &'static str, work: Arc<F>) -> (Result<T, E>, bool)
     where
         F: Fn(&mut DbConnection) -> Result<T, E> + Send + Sync + 'static,
         T: Send + 'static,
-        E: From<DbError> + Send + 'static,
+        E: From<DbError> + Transient + Send + 'static,
     {
         let pool = self.pool.clone();
         let span = tracing::debug_span!("db", pool = self.label, query);
@@ -199,18 +230,26 @@ impl DbPool {
             // Measured on the blocking thread: the pool checkout and the
             // query, not the hops between threads.
             let started = Instant::now();
-            let result = match pool.get() {
-                Ok(mut conn) => work(&mut conn),
-                Err(error) => Err(E::from(DbError::from(error))),
+            let outcome = match pool.get() {
+                Ok(mut pooled) => {
+                    let (conn, had_served) = pooled.take_for_use();
+                    let result = work(conn);
+                    let lost = matches!(&result, Err(error) if error.is_transient());
+                    if lost {
+                        pooled.mark_broken();
+                    }
+                    (result, lost && had_served)
+                }
+                Err(error) => (Err(E::from(DbError::from(error))), false),
             };
             latency.record(started.elapsed().as_secs_f64());
-            result
+            outcome
         })
         .instrument(tracing::Span::current())
         .await;
         match outcome {
-            Ok(result) => result,
-            Err(_) => Err(E::from(DbError::Cancelled)),
+            Ok(outcome) => outcome,
+            Err(_) => (Err(E::from(DbError::Cancelled)), false),
         }
     }
 
@@ -221,6 +260,24 @@ impl DbPool {
             conn.batch_execute("SELECT 1").map_err(DbError::from)
         })
         .await
+    }
+}
+
+/// A connection taken with [`DbPool::get_blocking`]; goes back to the pool
+/// when dropped.
+pub struct BlockingConnection(PooledConnection<ConnectionManager>);
+
+impl std::ops::Deref for BlockingConnection {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for BlockingConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.0
     }
 }
 
