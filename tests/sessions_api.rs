@@ -91,9 +91,14 @@ async fn native_password_sign_in_token_and_reuse(backend: Backend) {
         .get("private_metadata")
         .is_none());
 
+    let client_token = phone.token.clone();
     let (status, token) = phone.token(&session_id).await;
     assert_eq!(status, StatusCode::OK, "{token}");
     assert_eq!(token["object"], "token", "tokens are not enveloped");
+    assert_eq!(
+        phone.token, client_token,
+        "a client token that names the same client comes back as it is"
+    );
     let jwt = token["jwt"].as_str().unwrap().to_owned();
     let claims = verify(&app, &jwt).await;
     assert_eq!(claims["sub"], user_id.as_str());

@@ -18,6 +18,9 @@ use serde_json::json;
 #[derive(Debug)]
 pub struct Rs256Signer {
     kid: String,
+    /// `{"alg":"RS256","kid":…,"typ":"JWT"}`, base64url: the same for
+    /// every token this key signs, so encoded once.
+    header: String,
     pair: signature::RsaKeyPair,
     rng: SystemRandom,
 }
@@ -27,7 +30,9 @@ impl Rs256Signer {
     pub fn new(kid: String, pkcs8_der: &[u8]) -> anyhow::Result<Self> {
         let pair = signature::RsaKeyPair::from_pkcs8(pkcs8_der)
             .map_err(|e| anyhow::anyhow!("signing key {kid} is not a valid RSA key: {e}"))?;
+        let header = json!({ "alg": "RS256", "kid": kid, "typ": "JWT" });
         Ok(Self {
+            header: URL_SAFE_NO_PAD.encode(header.to_string()),
             kid,
             pair,
             rng: SystemRandom::new(),
@@ -56,8 +61,11 @@ impl Rs256Signer {
 
     /// `header.payload.signature` for `claims`, header `{alg:RS256, kid, typ:JWT}`.
     pub fn sign<T: Serialize>(&self, claims: &T) -> anyhow::Result<String> {
-        let header = json!({ "alg": "RS256", "kid": self.kid, "typ": "JWT" });
-        let signing_input = signing_input(&header, claims)?;
+        let signing_input = format!(
+            "{}.{}",
+            self.header,
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?)
+        );
         let mut signature = vec![0u8; self.pair.public_modulus_len()];
         self.pair
             .sign(
@@ -74,13 +82,10 @@ impl Rs256Signer {
     }
 }
 
-fn signing_input<T: Serialize>(header: &serde_json::Value, claims: &T) -> anyhow::Result<String> {
-    Ok(format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?),
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?)
-    ))
-}
+/// The one header Steward's HS256 tokens carry, `{"alg":"HS256","typ":"JWT"}`,
+/// base64url-encoded: signing writes it and verifying compares against it,
+/// with no JSON either way.
+const HS256_HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 
 /// Issues and checks HS256 client tokens.
 #[derive(Debug, Clone)]
@@ -98,7 +103,10 @@ impl Hs256Key {
 
     /// Signs `claims` as a compact HS256 JWT.
     pub fn sign<T: Serialize>(&self, claims: &T) -> anyhow::Result<String> {
-        let input = signing_input(&json!({ "alg": "HS256", "typ": "JWT" }), claims)?;
+        let input = format!(
+            "{HS256_HEADER}.{}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?)
+        );
         let tag = hmac::sign(&self.key, input.as_bytes());
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref())))
     }
@@ -113,9 +121,7 @@ impl Hs256Key {
         let (header, payload) = input.split_once('.')?;
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
         hmac::verify(&self.key, input.as_bytes(), &signature).ok()?;
-        let header: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
-        if header["alg"] != "HS256" {
+        if header != HS256_HEADER {
             return None;
         }
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
@@ -129,6 +135,13 @@ mod tests {
     #[derive(Debug, Serialize, serde::Deserialize, PartialEq)]
     struct Claims {
         sub: String,
+    }
+
+    #[test]
+    fn the_hs256_header_constant_is_the_header() {
+        let json: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(HS256_HEADER).unwrap()).unwrap();
+        assert_eq!(json, json!({ "alg": "HS256", "typ": "JWT" }));
     }
 
     #[test]

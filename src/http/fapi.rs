@@ -31,7 +31,8 @@ pub const CLIENT_COOKIE: &str = "__client";
 /// How long the client cookie lives, in days.
 const CLIENT_COOKIE_DAYS: i64 = 365;
 
-/// What a client token carries.
+/// What a client token carries. `iat` is informational: a token stays
+/// valid for as long as its client exists.
 #[derive(Debug, Serialize, Deserialize)]
 struct ClientClaims {
     id: String,
@@ -45,6 +46,9 @@ pub struct FapiCaller {
     pub native: bool,
     /// The client its token names, when the token verified.
     pub client_id: Option<String>,
+    /// That verified token, handed back as it is while its client stays
+    /// the same (see [`attach_client_token`]).
+    client_token: Option<String>,
     /// The request's `Origin` (the token's `azp`).
     pub origin: Option<String>,
     /// `_clerk_session_id`: the session the caller acts as, when it has several.
@@ -94,16 +98,20 @@ impl FapiCaller {
         } else {
             req.cookie(CLIENT_COOKIE).map(|c| c.value().to_owned())
         };
-        let client_id = token
+        let (client_id, client_token) = token
             .filter(|t| !t.is_empty())
-            .and_then(|t| state.instance.client_tokens.verify::<ClientClaims>(&t))
-            .map(|claims| claims.id);
+            .and_then(|t| {
+                let claims = state.instance.client_tokens.verify::<ClientClaims>(&t)?;
+                Some((Some(claims.id), Some(t)))
+            })
+            .unwrap_or_default();
         let session_id = query_value(req, "_clerk_session_id")
             .filter(|v| !v.is_empty())
             .map(str::to_owned);
         Ok(Self {
             native,
             client_id,
+            client_token,
             origin,
             session_id,
         })
@@ -191,13 +199,24 @@ pub fn reply(
 }
 
 /// Sets the client token on a response (or clears the cookie when there is
-/// no client any more).
+/// no client any more). A caller whose token already names this client gets
+/// that token back: it stays valid for as long as the client exists, and
+/// the token path, where this runs on every page load, is spared an HMAC
+/// and two JSON encodings.
 pub fn attach_client_token(
     state: &AppState,
     caller: &FapiCaller,
     client_id: Option<&str>,
     builder: &mut actix_web::HttpResponseBuilder,
 ) {
+    let presented = caller
+        .client_token
+        .as_ref()
+        .filter(|_| client_id.is_some() && client_id == caller.client_id.as_deref());
+    if let Some(token) = presented {
+        set_client_token(state, caller.native, Some(token.clone()), builder);
+        return;
+    }
     let token = client_id.and_then(|id| {
         let claims = ClientClaims {
             id: id.to_owned(),
@@ -211,8 +230,19 @@ pub fn attach_client_token(
             }
         }
     });
+    set_client_token(state, caller.native, token, builder);
+}
+
+/// The `Authorization` header (native) or `__client` cookie (browser) for
+/// `token`; for a browser without a client, the cookie's removal.
+fn set_client_token(
+    state: &AppState,
+    native: bool,
+    token: Option<String>,
+    builder: &mut actix_web::HttpResponseBuilder,
+) {
     let secure = state.settings.public_url().starts_with("https://");
-    match (caller.native, token) {
+    match (native, token) {
         (true, Some(token)) => {
             builder.insert_header((AUTHORIZATION, token));
         }

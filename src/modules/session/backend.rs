@@ -131,7 +131,7 @@ async fn token(
         None,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(TokenObject::new(jwt)))
+    Ok(TokenObject::new(jwt).into_response())
 }
 
 /// `GET /v1/clients` parameters.

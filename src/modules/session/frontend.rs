@@ -128,7 +128,7 @@ async fn token(
     .await?;
     let mut builder = HttpResponse::Ok();
     attach_client_token(&state, &caller, Some(&client_id), &mut builder);
-    Ok(builder.json(TokenObject::new(jwt)))
+    Ok(TokenObject::new(jwt).respond(&mut builder))
 }
 
 /// `/touch` body: `active_organization_id` as in [`TokenParams`].
