@@ -64,6 +64,21 @@ class PgCluster:
         self._pg("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
 
+    def round_trip(self, database, cpus, seconds=3):
+        """The floor under any query's latency here: `pgbench -M prepared`
+        running `SELECT 1` back to back from one client over the same
+        loopback TCP Steward uses, pinned to `cpus`."""
+        script = os.path.join(self.base, "select1.sql")
+        with open(script, "w") as f:
+            f.write("SELECT 1;\n")
+        out = run_checked(["taskset", "-c", cpus, os.path.join(self.bin, "pgbench"), "-n", "-h", "127.0.0.1",
+                           "-p", str(self.port), "-U", "postgres", "-M", "prepared", "-c", "1",
+                           "-T", str(seconds), "-f", script, database])
+        found = re.search(r"latency average = ([\d.]+) ms", out)
+        if not found:
+            raise RuntimeError(f"cannot read pgbench output:\n{out}")
+        return {"latency_us": float(found.group(1)) * 1000, "command": "pgbench -n -M prepared -c 1 -f select1.sql"}
+
     def stop(self):
         if getattr(self, "running", False):
             self.running = False
