@@ -145,6 +145,17 @@ mod tests {
     }
 
     #[test]
+    fn a_token_with_another_header_is_refused_even_when_its_mac_is_right() {
+        let key = Hs256Key::new(&[7u8; 32]);
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT","kid":"x"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"client_1"}"#);
+        let input = format!("{header}.{payload}");
+        let tag = hmac::sign(&key.key, input.as_bytes());
+        let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
+        assert_eq!(key.verify::<Claims>(&token), None);
+    }
+
+    #[test]
     fn hs256_round_trip_and_tamper() {
         let key = Hs256Key::new(&[7u8; 32]);
         let token = key

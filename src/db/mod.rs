@@ -367,12 +367,7 @@ impl Database {
     {
         match self.inner.modules.get(&module) {
             Some(own) => own.run(query, work).await,
-            None => {
-                self.inner
-                    .failover
-                    .read(&self.inner.primary, &self.inner.replicas, query, work)
-                    .await
-            }
+            None => self.read_primary_with_failover(query, work).await,
         }
     }
 

@@ -241,13 +241,17 @@ fn set_client_token(
     token: Option<String>,
     builder: &mut actix_web::HttpResponseBuilder,
 ) {
-    let secure = state.settings.public_url().starts_with("https://");
-    match (native, token) {
-        (true, Some(token)) => {
+    if native {
+        if let Some(token) = token {
             builder.insert_header((AUTHORIZATION, token));
         }
-        (true, None) => {}
-        (false, Some(token)) => {
+        return;
+    }
+    // Cookies only: `public_url` builds a string, and native callers are
+    // most of the token path's traffic.
+    let secure = state.settings.public_url().starts_with("https://");
+    match token {
+        Some(token) => {
             builder.cookie(
                 Cookie::build(CLIENT_COOKIE, token)
                     .path("/")
@@ -258,7 +262,7 @@ fn set_client_token(
                     .finish(),
             );
         }
-        (false, None) => {
+        None => {
             let mut gone = Cookie::build(CLIENT_COOKIE, "")
                 .path("/")
                 .http_only(true)
