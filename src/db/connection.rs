@@ -19,6 +19,23 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
+/// Runs `$body` with `$conn` bound to the concrete backend connection.
+///
+/// For statements the multi-backend connection cannot express (batch
+/// inserts, upserts), and for hot queries: through `DbConnection` a query
+/// has no static query id, so diesel builds its SQL text on every run to
+/// find the cached statement; on the concrete connection the statement is
+/// found by type.
+macro_rules! on_backend {
+    ($conn:expr, $backend:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Pg($backend) => $body,
+            $crate::db::DbConnection::Sqlite($backend) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 impl DbConnection {
     /// The backend's name, for logs and metrics.
     pub fn backend_name(&self) -> &'static str {

@@ -18,6 +18,7 @@ use anyhow::Context;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use tracing::Instrument;
 
+pub(crate) use connection::on_backend;
 pub use connection::{ConnectionManager, DbConnection, MultiBackend, PooledDbConnection};
 pub use failover::{BreakerState, ReadFailover};
 pub use retry::{is_connection_error, Transient};

@@ -5,15 +5,16 @@ use diesel::prelude::*;
 use super::model::{status, ClientRow, SessionRow};
 use crate::crypto::ids::{new_id, prefix};
 use crate::db::schema::{clients, session_events, sessions};
-use crate::db::DbConnection;
+use crate::db::{on_backend, DbConnection};
 use crate::http::Pagination;
 
 pub fn find_client(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>> {
-    clients::table
+    // On the concrete connection (see `on_backend`): read on every FAPI call.
+    on_backend!(conn, backend => clients::table
         .find(id)
         .select(ClientRow::as_select())
-        .first(conn)
-        .optional()
+        .first(backend))
+    .optional()
 }
 
 pub fn insert_client(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> {
@@ -32,11 +33,13 @@ pub fn save_client(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> 
 
 /// The hot read of the token path: one primary-key lookup.
 pub fn find_session(conn: &mut DbConnection, id: &str) -> QueryResult<Option<SessionRow>> {
-    sessions::table
+    // On the concrete connection (see `on_backend`): the read behind every
+    // fresh token.
+    on_backend!(conn, backend => sessions::table
         .find(id)
         .select(SessionRow::as_select())
-        .first(conn)
-        .optional()
+        .first(backend))
+    .optional()
 }
 
 pub fn insert_session(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<()> {
@@ -58,11 +61,11 @@ pub fn sessions_of_client(
     conn: &mut DbConnection,
     client_id: &str,
 ) -> QueryResult<Vec<SessionRow>> {
-    sessions::table
+    on_backend!(conn, backend => sessions::table
         .filter(sessions::client_id.eq(client_id))
         .select(SessionRow::as_select())
         .order((sessions::created_at.asc(), sessions::id.asc()))
-        .load(conn)
+        .load(backend))
 }
 
 /// Sets `new_status` on every active session of `user_id`; returns them.

@@ -23,7 +23,7 @@ use super::model::status;
 use super::store;
 use crate::db::schema::{session_activity, session_events, session_token_issuances, sessions};
 use crate::db::spool::Spool;
-use crate::db::{write_transaction, DbConnection, Transient};
+use crate::db::{on_backend, write_transaction, DbConnection, Transient};
 use crate::http::ApiError;
 use crate::modules::Module;
 use crate::state::AppState;
@@ -163,10 +163,7 @@ fn insert_issuances(conn: &mut DbConnection, writes: &[SessionWrite]) -> QueryRe
     // One multi-row INSERT, written per backend: diesel's multi-backend
     // connection has no batch insert.
     let insert = diesel::insert_into(session_token_issuances::table).values(rows);
-    match conn {
-        DbConnection::Pg(pg) => insert.execute(pg),
-        DbConnection::Sqlite(sqlite) => insert.execute(sqlite),
-    }
+    on_backend!(conn, backend => insert.execute(backend))
 }
 
 /// A session ended through the spool.
