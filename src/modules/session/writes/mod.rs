@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -19,24 +19,24 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+mod issuances;
+mod replay;
+
+pub use issuances::{insert_issuance_batches, record_issuance};
+pub use replay::replay_spool;
+
 use super::model::status;
 use super::store;
-use crate::db::schema::{session_activity, session_events, session_token_issuances, sessions};
+use crate::db::schema::{session_activity, session_events, sessions};
 use crate::db::spool::Spool;
-use crate::db::{on_backend, write_transaction, DbConnection, Transient};
+use crate::db::{write_transaction, DbConnection, Transient};
 use crate::http::ApiError;
 use crate::modules::Module;
 use crate::state::AppState;
 
-/// How long a replayed ending is still checked in memory: a replica that
-/// serves reads may not have caught up with the replay yet.
-const REMEMBER_AFTER_REPLAY: Duration = Duration::from_secs(600);
-/// Token issuance records wait in memory for at most this many…
+/// Token issuance records wait in memory for at most this many (see
+/// [`issuances`]).
 const ISSUANCE_QUEUE: usize = 65_536;
-/// …and are inserted this many at a time.
-const ISSUANCE_BATCH: usize = 512;
-/// Spooled writes replayed per database round trip.
-const REPLAY_BATCH: i64 = 200;
 
 /// One write of the session API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +104,9 @@ pub fn apply(conn: &mut DbConnection, write: &SessionWrite) -> Result<bool, ApiE
                 ))
                 .execute(conn)
         }
-        SessionWrite::TokenIssued { .. } => insert_issuances(conn, std::slice::from_ref(write)),
+        SessionWrite::TokenIssued { .. } => {
+            issuances::insert_issuances(conn, std::slice::from_ref(write))
+        }
         SessionWrite::Finished {
             id,
             session_id,
@@ -138,32 +140,6 @@ pub fn apply(conn: &mut DbConnection, write: &SessionWrite) -> Result<bool, ApiE
         Err(error) if is_duplicate(&error) => Ok(false),
         Err(error) => Err(error.into()),
     }
-}
-
-fn insert_issuances(conn: &mut DbConnection, writes: &[SessionWrite]) -> QueryResult<usize> {
-    let rows: Vec<_> = writes
-        .iter()
-        .filter_map(|write| match write {
-            SessionWrite::TokenIssued {
-                id,
-                session_id,
-                kid,
-                issued_at,
-                expires_at,
-            } => Some((
-                session_token_issuances::id.eq(id),
-                session_token_issuances::session_id.eq(session_id),
-                session_token_issuances::kid.eq(kid),
-                session_token_issuances::issued_at.eq(issued_at),
-                session_token_issuances::expires_at.eq(expires_at),
-            )),
-            _ => None,
-        })
-        .collect();
-    // One multi-row INSERT, written per backend: diesel's multi-backend
-    // connection has no batch insert.
-    let insert = diesel::insert_into(session_token_issuances::table).values(rows);
-    on_backend!(conn, backend => insert.execute(backend))
 }
 
 /// A session ended through the spool.
@@ -360,159 +336,5 @@ pub async fn record(state: &AppState, write: SessionWrite) -> Result<(), ApiErro
             );
             spool_off_thread(state, vec![write]).await
         }
-    }
-}
-
-/// Queues a token issuance record; a background task inserts them in
-/// batches (see [`insert_issuance_batches`]). A full queue spools the record.
-pub fn record_issuance(state: &AppState, write: SessionWrite) {
-    if let Err(mpsc::error::TrySendError::Full(write) | mpsc::error::TrySendError::Closed(write)) =
-        state.session_writes.issuances.try_send(write)
-    {
-        let writes = state.session_writes.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(error) = writes.spool(&[write]) {
-                tracing::error!(%error, "a token issuance record was lost");
-            }
-        });
-    }
-}
-
-/// Inserts queued token issuance records, up to [`ISSUANCE_BATCH`] per
-/// statement, so signing a token never waits for a database write. Records
-/// the database cannot take go to the spool. Runs until the process stops.
-pub async fn insert_issuance_batches(state: Arc<AppState>) {
-    let Some(mut queue) = state
-        .session_writes
-        .issuance_queue
-        .lock()
-        .ok()
-        .and_then(|mut q| q.take())
-    else {
-        return;
-    };
-    let mut batch = Vec::with_capacity(ISSUANCE_BATCH);
-    while queue.recv_many(&mut batch, ISSUANCE_BATCH).await > 0 {
-        let rows = Arc::new(std::mem::take(&mut batch));
-        let attempt = rows.clone();
-        // A database slowed by load is not down: only an unreachable one
-        // (the retry budget spent) sends records to the spool.
-        let settings = &state.settings.database;
-        let deadline = settings.retry_budget.max(settings.primary_timeout);
-        let outcome = try_database(&state, deadline, "sessions.record_issuances", move |conn| {
-            insert_issuances(conn, &attempt).map_err(ApiError::from)
-        })
-        .await;
-        match outcome {
-            Some(Ok(count)) => {
-                metrics::counter!("steward_session_writes_total", "kind" => "token_issued", "outcome" => "applied")
-                    .increment(count as u64);
-            }
-            // A duplicate in the batch (a record that also reached the
-            // spool): apply one by one, each idempotently.
-            Some(Err(_)) => {
-                for write in rows.iter() {
-                    if let Err(error) = record(&state, write.clone()).await {
-                        tracing::error!(%error, "a token issuance record was refused");
-                    }
-                }
-            }
-            None => {
-                let rows = Arc::unwrap_or_clone(rows);
-                if let Err(error) = spool_off_thread(&state, rows).await {
-                    tracing::error!(%error, "token issuance records could not be spooled");
-                }
-            }
-        }
-        // Let records gather between inserts under load.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Replays spooled writes, oldest first, every `spool.replay_interval`.
-/// A write leaves the spool only after the database took it, so a crash
-/// at any point replays at most what was not yet confirmed, and [`apply`]
-/// skips anything that had in fact arrived. Runs until the process stops.
-pub async fn replay_spool(state: Arc<AppState>) {
-    let mut ticker = tokio::time::interval(state.settings.spool.replay_interval);
-    loop {
-        ticker.tick().await;
-        let current = state.clone();
-        match tokio::task::spawn_blocking(move || current.session_writes.spool.oldest(REPLAY_BATCH))
-            .await
-        {
-            Ok(Ok(waiting)) if !waiting.is_empty() => {
-                replay_batch(&state, waiting).await;
-                let current = state.clone();
-                // The depth gauges, once per round rather than per write.
-                let _cancelled = tokio::task::spawn_blocking(move || {
-                    current.session_writes.spool.report_depth()
-                })
-                .await;
-            }
-            Ok(Ok(_)) => forget_replayed(&state.session_writes),
-            Ok(Err(error)) => tracing::error!(%error, "reading the spool failed"),
-            Err(_) => return,
-        }
-    }
-}
-
-async fn replay_batch(state: &Arc<AppState>, waiting: Vec<crate::db::spool::SpooledWrite>) {
-    let pool = super::service::pool(state);
-    for entry in waiting {
-        let write: SessionWrite = match serde_json::from_str(&entry.body) {
-            Ok(write) => write,
-            Err(error) => {
-                tracing::error!(%error, id = entry.id, "an unreadable spooled write was dropped");
-                remove_spooled(state, entry.seq).await;
-                continue;
-            }
-        };
-        let attempt = write.clone();
-        let applied = pool
-            .run("sessions.replay", move |conn| apply(conn, &attempt))
-            .await;
-        match applied {
-            Ok(_) => {
-                remove_spooled(state, entry.seq).await;
-                if let SessionWrite::Finished { session_id, .. } = &write {
-                    if let Ok(mut ended) = state.session_writes.ended.write() {
-                        if let Some(entry) = ended.get_mut(session_id) {
-                            entry.replayed = Some(Instant::now());
-                        }
-                    }
-                }
-            }
-            // Still unreachable: try again on the next tick, in order.
-            Err(error) if error.is_transient() => return,
-            Err(error) => {
-                tracing::error!(%error, id = entry.id, "the database refused a spooled write; dropped");
-                remove_spooled(state, entry.seq).await;
-            }
-        }
-    }
-    tracing::info!("spooled session writes replayed");
-}
-
-async fn remove_spooled(state: &Arc<AppState>, seq: i64) {
-    let current = state.clone();
-    let removed =
-        tokio::task::spawn_blocking(move || current.session_writes.spool.remove(seq)).await;
-    if !matches!(removed, Ok(Ok(()))) {
-        tracing::error!(seq, "removing a replayed write from the spool failed");
-    }
-}
-
-fn forget_replayed(writes: &SessionWrites) {
-    if !writes.any_ended.load(Ordering::Acquire) {
-        return;
-    }
-    if let Ok(mut ended) = writes.ended.write() {
-        ended.retain(|_, entry| {
-            entry
-                .replayed
-                .is_none_or(|at| at.elapsed() < REMEMBER_AFTER_REPLAY)
-        });
-        writes.any_ended.store(!ended.is_empty(), Ordering::Release);
     }
 }
