@@ -16,6 +16,9 @@ What it does, in order (docs/benchmarks.md explains why each step is so):
    GET /v1/users?limit=10, password sign-in; then a restart with
    token_reuse_seconds=0 for fresh RS256 mints; a `--role session` process
    for its RSS; and token refresh beside a saturating sign-in load.
+   The kernel's autogroup scheduling is off for the run (PostgreSQL's
+   backends starve next to a saturated server otherwise; see
+   benchlib/procs.py without_autogroup).
 5. Ratios and targets printed, and written with the raw numbers to
    bench/out/<run>/ and to docs/benchmarks.md.
 
@@ -51,7 +54,7 @@ from benchlib import metrics, peer, report  # noqa: E402
 from benchlib import steward as st  # noqa: E402
 from benchlib.load import finish_wrk, measure, start_wrk, write_requests  # noqa: E402
 from benchlib.postgres import PgCluster  # noqa: E402
-from benchlib.procs import Registry, run_checked, sigterm_as_interrupt  # noqa: E402
+from benchlib.procs import Registry, run_checked, sigterm_as_interrupt, without_autogroup  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = {
@@ -156,7 +159,9 @@ class Run:
             "wrk": "wrk " + (re.findall(r"wrk (\S+)", cmd("wrk", "-v")) or ["?"])[0],
             "node": cmd("node", "--version"), "better_auth": peer.version(),
             "openssl": " ".join(cmd("openssl", "version").split()[:2]), "python": sys.version.split()[0],
+            "autogroup": without_autogroup(self.registry),
         }
+        self.say(f"kernel autogroup scheduling: {self.results['machine']['autogroup']}")
         self.say("openssl speed -seconds 3 rsa2048 on one server core")
         per_core = self.openssl_signs_per_s()
         cores = len(cpu_list(self.server_cpus))
@@ -294,6 +299,11 @@ class Run:
             self.say(f"  {name}")
             r[name] = self.load(s.server, url_base, files[target], connections=conns)
             if name == "token_reuse":
+                # /healthz again, right after: the floor drifts by up to a
+                # third between minutes on this host, so the reuse run is
+                # judged against the mean of the runs on either side of it.
+                self.say("  healthz_after (the HTTP floor again)")
+                r["healthz_after"] = self.load(s.server, s.frontend, files["healthz"])
                 self.say("  token_half (paced at half the peak rate)")
                 r["token_half"] = self.paced(s, files["token"], r["token_reuse"]["rps"] / 2)
         s.stop()

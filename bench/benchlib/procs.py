@@ -191,3 +191,38 @@ def spawn_watchdog(command):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+AUTOGROUP = "/proc/sys/kernel/sched_autogroup_enabled"
+
+
+def without_autogroup(registry):
+    """Turns the kernel's autogroup scheduling off for the run, and back on
+    at its end; returns what the run had, for the report.
+
+    PostgreSQL's backends each call setsid(). With autogroup on and every
+    process in the root cgroup (as on this machine), each backend is then a
+    scheduling group of its own, and next to a Steward saturating the same
+    core they were starved: session reads stalled for seconds (see "PostgreSQL
+    stalls at saturation" in docs/benchmarks.md). A production host runs
+    PostgreSQL as a service in its own cgroup, where autogroup does not apply.
+    """
+    try:
+        with open(AUTOGROUP) as f:
+            was = f.read().strip()
+    except OSError:
+        return "absent"
+    if was == "0":
+        return "off"
+    try:
+        with open(AUTOGROUP, "w") as f:
+            f.write("0")
+    except OSError as error:
+        return f"on (could not turn it off: {error.strerror})"
+
+    def restore():
+        with open(AUTOGROUP, "w") as f:
+            f.write(was)
+
+    registry.on_exit(restore)
+    return "off for the run"

@@ -13,6 +13,7 @@ BEGIN, END = "<!-- bench-results:begin -->", "<!-- bench-results:end -->"
 STEWARD_ROWS = [
     ("healthz", "GET /healthz (HTTP floor)"),
     ("token_reuse", "token refresh, reuse hits"),
+    ("healthz_after", "GET /healthz again, right after"),
     ("token_half", "token refresh at half peak (paced)"),
     ("token_mint", "token refresh, fresh RS256 mints"),
     ("token_mint_half", "fresh mints at half peak (paced)"),
@@ -98,7 +99,11 @@ def evaluate(results):
             if key in r and "metrics_after" in r[key]:
                 r[key]["queries_per_request"] = _queries_per_request(r[key])
         reuse = r["token_reuse"]["rps"]
-        healthz = r["healthz"]["rps"]
+        # The HTTP floor measured on both sides of the reuse run (older
+        # runs have only the one before it).
+        floors = [r[k] for k in ("healthz", "healthz_after") if k in r]
+        healthz = sum(f["rps"] for f in floors) / len(floors)
+        healthz_cpu = sum(f["server_cpu_percent"] for f in floors) / len(floors)
         if ba:
             ratios += [
                 {"name": "token refresh (reuse) / Better Auth /token", "backend": backend,
@@ -114,7 +119,7 @@ def evaluate(results):
                        "value": _ratio(reuse, healthz)})
         ratios.append({"name": "same, per server CPU-second", "backend": backend,
                        "value": _ratio(reuse / max(r["token_reuse"]["server_cpu_percent"], 1e-9),
-                                       healthz / max(r["healthz"]["server_cpu_percent"], 1e-9))})
+                                       healthz / max(healthz_cpu, 1e-9))})
         around = r["token_mint"].get("openssl_around")
         ratios.append({"name": "fresh mints / openssl sign ceiling (measured around the mints)",
                        "backend": backend,
@@ -127,7 +132,10 @@ def evaluate(results):
                    "met" if x >= 30 else "not met", f"{x:.1f}x")
         x = _ratio(reuse, healthz)
         target("token reuse >= 50% of own /healthz", backend, x, 0.5,
-               "met" if x >= 0.5 else "not met", f"{100 * x:.0f}%")
+               "met" if x >= 0.5 else "not met",
+               f"{reuse:.0f} vs {healthz:.0f} req/s = {100 * x:.0f}%"
+               + (f" (/healthz {floors[0]['rps']:.0f} before, {floors[1]['rps']:.0f} after)"
+                  if len(floors) == 2 else ""))
         around = r["token_mint"].get("openssl_around")
         mint_ceiling = around["ceiling_sign_per_s"] if around else ceiling
         x = _ratio(r["token_mint"]["rps"], mint_ceiling)
@@ -281,7 +289,7 @@ def _header(results, markdown):
         f"whole run {results.get('wall_seconds', 0) / 60:.1f} min)",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, Linux {m['kernel']}",
         f"Server CPUs {c['server_cpus']}, wrk CPUs {c['load_cpus']}, PostgreSQL CPUs "
-        f"{c.get('db_cpus', c['server_cpus'])} (taskset); Steward {m['steward']} "
+        f"{c.get('db_cpus', c['server_cpus'])} (taskset), kernel autogroup {m.get('autogroup', 'on')}; Steward {m['steward']} "
         f"({m['commit']}), {m['wrk']}, Node {m['node']}, Better Auth {m['better_auth']}, {m['openssl']}",
         f"openssl speed rsa2048: {o['rsa2048_sign_per_s_one_core']:.0f} sign/s per core x "
         f"{o['server_cores']} server core(s) = {o['ceiling_sign_per_s']:.0f}/s",
