@@ -67,6 +67,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     let hash_threads = HashThreads::start(settings.security.password_hash_threads)?;
     Ok(Prepared {
         state: Arc::new(AppState {
+            public_url: settings.public_url(),
             settings: Arc::new(settings),
             db,
             instance: boot.instance,

@@ -14,6 +14,9 @@ use crate::notify::Mailer;
 #[derive(Debug)]
 pub struct AppState {
     pub settings: Arc<Settings>,
+    /// [`Settings::public_url`], built once: browser requests compare their
+    /// `Origin` with it and mark cookies `Secure` from it.
+    pub public_url: String,
     pub db: Database,
     pub instance: Instance,
     pub secret_keys: SecretKeyVerifier,

@@ -121,9 +121,9 @@ impl FapiCaller {
 /// Whether browsers on `origin` may change state: the public URL's origin
 /// and `frontend.allowed_origins`.
 fn origin_allowed(state: &AppState, origin: &str) -> bool {
-    let settings = &state.settings;
-    origin == settings.public_url()
-        || settings
+    origin == state.public_url
+        || state
+            .settings
             .frontend
             .allowed_origins
             .iter()
@@ -247,9 +247,7 @@ fn set_client_token(
         }
         return;
     }
-    // Cookies only: `public_url` builds a string, and native callers are
-    // most of the token path's traffic.
-    let secure = state.settings.public_url().starts_with("https://");
+    let secure = state.public_url.starts_with("https://");
     match token {
         Some(token) => {
             builder.cookie(

@@ -153,7 +153,7 @@ fn prepare(
             }
             parsed
         }
-        None => url::Url::parse(&state.settings.public_url()).map_err(ApiError::internal)?,
+        None => url::Url::parse(&state.public_url).map_err(ApiError::internal)?,
     };
     let ticket = Alphanumeric.sample_string(&mut rand::rng(), 40);
     let mut link = base;
