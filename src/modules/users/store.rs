@@ -6,7 +6,7 @@ use super::list::{Order, OrderField, UserFilter};
 use super::model::{EmailAddressRow, UserRow};
 use crate::db::contains_pattern;
 use crate::db::schema::{email_addresses, users};
-use crate::db::{DbConnection, MultiBackend};
+use crate::db::{on_backend, DbConnection, MultiBackend};
 use crate::http::Pagination;
 
 diesel::define_sql_function! {
@@ -16,20 +16,22 @@ diesel::define_sql_function! {
 
 type BoxedUsers<'a> = users::BoxedQuery<'a, MultiBackend>;
 
+/// On the concrete connection (see `on_backend`), as is [`emails_of`]:
+/// both are read for every user object served.
 pub fn find_user(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserRow>> {
-    users::table
+    on_backend!(conn, backend => users::table
         .find(id)
         .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+        .first(backend))
+    .optional()
 }
 
 pub fn emails_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<EmailAddressRow>> {
-    email_addresses::table
+    on_backend!(conn, backend => email_addresses::table
         .filter(email_addresses::user_id.eq(user_id))
         .select(EmailAddressRow::as_select())
         .order((email_addresses::created_at.asc(), email_addresses::id.asc()))
-        .load(conn)
+        .load(backend))
 }
 
 /// Email addresses of many users in one query, for lists.
