@@ -3,7 +3,6 @@
 //! guesses and sends shared by sign-up and sign-in.
 
 use rand::Rng;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::http::{ApiError, ErrorCode};
@@ -24,8 +23,7 @@ pub fn generate() -> String {
 
 /// The stored form of `code` for attempt `owner_id`.
 pub fn digest(owner_id: &str, code: &str) -> String {
-    let hash = Sha256::digest(format!("{owner_id}:{code}").as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    super::sha256_hex(format!("{owner_id}:{code}").as_bytes())
 }
 
 /// Whether `code` matches the stored digest.

@@ -6,7 +6,6 @@
 //! hint are stored; the key itself is shown once, when it is created.
 
 use rand::distr::{Alphanumeric, SampleString};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::Environment;
@@ -21,8 +20,7 @@ pub fn generate(environment: Environment) -> String {
 
 /// The stored form of a key: hex SHA-256.
 pub fn digest(key: &str) -> String {
-    let hash = Sha256::digest(key.as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    super::sha256_hex(key.as_bytes())
 }
 
 /// What an operator sees to recognise a key: its kind and first characters.
