@@ -151,7 +151,9 @@ class Run:
                 return "unavailable"
 
         commit = cmd("git", "-C", ROOT, "rev-parse", "--short", "HEAD")
-        dirty = cmd("git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no")
+        # Edits under docs/ (this run rewrites docs/benchmarks.md) do not
+        # change what is measured.
+        dirty = cmd("git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs")
         self.results["machine"] = {
             "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kib / 1048576, 1),
             "kernel": os.uname().release, "os": _os_release(),
