@@ -12,7 +12,7 @@ use super::{store, validate};
 use crate::crypto::ids::{new_id, prefix};
 use crate::crypto::otp;
 use crate::db::schema::{email_addresses, email_verifications};
-use crate::db::{write_transaction, DbConnection};
+use crate::db::{on_backend, write_transaction, DbConnection};
 use crate::http::{ApiError, ErrorCode, Patch};
 use crate::notify::CodePurpose;
 use crate::state::AppState;
@@ -235,22 +235,14 @@ fn pending(conn: &mut DbConnection, email_id: &str) -> QueryResult<PendingCode> 
 }
 
 fn save_pending(conn: &mut DbConnection, code: &PendingCode) -> QueryResult<()> {
-    match conn {
-        DbConnection::Pg(pg) => diesel::insert_into(email_verifications::table)
-            .values(code)
-            .on_conflict(email_verifications::email_address_id)
-            .do_update()
-            .set(code)
-            .execute(pg)
-            .map(drop),
-        DbConnection::Sqlite(sqlite) => diesel::insert_into(email_verifications::table)
-            .values(code)
-            .on_conflict(email_verifications::email_address_id)
-            .do_update()
-            .set(code)
-            .execute(sqlite)
-            .map(drop),
-    }
+    // An upsert, which the multi-backend connection cannot express.
+    on_backend!(conn, backend => diesel::insert_into(email_verifications::table)
+        .values(code)
+        .on_conflict(email_verifications::email_address_id)
+        .do_update()
+        .set(code)
+        .execute(backend))
+    .map(drop)
 }
 
 /// `POST /v1/me/email_addresses/{id}/prepare_verification` (`email_code`).
