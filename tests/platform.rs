@@ -53,6 +53,10 @@ async fn health_readiness_and_metrics(backend: Backend) {
         "HTTP latency per route"
     );
     assert!(
+        metrics.contains("steward_http_request_duration_seconds_bucket{listener=\"frontend\",method=\"GET\",route=\"/healthz\",status=\"200\""),
+        "HTTP latency of a hot route, recorded through its cached handle"
+    );
+    assert!(
         metrics.contains(
             "steward_db_query_duration_seconds_bucket{pool=\"primary\",query=\"users.list\""
         ),

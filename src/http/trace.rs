@@ -6,17 +6,35 @@
 //! failing request in the logs. The id lives in a task-local for the
 //! duration of the request, which is where error bodies are rendered.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web;
 use tracing::Instrument;
 
 tokio::task_local! {
     static TRACE_ID: String;
+}
+
+const REQUEST_DURATION: &str = "steward_http_request_duration_seconds";
+
+/// A hot route's request-duration histogram, by listener, route, method and
+/// status.
+type HotKey = (&'static str, &'static str, Method, u16);
+
+thread_local! {
+    /// The hot routes' histogram handles, per worker thread. Building a
+    /// metrics key from four labels and finding it in the registry cost
+    /// about 2.3k instructions per request (callgrind), as much as a tenth
+    /// of a `/healthz`.
+    static HOT_HISTOGRAMS: RefCell<HashMap<HotKey, metrics::Histogram>> =
+        RefCell::new(HashMap::new());
 }
 
 /// Response header carrying the trace id (read by Clerk's Go SDK).
@@ -47,7 +65,7 @@ pub async fn observe(
     let listener = req
         .app_data::<web::Data<Listener>>()
         .map_or("unknown", |l| l.0);
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let span = tracing::info_span!(
         "request",
         trace_id = %trace_id,
@@ -61,12 +79,15 @@ pub async fn observe(
         .await?;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let route = match hot_route(response.request().path()) {
-        Some(route) => route.to_owned(),
-        None => response
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned()),
+    let hot = hot_route(response.request().path());
+    let route = match hot {
+        Some(route) => std::borrow::Cow::Borrowed(route),
+        None => std::borrow::Cow::Owned(
+            response
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_owned()),
+        ),
     };
     span.in_scope(|| {
         tracing::info!(
@@ -76,20 +97,39 @@ pub async fn observe(
             "request finished"
         );
     });
-    metrics::histogram!(
-        "steward_http_request_duration_seconds",
-        "listener" => listener,
-        "method" => method,
-        "route" => route,
-        "status" => status.to_string(),
-    )
-    .record(elapsed.as_secs_f64());
+    let seconds = elapsed.as_secs_f64();
+    match hot {
+        Some(route) => HOT_HISTOGRAMS.with_borrow_mut(|histograms| {
+            histograms
+                .entry((listener, route, method, status))
+                .or_insert_with_key(|(listener, route, method, status)| {
+                    request_histogram(listener, method, route.to_string(), *status)
+                })
+                .record(seconds)
+        }),
+        None => request_histogram(listener, &method, route.into_owned(), status).record(seconds),
+    }
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         response
             .headers_mut()
             .insert(HeaderName::from_static(TRACE_HEADER), value);
     }
     Ok(response)
+}
+
+fn request_histogram(
+    listener: &'static str,
+    method: &Method,
+    route: String,
+    status: u16,
+) -> metrics::Histogram {
+    metrics::histogram!(
+        REQUEST_DURATION,
+        "listener" => listener,
+        "method" => method.to_string(),
+        "route" => route,
+        "status" => status.to_string(),
+    )
 }
 
 /// The route label of the hottest paths, found without `match_pattern`,
