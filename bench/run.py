@@ -11,8 +11,8 @@ What it does, in order (docs/benchmarks.md explains why each step is so):
 3. Better Auth on SQLite: /api/auth/ok (its HTTP floor), /api/auth/token
    (jwt plugin), /api/auth/get-session, sign-in.
 4. For each Steward backend (SQLite, then PostgreSQL in an ephemeral
-   cluster): /healthz, token refresh with reuse hits, the same at half
-   the peak rate, GET /v1/client, BAPI GET /v1/users/{id} and
+   cluster): /healthz, token refresh with reuse hits, /healthz again,
+   token refresh at half the peak rate, GET /v1/client, BAPI GET /v1/users/{id} and
    GET /v1/users?limit=10, password sign-in; then a restart with
    token_reuse_seconds=0 for fresh RS256 mints; a `--role session` process
    for its RSS; and token refresh beside a saturating sign-in load.
