@@ -1,5 +1,6 @@
-//! Identifiers, password hashing, secret keys and signing keys.
+//! Identifiers, password hashing, secret keys, signing keys and client tokens.
 
+pub mod client_tokens;
 pub mod hash_threads;
 pub mod ids;
 pub mod jwt;

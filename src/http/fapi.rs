@@ -19,7 +19,6 @@ use actix_web::http::Method;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ErrorCode};
@@ -30,14 +29,6 @@ use crate::state::AppState;
 pub const CLIENT_COOKIE: &str = "__client";
 /// How long the client cookie lives, in days.
 const CLIENT_COOKIE_DAYS: i64 = 365;
-
-/// What a client token carries. `iat` is informational: a token stays
-/// valid for as long as its client exists.
-#[derive(Debug, Serialize, Deserialize)]
-struct ClientClaims {
-    id: String,
-    iat: i64,
-}
 
 /// The caller of a Frontend API request.
 #[derive(Debug, Clone)]
@@ -101,8 +92,8 @@ impl FapiCaller {
         let (client_id, client_token) = token
             .filter(|t| !t.is_empty())
             .and_then(|t| {
-                let claims = state.instance.client_tokens.verify::<ClientClaims>(&t)?;
-                Some((Some(claims.id), Some(t)))
+                let client_id = state.instance.client_tokens.client_of(&t)?;
+                Some((Some(client_id), Some(t)))
             })
             .unwrap_or_default();
         let session_id = query_value(req, "_clerk_session_id")
@@ -218,11 +209,11 @@ pub fn attach_client_token(
         return;
     }
     let token = client_id.and_then(|id| {
-        let claims = ClientClaims {
-            id: id.to_owned(),
-            iat: chrono::Utc::now().timestamp(),
-        };
-        match state.instance.client_tokens.sign(&claims) {
+        match state
+            .instance
+            .client_tokens
+            .issue(id, chrono::Utc::now().timestamp())
+        {
             Ok(token) => Some(token),
             Err(error) => {
                 tracing::error!(%error, "client token signing failed");

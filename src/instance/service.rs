@@ -8,8 +8,8 @@ use base64::Engine;
 use super::key_ring::KeyRing;
 use super::store::{self, InstanceRow, SecretKeyRow, SigningKeyRow};
 use crate::config::{Environment, Settings};
+use crate::crypto::client_tokens::ClientTokens;
 use crate::crypto::ids::{new_id, prefix};
-use crate::crypto::jwt::Hs256Key;
 use crate::crypto::secret_keys;
 use crate::crypto::signing_keys::generate_rsa_pkcs8;
 use crate::db::{write_transaction, DbPool};
@@ -26,7 +26,7 @@ pub struct Instance {
     /// The session-token signing keys: which signs, which are published.
     pub keys: KeyRing,
     /// Signs and checks client tokens (the `__client` cookie, native JWTs).
-    pub client_tokens: Hs256Key,
+    pub client_tokens: ClientTokens,
     /// The stored "last used" badge setting (config may override it); the
     /// Backend API can change it while the process runs.
     pub show_last_used_badge: AtomicBool,
@@ -124,7 +124,7 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
             created_at: row.created_at,
             publishable_key: publishable_key(environment, &settings.public_url()),
             keys,
-            client_tokens: Hs256Key::new(&client_key),
+            client_tokens: ClientTokens::new(&client_key),
             show_last_used_badge: AtomicBool::new(row.show_last_used_badge),
         },
         created_secret_key,

@@ -158,9 +158,16 @@ impl TokenObject {
             .jwt
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')));
+        // Pushed rather than `format!`ted: this is every token response.
+        const HEAD: &str = r#"{"object":"token","jwt":""#;
+        const TAIL: &str = r#""}"#;
+        let mut body = String::with_capacity(HEAD.len() + self.jwt.len() + TAIL.len());
+        body.push_str(HEAD);
+        body.push_str(&self.jwt);
+        body.push_str(TAIL);
         builder
             .content_type(actix_web::http::header::ContentType::json())
-            .body(format!(r#"{{"object":"token","jwt":"{}"}}"#, self.jwt))
+            .body(body)
     }
 }
 
