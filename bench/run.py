@@ -319,6 +319,14 @@ class Run:
         self.say("  token_mint_serial (one connection, back to back: the session read without a queue)")
         r["token_mint_serial"] = self.load(s.server, s.frontend, files["token"], connections=1)
         s.stop()
+        if backend == "postgres":
+            rate = r["token_mint"]["rps"] / 2
+            self.say(f"  PostgreSQL paced read (pgbench, the session read's SQL, {rate:.0f}/s, on the server CPUs)")
+            r["pg_paced_read"] = cluster.paced_read("steward_bench", self.server_cpus,
+                                                    st.session_read_sql(seeded), rate,
+                                                    min(self.seconds, 10))
+            floor = r["pg_paced_read"]
+            self.say(f"    P50 {floor['p50_us']} us, P95 {floor['p95_us']} us, P99 {floor['p99_us']} us")
 
         self.say("  token_reuse_session_role (steward serve --role session)")
         s = self.start_steward(self.server_cpus, url, work, f"{backend}-session-role", role="session",

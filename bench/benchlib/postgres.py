@@ -79,6 +79,39 @@ class PgCluster:
             raise RuntimeError(f"cannot read pgbench output:\n{out}")
         return {"latency_us": float(found.group(1)) * 1000, "command": "pgbench -n -M prepared -c 1 -f select1.sql"}
 
+    def paced_read(self, database, cpus, sql, rate, seconds):
+        """The floor under the session read at a given rate: `pgbench -M
+        prepared` running Steward's own primary-key `SELECT` from one client,
+        paced at `rate` per second, pinned to `cpus` with nothing else
+        running. Per-transaction latencies (minus pgbench's own schedule
+        lag) from its log; microseconds."""
+        script = os.path.join(self.base, "session_read.sql")
+        with open(script, "w") as f:
+            f.write(sql.rstrip(";") + ";\n")
+        logs = os.path.join(self.base, "paced-read")
+        os.makedirs(logs, exist_ok=True)
+        run_checked(["taskset", "-c", cpus, os.path.join(self.bin, "pgbench"), "-n", "-h", "127.0.0.1",
+                     "-p", str(self.port), "-U", "postgres", "-M", "prepared", "-c", "1",
+                     "-T", str(seconds), "-R", f"{rate:.0f}", "-f", script,
+                     "-l", "--log-prefix", os.path.join(logs, "txn"), database])
+        latencies = []
+        for name in glob.glob(os.path.join(logs, "txn*")):
+            with open(name) as f:
+                for line in f:
+                    fields = line.split()
+                    # client, txn, latency us, script, epoch s, epoch us, lag us
+                    latencies.append(int(fields[2]) - int(fields[6]))
+        if not latencies:
+            raise RuntimeError("pgbench logged no transactions")
+        latencies.sort()
+
+        def at(q):
+            return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+
+        return {"rate": rate, "count": len(latencies),
+                **{f"p{q}_us": at(q / 100) for q in (50, 95, 99)},
+                "command": f"pgbench -n -M prepared -c 1 -R {rate:.0f} -f session_read.sql -l"}
+
     def stop(self):
         if getattr(self, "running", False):
             self.running = False

@@ -150,11 +150,16 @@ def evaluate(results):
             # law), so the query targets are judged at half the peak rate,
             # on the mint instance: a reuse hit may not read the database.
             read = r.get("token_mint_half", {}).get("session_read")
+            floor = r.get("pg_paced_read")
             for q, goal_us in (("p50", 40), ("p95", 96), ("p99", 300)):
                 found = read[q] if read else None
                 verdict = metrics.judge(found, goal_us / 1e6)
                 shown = "no samples" if not found else (
                     f"{found[0] * 1e6:.0f} us (bucket {_us(found[1])}-{_us(found[2])} us)")
+                if floor:
+                    # What PostgreSQL's own client gets for the same query at
+                    # the same rate on the same core.
+                    shown += f"; pgbench, same SQL and rate: {floor[q + '_us']} us"
                 target(f"session read {q.upper()} <= {goal_us} us (PostgreSQL, mints at half peak)", backend,
                        found[0] * 1e6 if found else None, goal_us, verdict, shown)
         half = r["token_half"]
@@ -246,6 +251,12 @@ def _scenario_tables(results, markdown):
         if r.get("pg_round_trip"):
             extra.append(f"PostgreSQL round-trip floor: {r['pg_round_trip']['latency_us']:.0f} us per "
                          f"`SELECT 1` ({r['pg_round_trip']['command']}, on the server CPUs)")
+        if r.get("pg_paced_read"):
+            floor = r["pg_paced_read"]
+            extra.append(f"PostgreSQL paced read floor: P50 {floor['p50_us']} us, P95 {floor['p95_us']} us, "
+                         f"P99 {floor['p99_us']} us for the session read's own SQL at {floor['rate']:.0f}/s "
+                         f"(the mints' half peak), {floor['count']} reads ({floor['command']}, on the "
+                         f"server CPUs, nothing else running)")
         check = r["argon2_check_ms"]
         extra.append(f"seeding: {r['seed_seconds']:.1f} s; one Argon2id check via BAPI verify_password: "
                      f"{check['min']:.1f} ms min, {check['median']:.1f} ms median of 5")

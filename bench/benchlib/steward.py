@@ -119,6 +119,17 @@ def token_requests(seeded):
              dict(FORM, Authorization=jwt)) for _, sid, jwt in seeded["sessions"]]
 
 
+def session_read_sql(seeded):
+    """The token path's session read (`store::find_session`) as SQL, for one
+    seeded session: what diesel sends, with the parameters written in."""
+    columns = ", ".join(f'"sessions"."{c}"' for c in (
+        "id", "client_id", "user_id", "status", "last_active_organization_id", "claims_snapshot",
+        "first_factor_verified_at", "last_active_at", "expire_at", "abandon_at", "ended_at",
+        "created_at", "updated_at"))
+    session_id = seeded["sessions"][0][1]
+    return f"""SELECT {columns} FROM "sessions" WHERE ("sessions"."id" = '{session_id}') LIMIT 1"""
+
+
 def client_requests(seeded):
     return [("GET", "/v1/client?_is_native=true", None, {"Authorization": jwt})
             for _, _, jwt in seeded["sessions"]]
