@@ -150,6 +150,21 @@ async fn native_password_sign_in_token_and_reuse(backend: Backend) {
         client["response"]["last_authentication_strategy"],
         "password"
     );
+    // The client is both the response and the envelope's client; its
+    // session carries the user without private metadata.
+    assert_eq!(client["response"], client["client"]);
+    let session = &client["response"]["sessions"][0];
+    assert_eq!(session["id"], session_id.as_str());
+    assert_eq!(session["user"]["id"], user_id.as_str());
+    assert!(
+        session["user"].get("private_metadata").is_none(),
+        "{session}"
+    );
+    assert!(session["user"]["public_metadata"].is_object());
+    assert_eq!(
+        session["public_user_data"]["identifier"],
+        session["user"]["email_addresses"][0]["email_address"]
+    );
     let (_, fetched) = app.get(&format!("/v1/users/{user_id}")).await;
     assert!(fetched["last_sign_in_at"].is_i64());
 

@@ -14,12 +14,13 @@
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
-use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE, ORIGIN};
+use actix_web::http::header::{ContentType, AUTHORIZATION, CONTENT_TYPE, ORIGIN};
 use actix_web::http::Method;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::error::{ApiError, ErrorCode};
 use super::extract::{parse_json, parse_query};
@@ -175,18 +176,26 @@ impl<T: DeserializeOwned + 'static> FromRequest for FapiForm<T> {
 
 /// Builds the `{response, client}` envelope and hands the client its token:
 /// a fresh `__client` cookie for browsers, the `Authorization` header for
-/// native apps. `client` is the client object (or `None` after sign-out).
-pub fn reply(
+/// native apps. `client` is the client object, already written out as JSON
+/// (it is often the response too), or `None` after sign-out.
+pub fn reply<R: Serialize + ?Sized>(
     state: &AppState,
     caller: &FapiCaller,
-    response: Value,
+    response: &R,
     client_id: Option<&str>,
-    client: Option<Value>,
+    client: Option<&RawValue>,
 ) -> HttpResponse {
-    let body = json!({ "response": response, "client": client.unwrap_or(Value::Null) });
+    #[derive(Serialize)]
+    struct Envelope<'a, R: ?Sized> {
+        response: &'a R,
+        client: Option<&'a RawValue>,
+    }
     let mut builder = HttpResponse::Ok();
     attach_client_token(state, caller, client_id, &mut builder);
-    builder.json(body)
+    match serde_json::to_vec(&Envelope { response, client }) {
+        Ok(body) => builder.content_type(ContentType::json()).body(body),
+        Err(error) => ApiError::internal(error).error_response(),
+    }
 }
 
 /// Sets the client token on a response (or clears the cookie when there is

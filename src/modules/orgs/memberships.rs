@@ -265,7 +265,7 @@ pub async fn membership_objects(
 ) -> Result<Vec<MembershipObject>, ApiError> {
     let mut objects = Vec::with_capacity(rows.len());
     for row in rows {
-        let user = users::service::frontend_user(state, row.user_id.clone()).await?;
+        let user = users::service::frontend_user_object(state, row.user_id.clone()).await?;
         let (org, role_name, permissions) = pool(state)
             .run("orgs.membership_object", {
                 let row = row.clone();
@@ -279,14 +279,14 @@ pub async fn membership_objects(
         let public_user_data = user.as_ref().map_or(Value::Null, |u| {
             json!({
                 "user_id": row.user_id,
-                "first_name": u["first_name"],
-                "last_name": u["last_name"],
-                "profile_image_url": u["profile_image_url"],
-                "image_url": u["image_url"],
-                "has_image": u["has_image"],
-                "identifier": users::service::public_user_data(u)["identifier"],
-                "username": u["username"],
-                "banned": u["banned"],
+                "first_name": u.first_name,
+                "last_name": u.last_name,
+                "profile_image_url": u.profile_image_url,
+                "image_url": u.image_url,
+                "has_image": u.has_image,
+                "identifier": u.identifier(),
+                "username": u.username,
+                "banned": u.banned,
                 "deprovisioned": false,
             })
         });

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::model::{ClientRow, SessionObject, SessionRow};
+use super::model::{ClientObject, ClientRow, SessionObject, SessionRow};
 use super::service::{client_sessions, pool};
 use super::store;
 use crate::crypto::ids::{self, prefix};
@@ -13,14 +13,13 @@ use crate::modules::users;
 use crate::state::AppState;
 use crate::time::now_ms;
 
-/// Clerk's Frontend API `client` object: the client with its active
-/// sessions (each with its user) and its current sign-in / sign-up.
+/// Clerk's Frontend API `client` object (see [`ClientObject`]).
 pub async fn client_object(
     state: &AppState,
     client: &ClientRow,
     sign_in: Option<Value>,
     sign_up: Option<Value>,
-) -> Result<Value, ApiError> {
+) -> Result<ClientObject, ApiError> {
     let now = now_ms();
     let mut sessions = Vec::new();
     for row in client_sessions(state, client.id.clone()).await? {
@@ -28,19 +27,19 @@ pub async fn client_object(
             sessions.push(frontend_session(state, &row, now).await?);
         }
     }
-    Ok(serde_json::json!({
-        "object": "client",
-        "id": client.id,
-        "sessions": sessions,
-        "sign_in": sign_in,
-        "sign_up": sign_up,
-        "last_active_session_id": client.last_active_session_id,
-        "last_authentication_strategy": client.last_authentication_strategy,
-        "cookie_expires_at": Value::Null,
-        "captcha_bypass": false,
-        "created_at": client.created_at,
-        "updated_at": client.updated_at,
-    }))
+    Ok(ClientObject {
+        object: "client",
+        id: client.id.clone(),
+        sessions,
+        sign_in,
+        sign_up,
+        last_active_session_id: client.last_active_session_id.clone(),
+        last_authentication_strategy: client.last_authentication_strategy.clone(),
+        cookie_expires_at: None,
+        captcha_bypass: false,
+        created_at: client.created_at,
+        updated_at: client.updated_at,
+    })
 }
 
 /// A session as the Frontend API shows it: with its user and public data.
@@ -48,13 +47,13 @@ pub async fn frontend_session(
     state: &AppState,
     row: &SessionRow,
     now: i64,
-) -> Result<Value, ApiError> {
+) -> Result<SessionObject, ApiError> {
     let mut object = SessionObject::from_row(row, now);
-    if let Some(user) = users::service::frontend_user(state, row.user_id.clone()).await? {
-        object.public_user_data = Some(users::service::public_user_data(&user));
+    if let Some(user) = users::service::frontend_user_object(state, row.user_id.clone()).await? {
+        object.public_user_data = Some(users::service::PublicUserData::of(&user));
         object.user = Some(user);
     }
-    serde_json::to_value(object).map_err(ApiError::internal)
+    Ok(object)
 }
 
 /// Clerk's Backend API `client` object.

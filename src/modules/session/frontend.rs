@@ -1,7 +1,8 @@
 //! Frontend API handlers: the client, its sessions, and session tokens.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::model::{status, TokenObject};
@@ -27,8 +28,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/client/sessions/{id}/remove", web::post().to(remove));
 }
 
-/// The client object for `client_id`, with its current sign-in.
-async fn client_value(state: &AppState, client_id: &str) -> Result<Option<Value>, ApiError> {
+/// The client object for `client_id`, with its current sign-in and
+/// sign-up, written out as JSON once: the envelope may carry it twice.
+async fn client_json(state: &AppState, client_id: &str) -> Result<Option<Box<RawValue>>, ApiError> {
     let Some(client) = service::find_client(state, Some(client_id.to_owned())).await? else {
         return Ok(None);
     };
@@ -42,36 +44,43 @@ async fn client_value(state: &AppState, client_id: &str) -> Result<Option<Value>
     } else {
         None
     };
-    service::client_object(state, &client, sign_in, sign_up)
-        .await
+    let object = service::client_object(state, &client, sign_in, sign_up).await?;
+    serde_json::value::to_raw_value(&object)
         .map(Some)
+        .map_err(ApiError::internal)
 }
 
 /// `{response, client}` for the caller's client, with its token attached.
-pub async fn envelope(
+pub async fn envelope<R: Serialize>(
     state: &AppState,
     caller: &FapiCaller,
-    response: Value,
+    response: R,
     client_id: &str,
 ) -> Reply {
-    let client = client_value(state, client_id).await?;
-    Ok(reply(state, caller, response, Some(client_id), client))
+    let client = client_json(state, client_id).await?;
+    Ok(reply(
+        state,
+        caller,
+        &response,
+        Some(client_id),
+        client.as_deref(),
+    ))
 }
 
+/// `GET /v1/client`: the client is both the response and the envelope's
+/// `client`.
 async fn get_client(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
     let client = match &caller.client_id {
-        Some(id) => client_value(&state, id).await?,
+        Some(id) => client_json(&state, id).await?,
         None => None,
     };
-    let id = client
-        .as_ref()
-        .and_then(|c| c["id"].as_str().map(str::to_owned));
+    let client_id = client.as_ref().and(caller.client_id.as_deref());
     Ok(reply(
         &state,
         &caller,
-        client.clone().unwrap_or(Value::Null),
-        id.as_deref(),
-        client,
+        &client,
+        client_id,
+        client.as_deref(),
     ))
 }
 
@@ -79,21 +88,21 @@ async fn delete_client(state: web::Data<AppState>, caller: FapiCaller) -> Reply 
     if let Some(client) = service::find_client(&state, caller.client_id.clone()).await? {
         service::sign_out_client(&state, client.id, true).await?;
     }
-    Ok(reply(&state, &caller, Value::Null, None, None))
+    Ok(reply(&state, &caller, &Value::Null, None, None))
 }
 
 async fn sign_out_all(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
     let Some(client) = service::find_client(&state, caller.client_id.clone()).await? else {
-        return Ok(reply(&state, &caller, Value::Null, None, None));
+        return Ok(reply(&state, &caller, &Value::Null, None, None));
     };
     service::sign_out_client(&state, client.id.clone(), false).await?;
-    let object = client_value(&state, &client.id).await?;
+    let object = client_json(&state, &client.id).await?;
     Ok(reply(
         &state,
         &caller,
-        object.clone().unwrap_or(Value::Null),
+        &object,
         Some(&client.id),
-        object,
+        object.as_deref(),
     ))
 }
 

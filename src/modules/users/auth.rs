@@ -7,7 +7,7 @@
 //! the user is locked for `security.lockout.duration`.
 
 use diesel::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::model::{EmailAddressRow, UserObject};
 use super::service::{load, pool};
@@ -181,41 +181,30 @@ pub async fn record_sign_in(
 /// metadata. A session read: it fails over to a replica with the session
 /// token path.
 pub async fn frontend_user(state: &AppState, user_id: String) -> Result<Option<Value>, ApiError> {
-    let object = state
+    frontend_user_object(state, user_id)
+        .await?
+        .map(|user| serde_json::to_value(user).map_err(ApiError::internal))
+        .transpose()
+}
+
+/// As [`frontend_user`], typed: for objects that embed the user and are
+/// written straight to the response, never through a `Value`.
+pub async fn frontend_user_object(
+    state: &AppState,
+    user_id: String,
+) -> Result<Option<UserObject>, ApiError> {
+    state
         .db
         .read_with_failover(Module::Users, "users.get_frontend", move |conn| {
             let Some(row) = store::find_user(conn, &user_id)? else {
                 return Ok(None);
             };
             let emails = store::emails_of(conn, &row.id)?;
-            Ok(Some(UserObject::from_rows(row, emails, now_ms())))
+            Ok(Some(
+                UserObject::from_rows(row, emails, now_ms()).for_frontend(),
+            ))
         })
-        .await?;
-    object
-        .map(|user| {
-            let mut value = serde_json::to_value(user).map_err(ApiError::internal)?;
-            if let Some(map) = value.as_object_mut() {
-                map.remove("private_metadata");
-            }
-            Ok(value)
-        })
-        .transpose()
-}
-
-/// Clerk's `public_user_data` for a Frontend API user object.
-pub fn public_user_data(user: &Value) -> Value {
-    let identifier = user["email_addresses"][0]["email_address"]
-        .as_str()
-        .or_else(|| user["username"].as_str())
-        .map(str::to_owned);
-    json!({
-        "first_name": user["first_name"],
-        "last_name": user["last_name"],
-        "image_url": user["image_url"],
-        "has_image": user["has_image"],
-        "identifier": identifier,
-        "profile_image_url": user["profile_image_url"],
-    })
+        .await
 }
 
 /// Sign-up fields, normalised and checked, ready to store.

@@ -4,7 +4,6 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::account::{self, ChangePassword, UpdateSelf};
 use crate::http::fapi::{FapiCaller, FapiForm};
@@ -102,7 +101,7 @@ async fn change_password(
 async fn sessions_of(state: &AppState, caller: &FapiCaller, active_only: bool) -> Reply {
     let me = me(state, caller).await?;
     let now = now_ms();
-    let mut objects: Vec<Value> = Vec::new();
+    let mut objects = Vec::new();
     for row in sessions::user_sessions(state, me.user_id.clone(), active_only).await? {
         objects.push(sessions::frontend_session(state, &row, now).await?);
     }

@@ -69,7 +69,10 @@ pub struct UserObject {
     pub image_url: String,
     pub has_image: bool,
     pub public_metadata: Value,
-    pub private_metadata: Value,
+    /// `None` only in the Frontend API's form ([`UserObject::for_frontend`]),
+    /// which leaves the field out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_metadata: Option<Value>,
     pub unsafe_metadata: Value,
     pub email_addresses: Vec<EmailAddressObject>,
     pub phone_numbers: Vec<Value>,
@@ -97,6 +100,46 @@ pub struct UserObject {
     pub legal_accepted_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl UserObject {
+    /// The user as the Frontend API shows it: without private metadata.
+    pub fn for_frontend(mut self) -> Self {
+        self.private_metadata = None;
+        self
+    }
+
+    /// What the user is shown as: the first email address, else the username.
+    pub fn identifier(&self) -> Option<&str> {
+        self.email_addresses
+            .first()
+            .map(|email| email.email_address.as_str())
+            .or(self.username.as_deref())
+    }
+}
+
+/// Clerk's `public_user_data` on a Frontend API session.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicUserData {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub image_url: String,
+    pub has_image: bool,
+    pub identifier: Option<String>,
+    pub profile_image_url: String,
+}
+
+impl PublicUserData {
+    pub fn of(user: &UserObject) -> Self {
+        Self {
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            image_url: user.image_url.clone(),
+            has_image: user.has_image,
+            identifier: user.identifier().map(str::to_owned),
+            profile_image_url: user.profile_image_url.clone(),
+        }
+    }
 }
 
 /// Clerk's `email_address` object.
@@ -195,7 +238,7 @@ impl UserObject {
             image_url: String::new(),
             has_image: false,
             public_metadata: parse_metadata(&row.public_metadata),
-            private_metadata: parse_metadata(&row.private_metadata),
+            private_metadata: Some(parse_metadata(&row.private_metadata)),
             unsafe_metadata: parse_metadata(&row.unsafe_metadata),
             email_addresses: emails
                 .into_iter()

@@ -10,10 +10,12 @@
 //! `update.rs`, `user_metadata.rs` and `moderation.rs` (delete, ban, lock).
 
 pub use super::auth::{
-    check_new_identity, find_by_identifier, frontend_user, may_create_organization,
-    public_user_data, record_credential_check, record_sign_in, sign_in_user_by_id, SignInUser,
+    check_new_identity, find_by_identifier, frontend_user, frontend_user_object,
+    may_create_organization, record_credential_check, record_sign_in, sign_in_user_by_id,
+    SignInUser,
 };
-use super::model::{UserObject, UserRow};
+use super::model::UserRow;
+pub use super::model::{PublicUserData, UserObject};
 pub use super::requests::CreateUser;
 use super::{store, validate};
 use crate::crypto::ids::{self, prefix};
