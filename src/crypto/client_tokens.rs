@@ -68,7 +68,10 @@ impl ClientTokens {
             return Some(client_id);
         }
         let claims = self.key.verify::<ClientClaims>(token)?;
-        self.lock().insert(token, &claims.id);
+        let dropped = self.lock().insert(token, &claims.id);
+        // A full generation's thousands of strings are freed here, after
+        // the lock is released, not while other requests wait for it.
+        drop(dropped);
         Some(claims.id)
     }
 
@@ -91,25 +94,31 @@ struct Generations {
 }
 
 impl Generations {
+    /// The client `token` names, if remembered. A hit in the previous
+    /// generation moves to the current one while that has room; a full
+    /// current generation is rotated only by [`Generations::insert`].
     fn get(&mut self, token: &str) -> Option<String> {
         if let Some(client_id) = self.current.get(token) {
             return Some(client_id.to_string());
         }
+        if self.current.len() >= GENERATION_CAPACITY {
+            return self.previous.get(token).map(|id| id.to_string());
+        }
         let (token, client_id) = self.previous.remove_entry(token)?;
         let found = client_id.to_string();
-        self.put(token, client_id);
+        self.current.insert(token, client_id);
         Some(found)
     }
 
-    fn insert(&mut self, token: &str, client_id: &str) {
-        self.put(token.into(), client_id.into());
-    }
-
-    fn put(&mut self, token: Box<str>, client_id: Box<str>) {
-        if self.current.len() >= GENERATION_CAPACITY {
-            self.previous = std::mem::take(&mut self.current);
-        }
-        self.current.insert(token, client_id);
+    /// Remembers a verified token; returns the generation that aged out,
+    /// if one did, for the caller to drop outside the lock.
+    fn insert(&mut self, token: &str, client_id: &str) -> Option<HashMap<Box<str>, Box<str>>> {
+        let aged_out = (self.current.len() >= GENERATION_CAPACITY).then(|| {
+            let full = std::mem::take(&mut self.current);
+            std::mem::replace(&mut self.previous, full)
+        });
+        self.current.insert(token.into(), client_id.into());
+        aged_out
     }
 }
 
@@ -150,9 +159,11 @@ mod tests {
         }
         // "kept" moved to the previous generation; a hit brings it back.
         assert_eq!(held.get("kept").as_deref(), Some("client_kept"));
-        for n in 0..GENERATION_CAPACITY {
-            held.insert(&format!("u{n}"), "c");
-        }
+        let aged_out: Vec<_> = (0..GENERATION_CAPACITY)
+            .filter_map(|n| held.insert(&format!("u{n}"), "c"))
+            .collect();
+        assert_eq!(aged_out.len(), 1, "one generation aged out");
+        assert!(aged_out[0].contains_key("t0") && !aged_out[0].contains_key("kept"));
         assert_eq!(held.get("kept").as_deref(), Some("client_kept"));
         assert_eq!(held.get("t0"), None, "unused entries age out");
         assert!(held.current.len() + held.previous.len() <= 2 * GENERATION_CAPACITY);
