@@ -245,6 +245,20 @@ async fn a_module_can_have_its_own_database(backend: Backend) {
         (0, 1),
         "users live in the module database only"
     );
+
+    // The client object reads its sessions from the primary and each
+    // session's user from the users database.
+    let mut phone = common::fapi::FapiClient::native(&app);
+    let session_id = phone.sign_in("own@example.com", "long enough").await;
+    let (status, client) = phone.get("/v1/client").await;
+    assert_eq!(status, StatusCode::OK, "{client}");
+    let session = &client["response"]["sessions"][0];
+    assert_eq!(session["id"], session_id.as_str());
+    assert_eq!(
+        session["user"]["email_addresses"][0]["email_address"],
+        "own@example.com"
+    );
+    assert_eq!(session["public_user_data"]["identifier"], "own@example.com");
 }
 
 /// A token for a new session of `user_id`, minted through the Backend API.

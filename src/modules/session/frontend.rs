@@ -31,7 +31,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The client object for `client_id`, with its current sign-in and
 /// sign-up, written out as JSON once: the envelope may carry it twice.
 async fn client_json(state: &AppState, client_id: &str) -> Result<Option<Box<RawValue>>, ApiError> {
-    let Some(client) = service::find_client(state, Some(client_id.to_owned())).await? else {
+    let Some((client, sessions)) =
+        service::client_with_sessions(state, client_id.to_owned()).await?
+    else {
         return Ok(None);
     };
     let sign_in = if state.settings.modules.is_enabled(Module::Signin) {
@@ -44,7 +46,7 @@ async fn client_json(state: &AppState, client_id: &str) -> Result<Option<Box<Raw
     } else {
         None
     };
-    let object = service::client_object(state, &client, sign_in, sign_up).await?;
+    let object = service::client_object(client, sessions, sign_in, sign_up);
     serde_json::value::to_raw_value(&object)
         .map(Some)
         .map_err(ApiError::internal)

@@ -3,7 +3,8 @@
 //! [`end_user_sessions`]; nothing else touches the session tables.
 
 pub use super::clients::{
-    backend_client_object, client_object, frontend_session, get_backend_client, list_clients,
+    backend_client_object, client_object, client_with_sessions, frontend_session,
+    get_backend_client, list_clients,
 };
 pub use super::endings::{end_other_sessions, end_user_sessions, finish, sign_out_client};
 use super::model::{status, ClientRow, SessionRow};

@@ -196,15 +196,25 @@ pub async fn frontend_user_object(
     state
         .db
         .read_with_failover(Module::Users, "users.get_frontend", move |conn| {
-            let Some(row) = store::find_user(conn, &user_id)? else {
-                return Ok(None);
-            };
-            let emails = store::emails_of(conn, &row.id)?;
-            Ok(Some(
-                UserObject::from_rows(row, emails, now_ms()).for_frontend(),
-            ))
+            frontend_user_on(conn, &user_id)
         })
         .await
+}
+
+/// As [`frontend_user_object`], on a connection the caller holds: for a
+/// unit of work that also reads other modules' tables in the same database
+/// (the caller checks that it is the same).
+pub fn frontend_user_on(
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> Result<Option<UserObject>, ApiError> {
+    let Some(row) = store::find_user(conn, user_id)? else {
+        return Ok(None);
+    };
+    let emails = store::emails_of(conn, &row.id)?;
+    Ok(Some(
+        UserObject::from_rows(row, emails, now_ms()).for_frontend(),
+    ))
 }
 
 /// Sign-up fields, normalised and checked, ready to store.
