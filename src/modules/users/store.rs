@@ -42,11 +42,13 @@ pub fn emails_of_users(
     if user_ids.is_empty() {
         return Ok(Vec::new());
     }
-    email_addresses::table
+    // On the concrete connection (see `on_backend`): every user list
+    // reads its page's addresses this way.
+    on_backend!(conn, backend => email_addresses::table
         .filter(email_addresses::user_id.eq_any(user_ids))
         .select(EmailAddressRow::as_select())
         .order((email_addresses::created_at.asc(), email_addresses::id.asc()))
-        .load(conn)
+        .load(backend))
 }
 
 /// The user holding `email` (lower-cased), if any.
