@@ -14,8 +14,10 @@ What it does, in order (docs/benchmarks.md explains why each step is so):
    cluster): /healthz, token refresh with reuse hits, /healthz again,
    token refresh at half the peak rate, GET /v1/client, BAPI GET /v1/users/{id} and
    GET /v1/users?limit=10, password sign-in; then a restart with
-   token_reuse_seconds=0 for fresh RS256 mints; a `--role session` process
-   for its RSS; and token refresh beside a saturating sign-in load.
+   token_reuse_seconds=0 for fresh RS256 mints (on PostgreSQL also the
+   round-trip floor, pgbench `SELECT 1`, and the session read's own SQL
+   through pgbench paced at the mints' half peak); a `--role session`
+   process for its RSS; and token refresh beside a saturating sign-in load.
    The kernel's autogroup scheduling is off for the run (PostgreSQL's
    backends starve next to a saturated server otherwise; see
    benchlib/procs.py without_autogroup).
