@@ -57,8 +57,9 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
         &settings.instance.secret_key,
         db.clone(),
     );
+    let public_url = settings.public_url();
     let tokens = TokenMinter::new(
-        settings.public_url(),
+        public_url.clone(),
         settings.session.token_lifetime,
         std::time::Duration::from_secs(settings.session.token_reuse_seconds),
     );
@@ -67,7 +68,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     let hash_threads = HashThreads::start(settings.security.password_hash_threads)?;
     Ok(Prepared {
         state: Arc::new(AppState {
-            public_url: settings.public_url(),
+            public_url,
             settings: Arc::new(settings),
             db,
             instance: boot.instance,

@@ -265,7 +265,7 @@ pub async fn membership_objects(
 ) -> Result<Vec<MembershipObject>, ApiError> {
     let mut objects = Vec::with_capacity(rows.len());
     for row in rows {
-        let user = users::service::frontend_user_object(state, row.user_id.clone()).await?;
+        let user = users::service::frontend_user(state, row.user_id.clone()).await?;
         let (org, role_name, permissions) = pool(state)
             .run("orgs.membership_object", {
                 let row = row.clone();

@@ -42,9 +42,7 @@ pub async fn client_with_sessions(
     let read = state
         .db
         .read_with_failover(Module::Session, "clients.get_with_sessions", move |conn| {
-            let Some(client) =
-                store::find_client(conn, &client_id)?.filter(|c| c.ended_at.is_none())
-            else {
+            let Some(client) = store::find_live_client(conn, &client_id)? else {
                 return Ok(None);
             };
             let mut sessions = Vec::new();
@@ -101,7 +99,7 @@ pub async fn frontend_session(
     row: &SessionRow,
     now: i64,
 ) -> Result<SessionObject, ApiError> {
-    let user = users::service::frontend_user_object(state, row.user_id.clone()).await?;
+    let user = users::service::frontend_user(state, row.user_id.clone()).await?;
     Ok(frontend_session_object(row, user, now))
 }
 

@@ -44,7 +44,7 @@ pub async fn find_client(
     state
         .db
         .read_with_failover(Module::Session, "clients.get", move |conn| {
-            Ok(store::find_client(conn, &id)?.filter(|c| c.ended_at.is_none()))
+            store::find_live_client(conn, &id).map_err(ApiError::from)
         })
         .await
 }

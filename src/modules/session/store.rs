@@ -17,6 +17,11 @@ pub fn find_client(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Clie
     .optional()
 }
 
+/// The client, unless it has ended: what a client token may still name.
+pub fn find_live_client(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>> {
+    Ok(find_client(conn, id)?.filter(|client| client.ended_at.is_none()))
+}
+
 pub fn insert_client(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> {
     diesel::insert_into(clients::table)
         .values(row)

@@ -180,16 +180,7 @@ pub async fn record_sign_in(
 /// The user as the Frontend API shows it to themselves: no private
 /// metadata. A session read: it fails over to a replica with the session
 /// token path.
-pub async fn frontend_user(state: &AppState, user_id: String) -> Result<Option<Value>, ApiError> {
-    frontend_user_object(state, user_id)
-        .await?
-        .map(|user| serde_json::to_value(user).map_err(ApiError::internal))
-        .transpose()
-}
-
-/// As [`frontend_user`], typed: for objects that embed the user and are
-/// written straight to the response, never through a `Value`.
-pub async fn frontend_user_object(
+pub async fn frontend_user(
     state: &AppState,
     user_id: String,
 ) -> Result<Option<UserObject>, ApiError> {
@@ -201,7 +192,7 @@ pub async fn frontend_user_object(
         .await
 }
 
-/// As [`frontend_user_object`], on a connection the caller holds: for a
+/// As [`frontend_user`], on a connection the caller holds: for a
 /// unit of work that also reads other modules' tables in the same database
 /// (the caller checks that it is the same).
 pub fn frontend_user_on(

@@ -60,8 +60,7 @@ async fn wrap(
     me: &Me,
     response: impl serde::Serialize,
 ) -> Reply {
-    let value = serde_json::to_value(response).map_err(ApiError::internal)?;
-    envelope(state, caller, value, &me.client_id).await
+    envelope(state, caller, response, &me.client_id).await
 }
 
 async fn get_me(state: web::Data<AppState>, caller: FapiCaller) -> Reply {

@@ -10,7 +10,7 @@
 //! `update.rs`, `user_metadata.rs` and `moderation.rs` (delete, ban, lock).
 
 pub use super::auth::{
-    check_new_identity, find_by_identifier, frontend_user, frontend_user_object, frontend_user_on,
+    check_new_identity, find_by_identifier, frontend_user, frontend_user_on,
     may_create_organization, record_credential_check, record_sign_in, sign_in_user_by_id,
     SignInUser,
 };
