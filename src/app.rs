@@ -19,7 +19,7 @@ use crate::db::Database;
 use crate::http::trace::{observe, Listener};
 use crate::http::{backend_auth, fapi, health, ApiError};
 use crate::instance::{self, jwks, SecretKeyVerifier};
-use crate::modules::session::{jobs, writes, SessionWrites, TokenMinter};
+use crate::modules::session::{jobs, writes, SessionWrites, TokenMinter, TokenSessionReads};
 use crate::modules::Module;
 use crate::notify::Mailer;
 use crate::state::AppState;
@@ -63,6 +63,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
         settings.session.token_lifetime,
         std::time::Duration::from_secs(settings.session.token_reuse_seconds),
     );
+    let token_reads = TokenSessionReads::new(db.clone());
     let mailer = Mailer::from_settings(&settings)?;
     let session_writes = Arc::new(SessionWrites::open(&settings.spool.path)?);
     let hash_threads = HashThreads::start(settings.security.password_hash_threads)?;
@@ -75,6 +76,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
             secret_keys,
             passwords,
             tokens,
+            token_reads,
             mailer,
             hash_threads,
             session_writes,

@@ -7,7 +7,7 @@ use crate::crypto::hash_threads::HashThreads;
 use crate::crypto::password::PasswordHasher;
 use crate::db::Database;
 use crate::instance::{Instance, SecretKeyVerifier};
-use crate::modules::session::{SessionWrites, TokenMinter};
+use crate::modules::session::{SessionWrites, TokenMinter, TokenSessionReads};
 use crate::notify::Mailer;
 
 /// Shared application state, one per process, cloned into each worker.
@@ -23,6 +23,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// Mints session tokens and keeps the reuse cache.
     pub tokens: TokenMinter,
+    /// The session reads behind fresh tokens, coalesced per worker.
+    pub token_reads: TokenSessionReads,
     /// Sends verification codes.
     pub mailer: Mailer,
     /// Low-priority threads for password hashing.

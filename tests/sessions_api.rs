@@ -20,6 +20,7 @@ on_every_backend!(
     backend_sessions_and_clients,
     sign_in_tokens_and_the_ticket_strategy,
     session_module_on_its_own_database,
+    concurrent_fresh_tokens_share_session_reads,
 );
 
 const CONFIG: &str = "[frontend]\nallowed_origins = [\"http://app.example.com\"]\n";
@@ -870,5 +871,82 @@ async fn session_module_on_its_own_database(backend: Backend) {
         (in_primary, in_session_db),
         (0, 1),
         "sessions live in the session database only"
+    );
+}
+
+/// With reuse off every token reads its session; reads that arrive while
+/// one is in flight go together. Each caller must still get its own
+/// session's answer: a token with its `sid`, 401 for a revoked session, 404
+/// for an unknown one, also when a batch mixes them and repeats ids.
+async fn concurrent_fresh_tokens_share_session_reads(backend: Backend) {
+    let config = format!("{CONFIG}[session]\ntoken_reuse_seconds = 0\n");
+    let app = TestApp::spawn_with(backend, &config).await;
+    user(&app, "one@example.com").await;
+    user(&app, "two@example.com").await;
+    let mut one = FapiClient::native(&app);
+    let first = one.sign_in("one@example.com", PASSWORD).await;
+    let mut two = FapiClient::native(&app);
+    let second = two.sign_in("two@example.com", PASSWORD).await;
+    let mut three = FapiClient::native(&app);
+    let revoked = three.sign_in("two@example.com", PASSWORD).await;
+    let (status, _) = app
+        .post(&format!("/v1/sessions/{revoked}/revoke"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Over HTTP, all at once: each asks with its own client's token.
+    let mut asks = Vec::new();
+    for round in 0..6 {
+        for (owner, session) in [(&one, &first), (&two, &second), (&three, &revoked)] {
+            let mut caller = FapiClient::native(&app);
+            caller.token = owner.token.clone();
+            asks.push((caller, session.clone()));
+        }
+        let mut caller = FapiClient::native(&app);
+        caller.token = one.token.clone();
+        asks.push((caller, format!("sess_unknown{round}")));
+    }
+    let answers =
+        futures_util::future::join_all(asks.iter_mut().map(|(caller, session)| async move {
+            (session.clone(), caller.token(session).await)
+        }))
+        .await;
+    for (session, (status, body)) in answers {
+        if session == first || session == second {
+            assert_eq!(status, StatusCode::OK, "{session}: {body}");
+            let claims = verify(&app, body["jwt"].as_str().unwrap()).await;
+            assert_eq!(claims["sid"], session.as_str());
+        } else if session == revoked {
+            assert_error(&(status, body), StatusCode::UNAUTHORIZED, "signed_out");
+        } else {
+            assert_error(&(status, body), StatusCode::NOT_FOUND, "resource_not_found");
+        }
+    }
+
+    // Asked together on one thread, they are one read.
+    let reads = &app.state.token_reads;
+    let before = reads.reads();
+    let ids = [
+        &first,
+        &second,
+        &first,
+        &revoked,
+        &"sess_nothere".to_owned(),
+    ];
+    let rows = futures_util::future::join_all(ids.iter().map(|id| reads.find((*id).clone()))).await;
+    assert_eq!(reads.reads(), before + 1);
+    let found: Vec<Option<String>> = rows
+        .into_iter()
+        .map(|row| row.unwrap().map(|row| row.id))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            Some(first.clone()),
+            Some(second.clone()),
+            Some(first.clone()),
+            Some(revoked.clone()),
+            None
+        ]
     );
 }

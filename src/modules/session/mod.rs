@@ -14,7 +14,9 @@ mod refresh;
 pub mod service;
 mod store;
 mod token;
+mod token_reads;
 pub mod writes;
 
 pub use token::TokenMinter;
+pub use token_reads::TokenSessionReads;
 pub use writes::SessionWrites;

@@ -42,12 +42,9 @@ pub async fn session_token(
             return Ok(reused.jwt);
         }
     }
-    let lookup = session_id.clone();
     let session = state
-        .db
-        .read_with_failover(Module::Session, "sessions.get_for_token", move |conn| {
-            store::find_session(conn, &lookup).map_err(ApiError::from)
-        })
+        .token_reads
+        .find(session_id.clone())
         .await?
         .ok_or_else(|| ApiError::not_found("session"))?;
     let now = now_ms();

@@ -47,6 +47,26 @@ pub fn find_session(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Ses
     .optional()
 }
 
+/// The token path's coalesced read (see `token_reads`): the rows of `ids`
+/// that exist, in any order. PostgreSQL takes them in one `= ANY($1)`
+/// round trip; SQLite, in-process, looks each up with the cached statement
+/// of [`find_session`], which a variable-length `IN (…)` could not reuse.
+pub fn find_sessions(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<SessionRow>> {
+    match conn {
+        DbConnection::Pg(pg) => sessions::table
+            .filter(sessions::id.eq_any(ids))
+            .select(SessionRow::as_select())
+            .load(pg),
+        sqlite @ DbConnection::Sqlite(_) => {
+            let mut rows = Vec::with_capacity(ids.len());
+            for id in ids {
+                rows.extend(find_session(sqlite, id)?);
+            }
+            Ok(rows)
+        }
+    }
+}
+
 pub fn insert_session(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<()> {
     diesel::insert_into(sessions::table)
         .values(row)
