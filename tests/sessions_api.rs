@@ -923,7 +923,8 @@ async fn concurrent_fresh_tokens_share_session_reads(backend: Backend) {
         }
     }
 
-    // Asked together on one thread, they are one read.
+    // Asked together on one thread, they are one read (five distinct ids:
+    // on PostgreSQL an `IN` list padded to eight).
     let reads = &app.state.token_reads;
     let before = reads.reads();
     let ids = [
@@ -932,6 +933,7 @@ async fn concurrent_fresh_tokens_share_session_reads(backend: Backend) {
         &first,
         &revoked,
         &"sess_nothere".to_owned(),
+        &"sess_gone".to_owned(),
     ];
     let rows = futures_util::future::join_all(ids.iter().map(|id| reads.find((*id).clone()))).await;
     assert_eq!(reads.reads(), before + 1);
@@ -946,6 +948,7 @@ async fn concurrent_fresh_tokens_share_session_reads(backend: Backend) {
             Some(second.clone()),
             Some(first.clone()),
             Some(revoked.clone()),
+            None,
             None
         ]
     );
