@@ -3,16 +3,16 @@
 //! Every fresh token needs its session row. Read one by one, each read pays
 //! a hand-off to a blocking thread and back, a pool checkout, and (on
 //! PostgreSQL) a round trip whose fixed cost in the server's backend is
-//! larger than the row lookup itself (see "Coalesced session reads" in
+//! larger than the row lookup itself (see "What was optimised" in
 //! `docs/benchmarks.md`).
 //!
 //! Here reads that arrive while one is in flight wait for it to finish and
 //! then go together, as one unit of work: one `id IN ($1, …)` query on
-//! PostgreSQL (`store::find_sessions`), one cached primary-key lookup per id
-//! on SQLite (in-process, so only the hand-off is shared). A read that finds nothing in flight
-//! starts at once, so an idle server adds no wait: batches form only when
-//! requests arrive faster than reads finish, which is when sharing the fixed
-//! costs pays.
+//! PostgreSQL (`store::find_sessions`), one cached primary-key lookup per
+//! id on SQLite (in-process, so only the hand-off is shared). A read that
+//! finds nothing in flight starts at once, so an idle server adds no wait:
+//! batches form only when requests arrive faster than reads finish, which
+//! is when sharing the fixed costs pays.
 //!
 //! Queues are per worker thread: a worker's requests wait only for reads
 //! that worker started, never for another worker's scheduling, and the
