@@ -171,9 +171,11 @@ impl Application {
                 .wrap(from_fn(fapi::method_override))
                 .wrap(fapi::cors(&cors_settings))
                 .wrap(from_fn(observe))
+                // `/v1` first: the token route is under it, and each route
+                // tried before it costs a match.
+                .service(v1.default_service(web::to(not_found)))
                 .configure(health_routes)
                 .route("/.well-known/jwks.json", web::get().to(jwks::get_jwks))
-                .service(v1.default_service(web::to(not_found)))
                 .default_service(web::to(not_found))
         });
         let frontend = frontend

@@ -124,6 +124,17 @@ async fn native_password_sign_in_token_and_reuse(backend: Backend) {
         Some(jwt.as_str()),
         "reuse window returns the same token"
     );
+    // A native client token may come as `Bearer <token>`: the same client,
+    // and the bare token comes back.
+    let bare = phone.token.clone().unwrap();
+    phone.token = Some(format!("Bearer {bare}"));
+    let (status, bearer) = phone.token(&session_id).await;
+    assert_eq!(status, StatusCode::OK, "{bearer}");
+    assert_eq!(
+        bearer["jwt"], again["jwt"],
+        "the same client's reused token"
+    );
+    assert_eq!(phone.token.as_deref(), Some(bare.as_str()));
     let metrics = app
         .http
         .get(format!("{}/metrics", app.frontend_url))

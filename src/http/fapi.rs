@@ -14,10 +14,10 @@
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
-use actix_web::http::header::{ContentType, AUTHORIZATION, CONTENT_TYPE, ORIGIN};
+use actix_web::http::header::{ContentType, HeaderValue, AUTHORIZATION, CONTENT_TYPE, ORIGIN};
 use actix_web::http::Method;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{ready, Either, LocalBoxFuture, Ready};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -40,31 +40,62 @@ pub struct FapiCaller {
     pub client_id: Option<String>,
     /// That verified token, handed back as it is while its client stays
     /// the same (see [`attach_client_token`]).
-    client_token: Option<String>,
+    client_token: Option<PresentedToken>,
     /// The request's `Origin` (the token's `azp`).
     pub origin: Option<String>,
     /// `_clerk_session_id`: the session the caller acts as, when it has several.
     pub session_id: Option<String>,
 }
 
-fn query_value<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.query_string().split('&').find_map(|pair| {
-        pair.split_once('=')
-            .filter(|(k, _)| *k == name)
-            .map(|(_, v)| v)
-    })
+/// A verified client token as the request carried it, to hand back.
+#[derive(Debug, Clone)]
+enum PresentedToken {
+    /// A native app's `Authorization` value, when it is the bare token: it
+    /// goes back in the response's `Authorization` header as it is, with no
+    /// copy and no second validation of its bytes.
+    Header(HeaderValue),
+    /// A browser's `__client` cookie, or a `Bearer`-prefixed header.
+    Text(String),
 }
 
-fn query_flag(req: &HttpRequest, name: &str) -> bool {
-    req.query_string().split('&').any(|pair| {
-        pair.split_once('=')
-            .is_some_and(|(k, v)| k == name && (v == "1" || v == "true"))
-    })
+impl PresentedToken {
+    fn into_text(self) -> String {
+        match self {
+            Self::Header(value) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            Self::Text(text) => text,
+        }
+    }
+}
+
+/// The Frontend API's own query parameters, found in one pass.
+#[derive(Debug, Default)]
+struct FapiQuery<'a> {
+    /// `_is_native=1|true`.
+    native: bool,
+    /// `_clerk_session_id`, when not empty.
+    session_id: Option<&'a str>,
+}
+
+impl<'a> FapiQuery<'a> {
+    fn parse(query: &'a str) -> Self {
+        let mut parsed = Self::default();
+        for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            match key {
+                "_is_native" => parsed.native |= value == "1" || value == "true",
+                "_clerk_session_id" if parsed.session_id.is_none() && !value.is_empty() => {
+                    parsed.session_id = Some(value);
+                }
+                _ => {}
+            }
+        }
+        parsed
+    }
 }
 
 impl FapiCaller {
     fn resolve(req: &HttpRequest, state: &AppState) -> Result<Self, ApiError> {
-        let native = query_flag(req, "_is_native");
+        let query = FapiQuery::parse(req.query_string());
+        let native = query.native;
         let origin = req
             .headers()
             .get(ORIGIN)
@@ -82,32 +113,49 @@ impl FapiCaller {
                 }
             }
         }
-        let token = if native {
+        let (client_id, client_token) = if native {
             req.headers()
                 .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned())
+                .and_then(|value| native_client(state, value))
         } else {
-            req.cookie(CLIENT_COOKIE).map(|c| c.value().to_owned())
-        };
-        let (client_id, client_token) = token
-            .filter(|t| !t.is_empty())
-            .and_then(|t| {
-                let client_id = state.instance.client_tokens.client_of(&t)?;
-                Some((Some(client_id), Some(t)))
+            req.cookie(CLIENT_COOKIE).and_then(|cookie| {
+                let client_id = verified_client(state, cookie.value())?;
+                Some((client_id, PresentedToken::Text(cookie.value().to_owned())))
             })
-            .unwrap_or_default();
-        let session_id = query_value(req, "_clerk_session_id")
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned);
+        }
+        .map_or((None, None), |(id, token)| (Some(id), Some(token)));
         Ok(Self {
             native,
             client_id,
             client_token,
             origin,
-            session_id,
+            session_id: query.session_id.map(str::to_owned),
         })
     }
+}
+
+/// The client a client token names, if the token verifies.
+fn verified_client(state: &AppState, token: &str) -> Option<String> {
+    (!token.is_empty())
+        .then(|| state.instance.client_tokens.client_of(token))
+        .flatten()
+}
+
+/// The client of a native app's `Authorization` value: the bare token, or
+/// `Bearer ` and the token (surrounding spaces ignored).
+fn native_client(state: &AppState, value: &HeaderValue) -> Option<(String, PresentedToken)> {
+    // `from_utf8` rather than `to_str`, which checks byte by byte: this
+    // runs on every native token request, and the token's signature checks
+    // every byte anyway.
+    let text = std::str::from_utf8(value.as_bytes()).ok()?;
+    let token = text.strip_prefix("Bearer ").unwrap_or(text).trim();
+    let client_id = verified_client(state, token)?;
+    let presented = if token.len() == text.len() {
+        PresentedToken::Header(value.clone())
+    } else {
+        PresentedToken::Text(token.to_owned())
+    };
+    Some((client_id, presented))
 }
 
 /// Whether browsers on `origin` may change state: the public URL's origin
@@ -141,7 +189,8 @@ pub struct FapiForm<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for FapiForm<T> {
     type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    type Future =
+        Either<Ready<Result<Self, ApiError>>, LocalBoxFuture<'static, Result<Self, ApiError>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let is_json = req
@@ -149,8 +198,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for FapiForm<T> {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
+        // A request without a body (the usual token request) is parsed at
+        // once, without a body reader and a boxed future.
+        if matches!(payload, Payload::None) {
+            return Either::Left(ready(parse_body(is_json, &[]).map(FapiForm)));
+        }
         let body = web::Bytes::from_request(req, payload);
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             let bytes = body.await.map_err(|e| {
                 ApiError::new(
                     ErrorCode::MalformedRequestBody,
@@ -158,20 +212,24 @@ impl<T: DeserializeOwned + 'static> FromRequest for FapiForm<T> {
                     format!("The request body could not be read: {e}"),
                 )
             })?;
-            if is_json && !bytes.iter().all(u8::is_ascii_whitespace) {
-                parse_json(&bytes).map(FapiForm)
-            } else {
-                let text = std::str::from_utf8(&bytes).map_err(|_| {
-                    ApiError::new(
-                        ErrorCode::MalformedRequestBody,
-                        "malformed request body",
-                        "The request body is not valid UTF-8.",
-                    )
-                })?;
-                parse_query(text).map(FapiForm)
-            }
-        })
+            parse_body(is_json, &bytes).map(FapiForm)
+        }))
     }
+}
+
+/// A body as JSON (when it says so and is not blank) or as a form.
+fn parse_body<T: DeserializeOwned>(is_json: bool, bytes: &[u8]) -> Result<T, ApiError> {
+    if is_json && !bytes.iter().all(u8::is_ascii_whitespace) {
+        return parse_json(bytes);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        ApiError::new(
+            ErrorCode::MalformedRequestBody,
+            "malformed request body",
+            "The request body is not valid UTF-8.",
+        )
+    })?;
+    parse_query(text)
 }
 
 /// Builds the `{response, client}` envelope and hands the client its token:
@@ -214,7 +272,17 @@ pub fn attach_client_token(
         .as_ref()
         .filter(|_| client_id.is_some() && client_id == caller.client_id.as_deref());
     if let Some(token) = presented {
-        set_client_token(state, caller.native, Some(token.clone()), builder);
+        match token {
+            PresentedToken::Header(value) if caller.native => {
+                builder.insert_header((AUTHORIZATION, value.clone()));
+            }
+            _ => set_client_token(
+                state,
+                caller.native,
+                Some(token.clone().into_text()),
+                builder,
+            ),
+        }
         return;
     }
     let token = client_id.and_then(|id| {
@@ -314,4 +382,35 @@ pub fn cors(settings: &crate::config::Settings) -> actix_cors::Cors {
         cors = cors.allowed_origin(origin);
     }
     cors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FapiQuery;
+
+    #[test]
+    fn the_query_is_read_in_one_pass() {
+        let query =
+            FapiQuery::parse("_clerk_js_version=5&_is_native=true&_clerk_session_id=sess_1");
+        assert!(query.native);
+        assert_eq!(query.session_id, Some("sess_1"));
+
+        let query = FapiQuery::parse(
+            "_is_native=1&_is_native=0&_clerk_session_id=&_clerk_session_id=sess_2",
+        );
+        assert!(
+            query.native,
+            "any `_is_native=1|true` makes the caller native"
+        );
+        assert_eq!(
+            query.session_id,
+            Some("sess_2"),
+            "the first non-empty session id"
+        );
+
+        let query = FapiQuery::parse("_is_native&_is_native=yes&x=1");
+        assert!(!query.native);
+        assert_eq!(query.session_id, None);
+        assert!(!FapiQuery::parse("").native);
+    }
 }

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::model::{status, SessionObject, TokenObject};
+use super::model::{status, SessionObject};
 use super::service;
 use super::store::SessionFilter;
 use crate::http::{ApiError, ClerkJson, ClerkQuery, Pagination};
@@ -122,7 +122,7 @@ async fn token(
             ));
         }
     }
-    let jwt = service::session_token(
+    let token = service::session_token(
         &state,
         None,
         path.into_inner(),
@@ -131,7 +131,7 @@ async fn token(
         None,
     )
     .await?;
-    Ok(TokenObject::new(jwt).into_response())
+    Ok(token.into_response())
 }
 
 /// `GET /v1/clients` parameters.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::model::{status, TokenObject};
+use super::model::status;
 use super::service;
 use crate::http::fapi::{attach_client_token, reply, FapiCaller, FapiForm};
 use crate::http::{ApiError, Patch};
@@ -125,7 +125,7 @@ async fn token(
 ) -> Reply {
     let client_id = caller.client_id.clone().unwrap_or_default();
     let session_id = path.into_inner();
-    let jwt = service::session_token(
+    let token = service::session_token(
         &state,
         Some(&client_id),
         session_id,
@@ -139,7 +139,7 @@ async fn token(
     .await?;
     let mut builder = HttpResponse::Ok();
     attach_client_token(&state, &caller, Some(&client_id), &mut builder);
-    Ok(TokenObject::new(jwt).respond(&mut builder))
+    Ok(token.respond(&mut builder))
 }
 
 /// `/touch` body: `active_organization_id` as in [`TokenParams`].

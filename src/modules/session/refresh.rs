@@ -3,7 +3,7 @@
 //! memory; otherwise one session read (with replica failover) and, when
 //! the request names another organization, a switch.
 
-use super::model::{status, SessionRow};
+use super::model::{status, SessionRow, SessionToken};
 use super::service::{change_session, duration_ms, organization_snapshot, signed_out};
 use super::store;
 use super::token::TokenRequest;
@@ -23,7 +23,7 @@ pub async fn session_token(
     origin: Option<String>,
     lifetime_secs: Option<i64>,
     organization_id: Option<String>,
-) -> Result<String, ApiError> {
+) -> Result<SessionToken, ApiError> {
     if !ids::has_shape(&session_id, prefix::SESSION) {
         return Err(ApiError::not_found("session"));
     }
@@ -39,7 +39,7 @@ pub async fn session_token(
                 .tokens
                 .reuse(&request, client_id, organization_id.as_deref(), now_ms())
         {
-            return Ok(reused.jwt);
+            return Ok(reused);
         }
     }
     let session = state
@@ -88,7 +88,7 @@ pub async fn session_token(
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     }
-    Ok(minted.jwt)
+    Ok(minted.token)
 }
 
 /// Whether the session may get a token now. The row's `abandon_at` is
