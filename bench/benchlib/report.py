@@ -18,7 +18,9 @@ STEWARD_ROWS = [
     ("token_mint", "token refresh, fresh RS256 mints"),
     ("token_mint_half", "fresh mints at half peak (paced)"),
     ("token_mint_serial", "fresh mints, one connection"),
-    ("token_reuse_session_role", "token refresh, `--role session`"),
+    ("session_role_healthz", "`--role session`: GET /healthz"),
+    ("token_reuse_session_role", "`--role session`: token refresh, reuse hits only"),
+    ("session_role_healthz_after", "`--role session`: GET /healthz again"),
     ("client_read", "FAPI GET /v1/client"),
     ("bapi_user", "BAPI GET /v1/users/{id}"),
     ("bapi_list", "BAPI GET /v1/users?limit=10"),
@@ -115,8 +117,17 @@ def evaluate(results):
                 {"name": "/healthz / Better Auth /ok (HTTP floors)", "backend": backend,
                  "value": _ratio(healthz, ba["ok"]["rps"])},
             ]
-        ratios.append({"name": "token refresh (reuse) / own /healthz", "backend": backend,
+        ratios.append({"name": "token refresh (reuse, default window) / own /healthz", "backend": backend,
                        "value": _ratio(reuse, healthz)})
+        # Reuse hits alone: the session-role process, whose reuse window
+        # outlasts the run, between two /healthz runs of its own (runs
+        # before this scenario existed judged the default-window run).
+        hit_floors = [r[k] for k in ("session_role_healthz", "session_role_healthz_after") if k in r]
+        if hit_floors:
+            hits = r["token_reuse_session_role"]["rps"]
+            hits_healthz = sum(f["rps"] for f in hit_floors) / len(hit_floors)
+            ratios.append({"name": "token refresh (reuse hits only, `--role session`) / own /healthz",
+                           "backend": backend, "value": _ratio(hits, hits_healthz)})
         ratios.append({"name": "same, per server CPU-second", "backend": backend,
                        "value": _ratio(reuse / max(r["token_reuse"]["server_cpu_percent"], 1e-9),
                                        healthz / max(healthz_cpu, 1e-9))})
@@ -130,12 +141,20 @@ def evaluate(results):
             x = _ratio(reuse, ba["token"]["rps"])
             target("token reuse >= 30x Better Auth /token", backend, x, 30,
                    "met" if x >= 30 else "not met", f"{x:.1f}x")
-        x = _ratio(reuse, healthz)
-        target("token reuse >= 50% of own /healthz", backend, x, 0.5,
-               "met" if x >= 0.5 else "not met",
-               f"{reuse:.0f} vs {healthz:.0f} req/s = {100 * x:.0f}%"
-               + (f" (/healthz {floors[0]['rps']:.0f} before, {floors[1]['rps']:.0f} after)"
-                  if len(floors) == 2 else ""))
+        if hit_floors:
+            x = _ratio(hits, hits_healthz)
+            target("token reuse hits >= 50% of own /healthz", backend, x, 0.5,
+                   "met" if x >= 0.5 else "not met",
+                   f"{hits:.0f} vs {hits_healthz:.0f} req/s = {100 * x:.0f}% (`--role session`, all hits; "
+                   f"/healthz {hit_floors[0]['rps']:.0f} before, {hit_floors[-1]['rps']:.0f} after); "
+                   f"default window, all roles: {reuse:.0f} vs {healthz:.0f} = {100 * _ratio(reuse, healthz):.0f}%")
+        else:
+            x = _ratio(reuse, healthz)
+            target("token reuse >= 50% of own /healthz", backend, x, 0.5,
+                   "met" if x >= 0.5 else "not met",
+                   f"{reuse:.0f} vs {healthz:.0f} req/s = {100 * x:.0f}%"
+                   + (f" (/healthz {floors[0]['rps']:.0f} before, {floors[1]['rps']:.0f} after)"
+                      if len(floors) == 2 else ""))
         around = r["token_mint"].get("openssl_around")
         mint_ceiling = around["ceiling_sign_per_s"] if around else ceiling
         x = _ratio(r["token_mint"]["rps"], mint_ceiling)
@@ -230,6 +249,10 @@ def _scenario_tables(results, markdown):
         if outcomes:
             extra.append(f"reuse run: {outcomes['reused']:.0f} reused, {outcomes['minted']:.0f} minted "
                          f"({100 * outcomes['reuse_ratio']:.1f}% hits)")
+        hit_run = r.get("token_reuse_session_role", {}).get("token_outcomes")
+        if hit_run:
+            extra.append(f"`--role session` run: {hit_run['reused']:.0f} reused, {hit_run['minted']:.0f} minted "
+                         f"({100 * hit_run['reuse_ratio']:.1f}% hits)")
         mint = r["token_mint"].get("token_outcomes")
         if mint:
             extra.append(f"mint run: {mint['minted']:.0f} minted, {mint['reused']:.0f} reused")

@@ -32,7 +32,8 @@ PASSWORD = "Bench-password-9f3c1e"
 
 class Steward:
     def __init__(self, registry, binary, cpus, database_url, workdir, name, logdir=None,
-                 role=None, reuse_seconds=None, argon2_iterations=None, log_level="warn"):
+                 role=None, reuse_seconds=None, token_lifetime=None, argon2_iterations=None,
+                 log_level="warn"):
         self.registry = registry
         self.frontend = f"http://127.0.0.1:{free_port()}"
         self.backend = f"http://127.0.0.1:{free_port()}"
@@ -46,6 +47,8 @@ class Steward:
         })
         if reuse_seconds is not None:
             env["STEWARD__SESSION__TOKEN_REUSE_SECONDS"] = str(reuse_seconds)
+        if token_lifetime is not None:
+            env["STEWARD__SESSION__TOKEN_LIFETIME"] = token_lifetime
         if argon2_iterations is not None:
             env["STEWARD__SECURITY__ARGON2__ITERATIONS"] = str(argon2_iterations)
         argv = [binary, "serve"] + (["--role", role] if role else [])
