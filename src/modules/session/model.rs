@@ -179,13 +179,6 @@ impl SessionToken {
         }
     }
 
-    /// The signed token itself.
-    pub fn jwt(&self) -> &str {
-        let inner = &self.body[Self::HEAD.len()..self.body.len() - Self::TAIL.len()];
-        // Built from a `&str` in `new`, so this never falls back.
-        std::str::from_utf8(inner).unwrap_or_default()
-    }
-
     /// The object as an `application/json` response.
     pub fn into_response(self) -> actix_web::HttpResponse {
         let mut builder = actix_web::HttpResponse::Ok();
@@ -217,9 +210,7 @@ mod tests {
             jwt,
         })
         .unwrap();
-        let token = SessionToken::new(jwt);
-        assert_eq!(token.jwt(), jwt);
-        let response = token.into_response();
+        let response = SessionToken::new(jwt).into_response();
         assert_eq!(
             response.headers().get("content-type").unwrap(),
             "application/json"
