@@ -144,6 +144,7 @@ impl Application {
         let body_limit = settings.server.max_body_bytes;
 
         let modules = prepared.modules.clone();
+        actix_web::rt::spawn(prepared.state.db.clone().trim_commit_receipts());
         if modules.contains(&Module::Session) {
             start_session_background(&prepared.state);
         }

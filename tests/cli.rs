@@ -3,18 +3,16 @@
 
 mod common;
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::postgres::{cluster, free_port};
 
-const BIN: &str = env!("CARGO_BIN_EXE_steward");
 const KEY: &str = "sk_test_clitestkeyclitestkeyclitestkey0123";
 
 fn steward(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(BIN)
+    common::steward_command()
         .args(args)
-        .env_remove("STEWARD_CONFIG")
         .envs(env.iter().copied())
         .output()
         .expect("steward runs")
@@ -119,21 +117,25 @@ fn migrate_then_create_secret_key() {
     );
 }
 
-/// A `steward serve` child process, killed on drop.
-struct Server(Child);
+/// A `steward serve` child process, killed on drop, and the directory of
+/// its spool file, deleted after it.
+struct Server {
+    child: Child,
+    _spool_dir: tempfile::TempDir,
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 fn serve(database_url: &str) -> (Server, String) {
     let (fapi, bapi) = (free_port(), free_port());
-    let child = Command::new(BIN)
+    let dir = tempfile::tempdir().unwrap();
+    let child = common::steward_command()
         .arg("serve")
-        .env_remove("STEWARD_CONFIG")
         .env("STEWARD__DATABASE__URL", database_url)
         .env(
             "STEWARD__SERVER__FRONTEND_ADDR",
@@ -142,15 +144,18 @@ fn serve(database_url: &str) -> (Server, String) {
         .env("STEWARD__SERVER__BACKEND_ADDR", format!("127.0.0.1:{bapi}"))
         .env("STEWARD__INSTANCE__SECRET_KEY", KEY)
         .env("STEWARD__SERVER__WORKERS", "1")
-        .env(
-            "STEWARD__SPOOL__PATH",
-            std::env::temp_dir().join(format!("steward-cli-spool-{fapi}.db")),
-        )
+        .env("STEWARD__SPOOL__PATH", dir.path().join("spool.db"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("steward serve starts");
-    (Server(child), format!("http://127.0.0.1:{bapi}"))
+    (
+        Server {
+            child,
+            _spool_dir: dir,
+        },
+        format!("http://127.0.0.1:{bapi}"),
+    )
 }
 
 mod raw_http {

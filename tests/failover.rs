@@ -7,6 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::commit_cut::{CommitCutProxy, Cut};
 use common::fapi::FapiClient;
 use common::postgres::PgPair;
 use common::{Backend, TestApp};
@@ -159,9 +160,11 @@ async fn session_tokens_survive_a_dead_primary() {
 }
 
 /// `pg_ctl restart -m fast` of the primary during a stream of sign-ins and
-/// Backend API user writes: every request succeeds. Queries that lose their
-/// connection are retried within `database.retry_budget`, and r2d2 replaces
-/// the connections the restart closed. No client-side retry.
+/// Backend API user writes: every request succeeds, and every write is
+/// applied exactly once. Queries that lose their connection are retried
+/// within `database.retry_budget`, and r2d2 replaces the connections the
+/// restart closed. No client-side retry. A probe connecting to the primary
+/// times the real downtime, and requests must have been in flight across it.
 #[actix_web::test]
 async fn a_primary_restart_is_invisible_to_sign_ins_and_user_writes() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -187,14 +190,20 @@ async fn a_primary_restart_is_invisible_to_sign_ins_and_user_writes() {
     let restarting = AtomicBool::new(false);
     let during_restart = AtomicUsize::new(0);
     let served = AtomicUsize::new(0);
+    // When each round of requests started and ended, and what it wrote.
+    let rounds = std::sync::Mutex::new(Vec::<(Instant, Instant)>::new());
+    let created_emails = std::sync::Mutex::new(Vec::<String>::new());
+    let sign_ins = AtomicUsize::new(0);
     let worker = |worker: usize| {
         let (app, stop, restarting, during_restart, served) =
             (&app, &stop, &restarting, &during_restart, &served);
+        let (rounds, created_emails, sign_ins) = (&rounds, &created_emails, &sign_ins);
         async move {
             let mut failures = Vec::new();
             let mut round = 0;
             while !stop.load(Ordering::SeqCst) {
                 round += 1;
+                let round_started = Instant::now();
                 let in_restart = restarting.load(Ordering::SeqCst);
                 let email = format!("stream{worker}@example.com");
                 let mut fapi = FapiClient::native(app);
@@ -204,12 +213,19 @@ async fn a_primary_restart_is_invisible_to_sign_ins_and_user_writes() {
                         &[("identifier", &email), ("password", "a long password")],
                     )
                     .await;
+                let new_email = format!("w{worker}r{round}@example.com");
                 let created = app
                     .post(
                         "/v1/users",
-                        json!({"email_address": [format!("w{worker}r{round}@example.com")], "password": "a long password"}),
+                        json!({"email_address": [new_email], "password": "a long password"}),
                     )
                     .await;
+                if created.0 == StatusCode::OK {
+                    created_emails.lock().unwrap().push(new_email);
+                }
+                if sign_in.0 == StatusCode::OK {
+                    sign_ins.fetch_add(1, Ordering::SeqCst);
+                }
                 let updated = match created.1["id"].as_str() {
                     Some(id) => {
                         app.patch(
@@ -220,6 +236,7 @@ async fn a_primary_restart_is_invisible_to_sign_ins_and_user_writes() {
                     }
                     None => created.clone(),
                 };
+                rounds.lock().unwrap().push((round_started, Instant::now()));
                 for (what, (status, body)) in [
                     ("sign-in", sign_in),
                     ("create", created),
@@ -239,22 +256,40 @@ async fn a_primary_restart_is_invisible_to_sign_ins_and_user_writes() {
             failures
         }
     };
+    // The stream runs for a while first, so requests are in flight when
+    // the primary goes down.
+    let warmed_up = || {
+        let rounds = rounds.lock().unwrap().len();
+        rounds >= WORKERS * 2
+    };
     let restart = async {
-        actix_web::rt::time::sleep(Duration::from_millis(800)).await;
+        while !warmed_up() {
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
         restarting.store(true, Ordering::SeqCst);
         let started = Instant::now();
-        // pg_ctl blocks; run it off the runtime so the stream keeps going.
+        // pg_ctl and the probe block; run them off the runtime so the stream
+        // keeps going.
+        let probe_url = pair.primary_url.clone();
+        let probe = std::thread::spawn(move || probe_downtime(&probe_url));
         let pair = pair.clone();
         actix_web::rt::task::spawn_blocking(move || pair.restart_primary())
             .await
             .unwrap();
         let took = started.elapsed();
-        actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+        let downtime = probe.join().unwrap();
+        // Keep the stream going until a few rounds have ended after the
+        // primary came back.
+        let after =
+            |rounds: &[(Instant, Instant)]| rounds.iter().filter(|(s, _)| *s > downtime.1).count();
+        while after(&rounds.lock().unwrap()) < WORKERS * 2 {
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
         restarting.store(false, Ordering::SeqCst);
         stop.store(true, Ordering::SeqCst);
-        took
+        (took, downtime)
     };
-    let (took, failures) = futures_util::future::join(
+    let ((took, (down_at, up_at)), failures) = futures_util::future::join(
         restart,
         futures_util::future::join_all((0..WORKERS).map(worker)),
     )
@@ -273,4 +308,124 @@ async fn a_primary_restart_is_invisible_to_sign_ins_and_user_writes() {
         during_restart.load(Ordering::SeqCst) > 0,
         "the stream ran through the restart"
     );
+    // Rounds in flight while the primary refused connections: they were
+    // served only because their queries waited and retried.
+    let overlapping = rounds
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(start, end)| *start < up_at && *end > down_at)
+        .count();
+    eprintln!(
+        "restart: primary refused connections for {:?}; {overlapping} rounds overlapped it",
+        up_at - down_at
+    );
+    assert!(overlapping > 0, "requests overlapped the real downtime");
+
+    // Every write applied exactly once: one user per successful create, one
+    // session per successful sign-in.
+    let created = created_emails.lock().unwrap().clone();
+    let url = pair.primary_url.clone();
+    let signed_in = sign_ins.load(Ordering::SeqCst);
+    let (users, sessions) = actix_web::rt::task::spawn_blocking(move || {
+        use steward::db::schema::{email_addresses, sessions, users};
+        let mut conn = diesel::PgConnection::establish(&url).unwrap();
+        let users: i64 = email_addresses::table
+            .filter(email_addresses::email_address.eq_any(&created))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        let stream_users: Vec<String> = users::table
+            .inner_join(email_addresses::table.on(email_addresses::user_id.eq(users::id)))
+            .filter(email_addresses::email_address.like("stream%"))
+            .select(users::id)
+            .load(&mut conn)
+            .unwrap();
+        let sessions: i64 = sessions::table
+            .filter(sessions::user_id.eq_any(&stream_users))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        (users, sessions)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        users,
+        created_emails.lock().unwrap().len() as i64,
+        "one user per create"
+    );
+    assert_eq!(sessions, signed_in as i64, "one session per sign-in");
+}
+
+/// Polls the primary with fresh connections until it refuses one and then
+/// accepts again: the instants it went down and came back.
+fn probe_downtime(url: &str) -> (Instant, Instant) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let answers = || {
+        diesel::PgConnection::establish(url)
+            .and_then(|mut c| {
+                diesel::sql_query("SELECT 1")
+                    .execute(&mut c)
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+            })
+            .is_ok()
+    };
+    while answers() {
+        assert!(Instant::now() < deadline, "the primary never went down");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let down_at = Instant::now();
+    while !answers() {
+        assert!(Instant::now() < deadline, "the primary never came back");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (down_at, Instant::now())
+}
+
+/// A user create whose COMMIT answer is lost with its connection is applied
+/// exactly once: when the server had committed, the retry finds the commit
+/// receipt and answers with the committed user; when it had not, the work
+/// runs again. Without receipts the first case answered with a conflict
+/// (the retry ran into its own committed row).
+#[actix_web::test]
+async fn a_commit_lost_with_its_connection_is_applied_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let direct_url = common::fresh_database(Backend::Postgres, dir.path());
+    let port: u16 = direct_url
+        .rsplit_once(':')
+        .and_then(|(_, tail)| tail.split_once('/'))
+        .and_then(|(port, _)| port.parse().ok())
+        .unwrap();
+    let proxy = CommitCutProxy::start(port);
+    let config = "[security.argon2]\nmemory_kib = 1024\niterations = 1\n";
+    let app = TestApp::spawn_on(Backend::Postgres, dir, proxy.url_for(&direct_url), config).await;
+    for (cut, email) in [
+        (Cut::AfterCommit, "after-commit@example.com"),
+        (Cut::BeforeCommit, "before-commit@example.com"),
+    ] {
+        proxy.arm(cut, "users");
+        let (status, body) = app
+            .post(
+                "/v1/users",
+                json!({"email_address": [email], "password": "a long password"}),
+            )
+            .await;
+        assert!(proxy.fired(), "{cut:?}: the connection was cut");
+        assert_eq!(status, StatusCode::OK, "{cut:?}: {body}");
+        assert_eq!(body["email_addresses"][0]["email_address"], email);
+        let url = direct_url.clone();
+        let rows: Vec<String> = actix_web::rt::task::spawn_blocking(move || {
+            use steward::db::schema::email_addresses;
+            let mut conn = diesel::PgConnection::establish(&url).unwrap();
+            email_addresses::table
+                .filter(email_addresses::email_address.eq(email))
+                .select(email_addresses::user_id)
+                .load(&mut conn)
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(rows, [body["id"].as_str().unwrap()], "{cut:?}: one user");
+    }
 }

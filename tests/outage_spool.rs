@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::fapi::FapiClient;
@@ -33,9 +33,8 @@ struct SessionProcess {
 impl SessionProcess {
     fn start(pair: &PgPair, spool: &std::path::Path) -> Self {
         let (fapi, bapi) = (free_port(), free_port());
-        let child = Command::new(env!("CARGO_BIN_EXE_steward"))
+        let child = common::steward_command()
             .args(["serve", "--role", "session"])
-            .env_remove("STEWARD_CONFIG")
             .env("STEWARD__DATABASE__URL", &pair.primary_url)
             .env("STEWARD__DATABASE__REPLICA_URLS", &pair.replica_url)
             .env("STEWARD__DATABASE__PRIMARY_TIMEOUT", "300ms")
@@ -177,7 +176,7 @@ async fn metric(http: &reqwest::Client, process: &SessionProcess, name: &str) ->
         .unwrap();
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+        .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
 }
 
 #[actix_web::test]

@@ -36,10 +36,9 @@ fn steward(database_url: &str, dir: &Path, role: &str) -> (Process, u16, u16) {
         "[roles]\nmain = [\"orgs\", \"signin\", \"signup\", \"users\"]\n",
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_steward"))
+    let child = common::steward_command()
         .args(["serve", "--role", role, "--config"])
         .arg(&config)
-        .env_remove("STEWARD_CONFIG")
         .env("STEWARD__DATABASE__URL", database_url)
         .env(
             "STEWARD__SERVER__FRONTEND_ADDR",

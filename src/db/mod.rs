@@ -4,6 +4,8 @@
 mod connection;
 mod failover;
 pub mod migrations;
+mod receipts;
+use receipts::{resolve_then_run, run_unit, Attempt};
 mod retry;
 pub mod schema;
 pub mod spool;
@@ -54,6 +56,11 @@ pub enum DbError {
     /// The blocking task was cancelled (the runtime is shutting down).
     #[error("database task cancelled")]
     Cancelled,
+    /// A write was committed, but the connection was lost before its
+    /// result came back, and the result could not be recovered (see
+    /// [`receipts`]). The write must not be repeated.
+    #[error("write committed, result lost with the connection")]
+    ResultLost,
 }
 
 /// A named pool of connections to one database.
@@ -175,15 +182,27 @@ impl DbPool {
         let work = Arc::new(work);
         let started = Instant::now();
         let mut backoff = retry::Backoff::new();
+        // Names this unit of work's commit receipts, the same in every attempt.
+        let unit = receipts::UnitId::next();
+        let mut lost_commit = None;
         // Connections that sat in the pool may all have been dropped by a
         // database restart; each is found out by one failed attempt, which
         // is retried at once (up to the pool's size) rather than after a
         // backoff meant for a database that is still down.
         let mut stale_retries = 0;
         loop {
-            let (outcome, on_stale_connection) = self.attempt(query, work.clone()).await;
+            let attempt = self
+                .attempt(query, unit, lost_commit.take(), work.clone())
+                .await;
+            let Attempt {
+                outcome,
+                on_stale_connection,
+                lost,
+                resolved,
+            } = attempt;
+            lost_commit = lost;
             match outcome {
-                Err(error) if error.is_transient() => {
+                Err(error) if error.is_transient() && !resolved => {
                     let retry_now = on_stale_connection && stale_retries < self.pool.max_size();
                     let delay = if retry_now {
                         stale_retries += 1;
@@ -209,11 +228,17 @@ impl DbPool {
         }
     }
 
-    /// One attempt at `work`, and whether it failed on a connection that
-    /// had served before (one the server may have dropped while it sat in
-    /// the pool). A connection that failed is marked broken, so the pool
-    /// drops it.
-    async fn attempt<T, E, F>(&self, query: &'static str, work: Arc<F>) -> (Result<T, E>, bool)
+    /// One attempt at `work`. A commit an earlier attempt lost is resolved
+    /// first, on this attempt's connection: when it turns out committed,
+    /// its result is the answer and `work` does not run again. A connection
+    /// that failed is marked broken, so the pool drops it.
+    async fn attempt<T, E, F>(
+        &self,
+        query: &'static str,
+        unit: receipts::UnitId,
+        lost_commit: Option<receipts::LostCommit>,
+        work: Arc<F>,
+    ) -> Attempt<T, E>
     where
         F: Fn(&mut DbConnection) -> Result<T, E> + Send + Sync + 'static,
         T: Send + 'static,
@@ -231,27 +256,40 @@ impl DbPool {
             // Measured on the blocking thread: the pool checkout and the
             // query, not the hops between threads.
             let started = Instant::now();
-            let outcome = match pool.get() {
+            let attempt = match pool.get() {
                 Ok(mut pooled) => {
                     let (conn, had_served) = pooled.take_for_use();
-                    let result = work(conn);
-                    let lost = matches!(&result, Err(error) if error.is_transient());
+                    let attempt = match lost_commit {
+                        Some(lost) => resolve_then_run(conn, unit, lost, &*work),
+                        None => run_unit(conn, unit, &*work),
+                    };
+                    let lost = matches!(&attempt.outcome, Err(error) if error.is_transient());
                     if lost {
                         pooled.mark_broken();
                     }
-                    (result, lost && had_served)
+                    Attempt {
+                        on_stale_connection: lost && had_served,
+                        ..attempt
+                    }
                 }
-                Err(error) => (Err(E::from(DbError::from(error))), false),
+                Err(error) => Attempt {
+                    outcome: Err(E::from(DbError::from(error))),
+                    on_stale_connection: false,
+                    lost: lost_commit,
+                    resolved: false,
+                },
             };
             latency.record(started.elapsed().as_secs_f64());
-            outcome
+            attempt
         })
         .instrument(tracing::Span::current())
         .await;
-        match outcome {
-            Ok(outcome) => outcome,
-            Err(_) => (Err(E::from(DbError::Cancelled)), false),
-        }
+        outcome.unwrap_or_else(|_| Attempt {
+            outcome: Err(E::from(DbError::Cancelled)),
+            on_stale_connection: false,
+            lost: None,
+            resolved: true,
+        })
     }
 
     /// Whether the database answers a trivial query.
@@ -424,6 +462,32 @@ impl Database {
     /// module databases (replicas follow the primary by replication).
     pub fn writable_pools(&self) -> impl Iterator<Item = &DbPool> {
         std::iter::once(&self.inner.primary).chain(self.inner.modules.values())
+    }
+
+    /// Deletes old commit receipts (see [`receipts`]) from every writable
+    /// PostgreSQL database every few minutes, until the process stops.
+    /// Every process may run it: the delete is idempotent.
+    pub async fn trim_commit_receipts(self) {
+        let mut ticker = tokio::time::interval(receipts::RECEIPT_RETENTION / 3);
+        loop {
+            ticker.tick().await;
+            for pool in self.writable_pools().filter(|p| p.backend() == "postgres") {
+                let outcome = pool
+                    .run("commit_receipts.trim", |conn| {
+                        receipts::trim(conn).map_err(DbError::from)
+                    })
+                    .await;
+                match outcome {
+                    Ok(deleted) => {
+                        metrics::counter!("steward_job_rows_total", "job" => "trim_commit_receipts")
+                            .increment(deleted as u64);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, pool = pool.label(), "trimming commit receipts failed; retrying later");
+                    }
+                }
+            }
+        }
     }
 
     /// Migrates every writable database; returns how many migrations ran.

@@ -49,7 +49,7 @@ impl Transient for DbError {
         match self {
             Self::Unavailable(_) => true,
             Self::Query(error) => is_connection_error(error),
-            Self::Cancelled => false,
+            Self::Cancelled | Self::ResultLost => false,
         }
     }
 }

@@ -354,6 +354,11 @@ impl From<DbError> for ApiError {
                 Self::unavailable()
             }
             DbError::Cancelled => Self::unavailable(),
+            DbError::ResultLost => Self::new(
+                ErrorCode::ServiceUnavailable,
+                "result unavailable",
+                "The change was saved, but its result was lost with the database connection. Read the resource again instead of repeating the change.",
+            ),
             DbError::Query(e) => Self::from(e),
         }
     }

@@ -2,6 +2,7 @@
 //! fresh database per test, on SQLite or on PostgreSQL.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod commit_cut;
 pub mod fapi;
 pub mod postgres;
 pub mod smtp;
@@ -202,6 +203,19 @@ pub fn assert_error(response: &(StatusCode, Value), status: StatusCode, code: &s
     assert!(body["errors"][0]["long_message"].is_string(), "{body}");
     assert!(body["clerk_trace_id"].is_string(), "{body}");
     body["errors"][0].clone()
+}
+
+/// A command that runs the `steward` binary with none of this process's
+/// `STEWARD_CONFIG` / `STEWARD__*` variables: a child sees only the
+/// settings its test gives it, whatever the developer's shell exports.
+pub fn steward_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_steward"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("STEWARD") {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 /// Runs each listed async test fn (taking a [`Backend`]) on SQLite, on
