@@ -266,6 +266,8 @@ async fn sign_up_rejects_bad_fields_without_writing(backend: Backend) {
     )
     .await;
     let mut phone = FapiClient::native(&app);
+    phone.get("/v1/client").await;
+    let before = app.row_counts().await;
     for (form, code, param) in [
         (
             vec![
@@ -307,6 +309,7 @@ async fn sign_up_rejects_bad_fields_without_writing(backend: Backend) {
         let error = assert_error(&response, StatusCode::UNPROCESSABLE_ENTITY, code);
         assert_eq!(error["meta"]["param_name"], param, "{form:?}");
     }
+    app.assert_rows_unchanged(&before, "refused sign-ups").await;
     let (_, client) = phone.get("/v1/client").await;
     assert_eq!(
         client["response"]["sign_up"],

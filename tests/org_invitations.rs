@@ -266,6 +266,20 @@ async fn existing_users_accept_and_bad_tickets_are_refused(backend: Backend) {
         (status, revoked["status"].as_str()),
         (StatusCode::OK, Some("revoked"))
     );
+    let before = app.row_counts().await;
+    for body in [
+        json!({"email_address": "not an address", "role": "org:member"}),
+        json!({"email_address": "new@example.com", "role": "org:wizard"}),
+        json!({"role": "org:member"}),
+    ] {
+        let (status, reply) = app
+            .post(
+                &format!("/v1/organizations/{org_id}/invitations"),
+                body.clone(),
+            )
+            .await;
+        assert!(status.is_client_error(), "{body}: {status} {reply}");
+    }
     let revoke_again = app
         .post(
             &format!("/v1/organizations/{org_id}/invitations/{revoked_id}/revoke"),
@@ -313,6 +327,8 @@ async fn existing_users_accept_and_bad_tickets_are_refused(backend: Backend) {
         )
         .await;
     assert_error(&refused, StatusCode::UNPROCESSABLE_ENTITY, "ticket_invalid");
+    app.assert_rows_unchanged(&before, "refused invitations and ticket sign-ups")
+        .await;
     let (_, expired) = app
         .get(&format!(
             "/v1/organizations/{org_id}/invitations?status=expired"

@@ -16,6 +16,7 @@ on_every_backend!(
     permissions_are_enforced_and_bad_input_refused,
     custom_roles_and_permissions_in_claims,
     backend_organizations_and_memberships,
+    refused_role_and_permission_changes_write_nothing,
 );
 
 const PASSWORD: &str = "a long password";
@@ -202,6 +203,7 @@ async fn permissions_are_enforced_and_bad_input_refused(backend: Backend) {
     )
     .await;
 
+    let before = app.row_counts().await;
     let full = app
         .post(
             &format!("/v1/organizations/{org_id}/memberships"),
@@ -281,6 +283,8 @@ async fn permissions_are_enforced_and_bad_input_refused(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "form_param_missing",
     );
+    app.assert_rows_unchanged(&before, "refused membership and organization changes")
+        .await;
     let (_, count) = app.get("/v1/organizations").await;
     assert_eq!(count["total_count"], 1, "refused requests created nothing");
 
@@ -557,4 +561,81 @@ async fn backend_organizations_and_memberships(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "form_param_value_invalid",
     );
+}
+
+/// Bad keys, duplicates, unknown permissions and changes to system roles
+/// are refused, and none of them writes anything.
+async fn refused_role_and_permission_changes_write_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, body) = app
+        .post(
+            "/v1/organization_permissions",
+            json!({"name": "Read", "key": "org:dashboard:read"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            "/v1/organization_roles",
+            json!({"name": "Editor", "key": "org:editor", "permissions": ["org:dashboard:read"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let before = app.row_counts().await;
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v1/organization_permissions",
+            json!({"name": "x", "key": "dashboard"}),
+        ),
+        (
+            Method::POST,
+            "/v1/organization_permissions",
+            json!({"name": "Again", "key": "org:dashboard:read"}),
+        ),
+        (
+            Method::POST,
+            "/v1/organization_permissions",
+            json!({"key": "org:x:y"}),
+        ),
+        (
+            Method::POST,
+            "/v1/organization_roles",
+            json!({"name": "Bad", "key": "editor"}),
+        ),
+        (
+            Method::POST,
+            "/v1/organization_roles",
+            json!({"name": "Dup", "key": "org:editor"}),
+        ),
+        (
+            Method::POST,
+            "/v1/organization_roles",
+            json!({"name": "Ghost", "key": "org:ghost", "permissions": ["org:nothing:here"]}),
+        ),
+        (
+            Method::PATCH,
+            "/v1/organization_roles/org:admin",
+            json!({"name": "Boss"}),
+        ),
+        (
+            Method::DELETE,
+            "/v1/organization_roles/org:admin",
+            json!({}),
+        ),
+        (
+            Method::PATCH,
+            "/v1/organization_roles/org:editor",
+            json!({"name": 7}),
+        ),
+    ] {
+        let (status, reply) = app.send(app.bapi(method.clone(), path).json(&body)).await;
+        assert!(
+            status.is_client_error(),
+            "{method} {path} {body}: {status} {reply}"
+        );
+        assert!(reply["errors"][0]["code"].is_string(), "{reply}");
+    }
+    app.assert_rows_unchanged(&before, "refused role and permission changes")
+        .await;
 }

@@ -21,6 +21,7 @@ on_every_backend!(
     sign_in_tokens_and_the_ticket_strategy,
     session_module_on_its_own_database,
     concurrent_fresh_tokens_share_session_reads,
+    refused_session_requests_write_nothing,
 );
 
 const CONFIG: &str = "[frontend]\nallowed_origins = [\"http://app.example.com\"]\n";
@@ -963,4 +964,49 @@ async fn concurrent_fresh_tokens_share_session_reads(backend: Backend) {
             None
         ]
     );
+}
+
+/// Requests on sessions that are not the caller's, or that do not exist,
+/// or that are malformed, are refused and write nothing.
+async fn refused_session_requests_write_nothing(backend: Backend) {
+    let app = TestApp::spawn_with(backend, CONFIG).await;
+    user(&app, "mine@example.com").await;
+    user(&app, "theirs@example.com").await;
+    let mut phone = FapiClient::native(&app);
+    phone.sign_in("mine@example.com", PASSWORD).await;
+    let mut other = FapiClient::native(&app);
+    let theirs = other.sign_in("theirs@example.com", PASSWORD).await;
+    let before = app.settled_row_counts().await;
+    for path in [
+        format!("/v1/client/sessions/{theirs}/touch"),
+        format!("/v1/client/sessions/{theirs}/end"),
+        format!("/v1/client/sessions/{theirs}/remove"),
+        format!("/v1/client/sessions/{theirs}/tokens"),
+        "/v1/client/sessions/sess_unknown/touch".to_owned(),
+        "/v1/client/sessions/sess_unknown/end".to_owned(),
+    ] {
+        let (status, body) = phone.post(&path, &[]).await;
+        assert!(status.is_client_error(), "{path}: {status} {body}");
+        assert!(body["errors"][0]["code"].is_string(), "{path}: {body}");
+    }
+    for (path, body) in [
+        ("/v1/sessions", json!({})),
+        (
+            "/v1/sessions",
+            json!({"user_id": "user_2xxxxxxxxxxxxxxxxxxxxxxxxxx"}),
+        ),
+        ("/v1/sessions", json!({"user_id": 42})),
+        ("/v1/sessions/sess_unknown/revoke", json!({})),
+        ("/v1/sessions/sess_unknown/tokens", json!({})),
+        (
+            &format!("/v1/sessions/{theirs}/tokens") as &str,
+            json!({"expires_in_seconds": "soon"}),
+        ),
+    ] {
+        let (status, reply) = app.post(path, body).await;
+        assert!(status.is_client_error(), "{path}: {status} {reply}");
+        assert!(reply["errors"][0]["code"].is_string(), "{path}: {reply}");
+    }
+    app.assert_rows_unchanged(&before, "refused session requests")
+        .await;
 }

@@ -185,12 +185,108 @@ impl TestApp {
         self.send(self.bapi(Method::DELETE, path)).await
     }
 
+    /// Rows per table in every database the app writes to: taken before
+    /// and after a batch of requests that must all be refused, it shows
+    /// that none of them wrote anything ([`TestApp::assert_rows_unchanged`]).
+    pub async fn row_counts(&self) -> RowCounts {
+        let state = self.state.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut counts = std::collections::BTreeMap::new();
+            for pool in state.db.writable_pools() {
+                let mut conn = pool.get_blocking().expect("connection");
+                for table in table_names(&mut conn) {
+                    let count = count_rows(&mut conn, &table);
+                    counts.insert(format!("{}.{table}", pool.label()), count);
+                }
+            }
+            RowCounts(counts)
+        })
+        .await
+        .expect("count task")
+    }
+
+    /// [`TestApp::row_counts`] once writes made in the background (token
+    /// issuance records are inserted in batches) have landed: two readings
+    /// in a row agree.
+    pub async fn settled_row_counts(&self) -> RowCounts {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut last = self.row_counts().await;
+        loop {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+            let now = self.row_counts().await;
+            if now == last {
+                return now;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "row counts never settled"
+            );
+            last = now;
+        }
+    }
+
+    /// Asserts that no table gained or lost a row since `before`.
+    pub async fn assert_rows_unchanged(&self, before: &RowCounts, what: &str) {
+        let after = self.row_counts().await;
+        let changed: Vec<String> = before
+            .0
+            .iter()
+            .filter(|(table, count)| after.0.get(*table) != Some(count))
+            .map(|(table, count)| format!("{table}: {count} -> {:?}", after.0.get(table)))
+            .collect();
+        assert!(changed.is_empty(), "{what} wrote rows: {changed:?}");
+    }
+
     /// How many users exist, by the count endpoint.
     pub async fn user_count(&self) -> i64 {
         let (status, body) = self.get("/v1/users/count").await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["total_count"].as_i64().expect("total_count")
     }
+}
+
+/// Rows per `pool.table`, from [`TestApp::row_counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowCounts(std::collections::BTreeMap<String, i64>);
+
+fn count_rows(conn: &mut steward::db::DbConnection, table: &str) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        rows: i64,
+    }
+    diesel::sql_query(format!("SELECT COUNT(*) AS rows FROM \"{table}\""))
+        .get_result::<Count>(conn)
+        .expect("count rows")
+        .rows
+}
+
+/// The application's tables in the database behind `conn` (not the
+/// migrations' own bookkeeping).
+fn table_names(conn: &mut steward::db::DbConnection) -> Vec<String> {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Table {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let query = match conn {
+        steward::db::DbConnection::Pg(_) => {
+            "SELECT table_name AS name FROM information_schema.tables \
+             WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+        }
+        steward::db::DbConnection::Sqlite(_) => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        }
+    };
+    diesel::sql_query(query)
+        .load::<Table>(conn)
+        .expect("list tables")
+        .into_iter()
+        .map(|t| t.name)
+        .filter(|name| name != "__diesel_schema_migrations")
+        .collect()
 }
 
 /// Asserts a Clerk-style error with `status` and `code` and returns it.

@@ -49,7 +49,11 @@ pub async fn find_client(
         .await
 }
 
-/// The caller's client, created when it has none (or its token was invalid).
+/// The caller's client. A caller without one (or whose token names no live
+/// client) gets a new client that is saved only with the first attempt or
+/// session recorded on it ([`set_client_attempt`], [`create_session`]): a
+/// refused request leaves no row behind, and requests without a client
+/// cannot fill the clients table by failing.
 pub async fn ensure_client(
     state: &AppState,
     client_id: Option<String>,
@@ -57,9 +61,13 @@ pub async fn ensure_client(
     if let Some(client) = find_client(state, client_id).await? {
         return Ok(client);
     }
-    let now = now_ms();
-    let row = ClientRow {
-        id: new_id(prefix::CLIENT),
+    Ok(unsaved_client(new_id(prefix::CLIENT), now_ms()))
+}
+
+/// A client that is not saved yet.
+fn unsaved_client(id: String, now: i64) -> ClientRow {
+    ClientRow {
+        id,
         sign_in_id: None,
         sign_up_id: None,
         last_active_session_id: None,
@@ -67,14 +75,33 @@ pub async fn ensure_client(
         ended_at: None,
         created_at: now,
         updated_at: now,
-    };
-    pool(state)
-        .run("clients.create", move |conn| {
-            let row = row.clone();
-            store::insert_client(conn, &row)?;
-            Ok::<_, ApiError>(row)
-        })
-        .await
+    }
+}
+
+/// The client `id` for a change, and whether it is saved already: a client
+/// from [`ensure_client`] is saved by the first change made to it.
+fn client_for_change(
+    conn: &mut DbConnection,
+    id: &str,
+    now: i64,
+) -> diesel::QueryResult<(ClientRow, bool)> {
+    Ok(match store::find_client(conn, id)? {
+        Some(client) => (client, true),
+        None => (unsaved_client(id.to_owned(), now), false),
+    })
+}
+
+/// Saves a client [`client_for_change`] gave.
+fn save_changed_client(
+    conn: &mut DbConnection,
+    client: &ClientRow,
+    saved: bool,
+) -> diesel::QueryResult<()> {
+    if saved {
+        store::save_client(conn, client)
+    } else {
+        store::insert_client(conn, client)
+    }
 }
 
 /// Records the client's current sign-in or sign-up attempt.
@@ -87,12 +114,13 @@ pub async fn set_client_attempt(
     pool(state)
         .run("clients.set_attempt", move |conn| {
             let (sign_in_id, sign_up_id) = (sign_in_id.clone(), sign_up_id.clone());
-            let mut client = store::find_client(conn, &client_id)?.ok_or_else(signed_out)?;
+            let now = now_ms();
+            let (mut client, saved) = client_for_change(conn, &client_id, now)?;
             client.sign_in_id = sign_in_id;
             client.sign_up_id = sign_up_id;
-            client.updated_at = now_ms();
-            store::save_client(conn, &client)?;
-            Ok(())
+            client.updated_at = now;
+            save_changed_client(conn, &client, saved)?;
+            Ok::<_, ApiError>(())
         })
         .await
 }
@@ -129,8 +157,7 @@ pub async fn create_session(
         .run("sessions.create", move |conn| {
             let row = row.clone();
             write_transaction(conn, |conn| {
-                let mut client =
-                    store::find_client(conn, &row.client_id)?.ok_or_else(signed_out)?;
+                let (mut client, saved) = client_for_change(conn, &row.client_id, now)?;
                 let mut replaced = Vec::new();
                 if !multi_session {
                     for mut other in store::sessions_of_client(conn, &client.id)? {
@@ -151,7 +178,7 @@ pub async fn create_session(
                 client.sign_in_id = None;
                 client.sign_up_id = None;
                 client.updated_at = now;
-                store::save_client(conn, &client)?;
+                save_changed_client(conn, &client, saved)?;
                 Ok::<_, ApiError>((row, replaced))
             })
         })
