@@ -109,10 +109,11 @@ pub async fn observe(
         path = logged_path(req.path()),
     );
     let started = Instant::now();
-    let mut response = TRACE_ID
+    let response = TRACE_ID
         .scope(trace_id.clone(), next.call(req).instrument(span.clone()))
         .await?;
     let elapsed = started.elapsed();
+    let mut response = with_clerk_body(response, &trace_id);
     let status = response.status().as_u16();
     let hot = hot_route(response.request().path());
     let route = match hot {
@@ -149,23 +150,35 @@ pub async fn observe(
             .headers_mut()
             .insert(HeaderName::from_static(TRACE_HEADER), value);
     }
-    let needs_body = status >= 400
+    Ok(response)
+}
+
+/// An error response as it is when a handler wrote it (Clerk's JSON), else
+/// with a Clerk-style body for its status (see
+/// [`error::for_foreign_response`]). A success passes untouched.
+fn with_clerk_body<B>(
+    response: ServiceResponse<B>,
+    trace_id: &str,
+) -> ServiceResponse<EitherBody<B>> {
+    let needs_body = response.status().as_u16() >= 400
         && response
             .headers()
             .get(CONTENT_TYPE)
             .is_none_or(|value| value != "application/json");
     if !needs_body {
-        return Ok(response.map_into_left_body());
+        return response.map_into_left_body();
     }
     let error = error::for_foreign_response(response.status(), response.response().error());
     let status = error.status_code();
-    let body = TRACE_ID.sync_scope(trace_id, || error.body()).to_string();
-    Ok(response.map_body(|head, _| {
+    let body = TRACE_ID
+        .sync_scope(trace_id.to_owned(), || error.body())
+        .to_string();
+    response.map_body(|head, _| {
         head.status = status;
         head.headers
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         EitherBody::right(BoxBody::new(body))
-    }))
+    })
 }
 
 fn request_histogram(
