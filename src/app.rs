@@ -175,7 +175,8 @@ impl Application {
                 // `/v1` first: the token route is under it, and each route
                 // tried before it costs a match.
                 .service(v1.default_service(web::to(not_found)))
-                .configure(health_routes)
+                .route("/healthz", web::get().to(health::healthz))
+                .route("/readyz", web::get().to(health::readyz_bare))
                 .route("/.well-known/jwks.json", web::get().to(jwks::get_jwks))
                 .default_service(web::to(not_found))
         });
@@ -198,7 +199,13 @@ impl Application {
                 .app_data(web::Data::new(Listener("backend")))
                 .app_data(web::PayloadConfig::new(body_limit))
                 .wrap(from_fn(observe))
-                .configure(health_routes)
+                // The detailed readiness and the metrics live here, on the
+                // listener that stays on a private network, where the
+                // operator's probes and Prometheus already reach every
+                // process (see `http::health`).
+                .route("/healthz", web::get().to(health::healthz))
+                .route("/readyz", web::get().to(health::readyz))
+                .route("/metrics", web::get().to(health::metrics))
                 .service(v1.default_service(web::to(not_found)))
                 .default_service(web::to(not_found))
         });
@@ -280,12 +287,6 @@ fn first_addr(addrs: &[SocketAddr]) -> std::io::Result<SocketAddr> {
         .first()
         .copied()
         .ok_or_else(|| std::io::Error::other("listener bound no address"))
-}
-
-fn health_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics));
 }
 
 /// Unknown paths, and paths of modules this role does not serve.

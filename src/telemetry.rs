@@ -4,6 +4,10 @@ use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
@@ -34,9 +38,53 @@ pub fn init_logging(settings: &LogSettings) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _already_set = match settings.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(RefusedRequests)
+            .try_init(),
+        LogFormat::Text => builder.finish().with(RefusedRequests).try_init(),
     };
+}
+
+/// Where actix's HTTP/1 dispatcher logs a connection's end.
+const DISPATCHER_TARGET: &str = "actix_http::h1::dispatcher";
+/// How it begins the line for a request its parser refused (a URI over
+/// 64 KiB, a head over 128 KiB, a bad `Content-Length`).
+const PARSE_ERROR: &str = "stream error: request parse error";
+
+/// Drops the ERROR line actix logs for every request its parser refused:
+/// that is the client's fault, answered with a 400 or 431 already, and
+/// anyone could fill the log with it. It is counted instead, in
+/// `steward_http_malformed_requests_total` (while error-level logging is
+/// on, which is when actix reports it). Other dispatcher errors stay.
+struct RefusedRequests;
+
+impl<S: Subscriber> Layer<S> for RefusedRequests {
+    fn event_enabled(&self, event: &Event<'_>, _ctx: Context<'_, S>) -> bool {
+        let metadata = event.metadata();
+        if *metadata.level() != Level::ERROR || metadata.target() != DISPATCHER_TARGET {
+            return true;
+        }
+        let mut message = ParseErrorMessage(false);
+        event.record(&mut message);
+        if message.0 {
+            metrics::counter!("steward_http_malformed_requests_total").increment(1);
+        }
+        !message.0
+    }
+}
+
+/// Whether an event's message is a parse error's.
+struct ParseErrorMessage(bool);
+
+impl Visit for ParseErrorMessage {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}").starts_with(PARSE_ERROR);
+        }
+    }
 }
 
 /// Installs the global Prometheus recorder once per process.

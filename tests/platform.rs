@@ -10,6 +10,7 @@ use serde_json::json;
 
 on_every_backend!(
     health_readiness_and_metrics,
+    invented_methods_add_no_series,
     trace_ids_and_exact_content_type,
     jwks_on_both_listeners,
     roles_mount_only_their_modules,
@@ -25,29 +26,32 @@ async fn health_readiness_and_metrics(backend: Backend) {
     for base in [&app.frontend_url, &app.backend_url] {
         let (status, body) = app.send(app.http.get(format!("{base}/healthz"))).await;
         assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
-        let (status, body) = app.send(app.http.get(format!("{base}/readyz"))).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["status"], "ready");
-        assert_eq!(body["databases"][0]["name"], "primary");
-        assert_eq!(
-            body["databases"][0]["backend"],
-            if backend == Backend::Sqlite {
-                "sqlite"
-            } else {
-                "postgres"
-            }
-        );
     }
+    // The Backend API's readiness names each database; the Frontend API's,
+    // for load balancers on the internet, says only whether it serves.
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["databases"][0]["name"], "primary");
+    assert_eq!(
+        body["databases"][0]["backend"],
+        if backend == Backend::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
+    let (status, body) = app
+        .send(app.http.get(format!("{}/readyz", app.frontend_url)))
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ready"})));
+    let public_metrics = app
+        .send(app.http.get(format!("{}/metrics", app.frontend_url)))
+        .await;
+    assert_error(&public_metrics, StatusCode::NOT_FOUND, "resource_not_found");
+
     app.get("/v1/users").await;
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.frontend_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = backend_metrics(&app).await;
     assert!(
         metrics.contains("steward_http_request_duration_seconds_bucket{listener=\"backend\",method=\"GET\",route=\"/v1/users\",status=\"200\""),
         "HTTP latency per route"
@@ -61,6 +65,69 @@ async fn health_readiness_and_metrics(backend: Backend) {
             "steward_db_query_duration_seconds_bucket{pool=\"primary\",query=\"users.list\""
         ),
         "DB latency per query"
+    );
+}
+
+/// The Backend API listener's `/metrics`.
+async fn backend_metrics(app: &TestApp) -> String {
+    let response = app
+        .http
+        .get(format!("{}/metrics", app.backend_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+/// The request-duration series of the Frontend API's `/healthz`, by labels.
+fn healthz_series(metrics: &str) -> Vec<&str> {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("steward_http_request_duration_seconds_count{"))
+        .filter(|line| line.contains("listener=\"frontend\"") && line.contains("/healthz"))
+        .map(|line| line.split_once('}').unwrap().0)
+        .collect()
+}
+
+async fn invented_methods_add_no_series(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let healthz = format!("{}/healthz", app.frontend_url);
+    let invented = |n: usize| Method::from_bytes(format!("M{n:05}ZZ").as_bytes()).unwrap();
+    let response = app.send(app.http.request(invented(0), &healthz)).await;
+    assert_error(&response, StatusCode::NOT_FOUND, "resource_not_found");
+    let before = backend_metrics(&app).await;
+    let series_before = healthz_series(&before);
+    assert!(
+        series_before.iter().any(|s| s.contains("method=\"other\"")),
+        "an invented method is counted as `other`: {series_before:?}"
+    );
+    for n in 1..=200 {
+        let response = app
+            .http
+            .request(invented(n), &healthz)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+    let after = backend_metrics(&app).await;
+    assert_eq!(
+        healthz_series(&after),
+        series_before,
+        "200 invented methods add no time series"
+    );
+    assert!(
+        !after.contains("ZZ\""),
+        "no label carries an invented method"
+    );
+    // Other tests of this binary share the recorder and may add their own
+    // routes' series meanwhile; 200 new series would add about 480 KB.
+    assert!(
+        after.len() < before.len() + 64 * 1024,
+        "/metrics grew from {} to {} bytes",
+        before.len(),
+        after.len()
     );
 }
 

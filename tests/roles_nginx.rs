@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,7 +50,7 @@ fn steward(database_url: &str, dir: &Path, role: &str) -> (Process, u16, u16) {
         .env("STEWARD__SERVER__WORKERS", "1")
         .env("STEWARD__SPOOL__PATH", dir.join(format!("{role}-spool.db")))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("{role}.log"))).unwrap())
         .spawn()
         .expect("steward serve starts");
     wait_for_port(bapi);
@@ -215,6 +216,101 @@ async fn check_roles_behind_nginx(database_url: String) {
     );
     assert_eq!(body["errors"][0]["code"], "service_unavailable");
     assert_eq!(retry_after.as_deref(), Some("5"));
+
+    check_refusals(&http, dir.path(), port, session_fapi, session_bapi).await;
+}
+
+/// Sends `request` to `port` on a connection of its own; returns the answer.
+fn raw(port: u16, request: &[u8]) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The status and JSON body of a raw HTTP/1.1 answer, checking its exact
+/// `Content-Type`.
+fn clerk_error(answer: &str) -> (u16, Value) {
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a whole answer");
+    let status = head[9..12].parse().unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("\r\ncontent-type: application/json\r\n"),
+        "{head}"
+    );
+    let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert!(body["errors"][0]["code"].is_string(), "{body}");
+    (status, body)
+}
+
+/// What nginx answers Clerk-style in front of Steward: requests Steward's
+/// HTTP parser would refuse with no body, and `/metrics`, which Steward
+/// serves on the Backend API listener only. Steward itself logs no error
+/// for a refused request, and counts it.
+async fn check_refusals(
+    http: &reqwest::Client,
+    dir: &Path,
+    nginx: u16,
+    session_fapi: u16,
+    session_bapi: u16,
+) {
+    let uri_too_long = format!(
+        "GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let (status, body) = clerk_error(&raw(nginx, uri_too_long.as_bytes()));
+    assert_eq!(
+        (status, &body["errors"][0]["code"]),
+        (414, &json!("bad_request"))
+    );
+    let bad_length = b"POST /v1/client/sign_ins HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\nConnection: close\r\n\r\n";
+    let (status, _) = clerk_error(&raw(nginx, bad_length));
+    assert_eq!(status, 400);
+    let (status, body) = clerk_error(&raw(
+        nginx,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ));
+    assert_eq!(
+        (status, &body["errors"][0]["code"]),
+        (404, &json!("resource_not_found"))
+    );
+    let ready = http
+        .get(format!("http://127.0.0.1:{nginx}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(
+        ready.json::<Value>().await.unwrap(),
+        json!({"status": "ready"})
+    );
+
+    // Straight to Steward, the parser's refusal has no body (see
+    // tests/http_edges.rs), but no ERROR line either.
+    let answer = raw(session_fapi, uri_too_long.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = http
+            .get(format!("http://127.0.0.1:{session_bapi}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("steward_http_malformed_requests_total 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the refused request is counted");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = std::fs::read_to_string(dir.join("session.log")).unwrap();
+    assert!(!log.contains("parse error"), "{log}");
 }
 
 #[actix_web::test]

@@ -138,7 +138,7 @@ async fn native_password_sign_in_token_and_reuse(backend: Backend) {
     assert_eq!(phone.token.as_deref(), Some(bare.as_str()));
     let metrics = app
         .http
-        .get(format!("{}/metrics", app.frontend_url))
+        .get(format!("{}/metrics", app.backend_url))
         .send()
         .await
         .unwrap()

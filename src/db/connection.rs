@@ -1,5 +1,8 @@
 //! One connection type for both backends, and the r2d2 manager that opens it.
 
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -10,6 +13,31 @@ use diesel::{Connection, ConnectionError};
 
 use super::url::DatabaseUrl;
 use crate::config::Pooler;
+
+/// Creates a SQLite file's directory (mode 0700) and the file itself (mode
+/// 0600) where they do not exist yet, before SQLite opens it. SQLite would
+/// create the file with the process's umask, usually readable by every
+/// local user, and a database holds password digests and signing keys.
+/// SQLite gives a database's `-wal` and `-shm` files its mode, so they are
+/// private too. Existing files and directories keep the mode they have:
+/// the operator may have chosen it.
+pub fn create_private_file(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Err(error) if error.kind() != ErrorKind::AlreadyExists => Err(error),
+        _ => Ok(()),
+    }
+}
 
 /// A connection to either backend. Queries written against the portable
 /// schema run on both; backend-specific SQL matches on the variant.

@@ -91,10 +91,8 @@ impl DbPool {
         let url =
             DatabaseUrl::parse(raw_url).map_err(|e| anyhow::anyhow!("{label} database: {e}"))?;
         if let DatabaseUrl::Sqlite(path) = &url {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating the directory {}", dir.display()))?;
-            }
+            connection::create_private_file(path)
+                .with_context(|| format!("creating the database file {}", path.display()))?;
         }
         let backend = url.backend_name();
         let is_sqlite = matches!(url, DatabaseUrl::Sqlite(_));

@@ -53,12 +53,11 @@ impl std::fmt::Debug for Spool {
 }
 
 impl Spool {
-    /// Opens (creating when missing) the spool file at `path`.
+    /// Opens (creating when missing, readable by its owner only) the spool
+    /// file at `path`.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the spool directory {}", dir.display()))?;
-        }
+        super::connection::create_private_file(path)
+            .with_context(|| format!("creating the spool file {}", path.display()))?;
         let url = path.to_string_lossy();
         let mut conn = SqliteConnection::establish(&url)
             .with_context(|| format!("opening the spool {}", path.display()))?;

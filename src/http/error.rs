@@ -22,6 +22,8 @@ pub enum ErrorCode {
     AuthorizationHeaderFormatInvalid,
     /// 401: the secret key is not one of this instance's keys.
     ClerkKeyInvalid,
+    /// 400: the request is malformed in a way no more specific code names.
+    BadRequest,
     /// 400: the body is not valid JSON (or form data).
     MalformedRequestBody,
     /// 413: the body is larger than `server.max_body_bytes`.
@@ -98,6 +100,7 @@ impl ErrorCode {
         match self {
             Self::AuthorizationHeaderFormatInvalid => "authorization_header_format_invalid",
             Self::ClerkKeyInvalid => "clerk_key_invalid",
+            Self::BadRequest => "bad_request",
             Self::MalformedRequestBody => "malformed_request_body",
             Self::RequestBodyTooLarge => "request_body_too_large",
             Self::ResourceNotFound => "resource_not_found",
@@ -141,7 +144,7 @@ impl ErrorCode {
             Self::AuthorizationHeaderFormatInvalid | Self::ClerkKeyInvalid => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::MalformedRequestBody => StatusCode::BAD_REQUEST,
+            Self::BadRequest | Self::MalformedRequestBody => StatusCode::BAD_REQUEST,
             Self::RequestBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ResourceNotFound => StatusCode::NOT_FOUND,
             Self::Conflict => StatusCode::CONFLICT,
@@ -187,6 +190,9 @@ pub struct ApiError {
     long_message: Cow<'static, str>,
     meta: Map<String, Value>,
     retry_after_secs: Option<u64>,
+    /// A status other than the code's, for errors that keep the status
+    /// something else chose ([`for_foreign_response`]).
+    status: Option<StatusCode>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -208,6 +214,7 @@ impl ApiError {
             long_message: long_message.into(),
             meta: Map::new(),
             retry_after_secs: None,
+            status: None,
         }
     }
 
@@ -227,6 +234,12 @@ impl ApiError {
     /// Adds a `meta` entry (e.g. `lockout_expires_in_seconds`).
     pub fn with_meta(mut self, key: &str, value: Value) -> Self {
         self.meta.insert(key.to_owned(), value);
+        self
+    }
+
+    /// Answers with `status` instead of the code's own.
+    fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
         self
     }
 
@@ -332,9 +345,41 @@ impl ApiError {
     }
 }
 
+/// The Clerk-style error for a response that reached the client through
+/// Steward's middleware without one: a refused CORS preflight (actix-cors
+/// writes `text/plain`), or an error actix wrote without a body. The status
+/// stays what it was.
+pub fn for_foreign_response(status: StatusCode, cause: Option<&actix_web::Error>) -> ApiError {
+    if let Some(cors) = cause.and_then(|e| e.as_error::<actix_cors::CorsError>()) {
+        // A foreign origin gets the 403 a state-changing request from it
+        // gets; a malformed preflight from an allowed one keeps its 400.
+        return match cors {
+            actix_cors::CorsError::OriginNotAllowed => ApiError::new(
+                ErrorCode::OriginInvalid,
+                "Origin not allowed",
+                "Requests from this origin are not allowed by this instance.",
+            ),
+            other => ApiError::new(ErrorCode::BadRequest, "bad request", other.to_string())
+                .with_status(status),
+        };
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => ErrorCode::ResourceNotFound,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::RequestBodyTooLarge,
+        s if s.is_server_error() => ErrorCode::InternalServerError,
+        _ => ErrorCode::BadRequest,
+    };
+    let reason = status.canonical_reason().unwrap_or("error");
+    let long_message = match cause {
+        Some(cause) if !status.is_server_error() => cause.to_string(),
+        _ => format!("The request could not be served: {reason}."),
+    };
+    ApiError::new(code, reason.to_lowercase(), long_message).with_status(status)
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.code.status()
+        self.status.unwrap_or_else(|| self.code.status())
     }
 
     fn error_response(&self) -> HttpResponse {

@@ -63,7 +63,9 @@ pub fn parse_json<T: DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-fn payload_error(error: actix_web::Error) -> ApiError {
+/// The error for a body that could not be read: 413 when it is larger than
+/// `server.max_body_bytes`, 400 otherwise.
+pub(super) fn payload_error(error: actix_web::Error) -> ApiError {
     match error.as_error::<PayloadError>() {
         Some(PayloadError::Overflow) => ApiError::new(
             ErrorCode::RequestBodyTooLarge,
@@ -97,12 +99,22 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let deserializer = serde_html_form::Deserializer::from_bytes(query.as_bytes());
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
-        let param = path.trim_end_matches("[]").to_owned();
-        ApiError::param_format(
-            &param,
-            format!("{param} is invalid: {}", error.into_inner()),
-        )
+        let inner = error.into_inner().to_string();
+        let param = query_param(&path, &inner);
+        ApiError::param_format(&param, format!("{param} is invalid: {inner}"))
     })
+}
+
+/// The parameter a query-string error is about. An error inside a value
+/// has its path (`limit`, `user_id[]`); one about the parameters as a whole
+/// (`duplicate field `user_id``, from `user_id=x&user_id[]=y`) has the
+/// empty path `.`, and serde names the field in backquotes.
+fn query_param(path: &str, message: &str) -> String {
+    let named = (path == ".")
+        .then(|| message.split('`').nth(1))
+        .flatten()
+        .unwrap_or(path);
+    named.trim_end_matches("[]").to_owned()
 }
 
 /// `limit` and `offset`, validated as Clerk does: limit 1–500 (default 10),
@@ -204,6 +216,8 @@ mod tests {
         assert_eq!(q.user_id, ["a", "b"]);
         assert_eq!(q.limit, Some(5));
         let err = parse_query::<Query>("limit=ten").expect_err("bad limit");
+        assert_eq!(err.body()["errors"][0]["meta"]["param_name"], "limit");
+        let err = parse_query::<Query>("limit=1&limit=2").expect_err("two limits");
         assert_eq!(err.body()["errors"][0]["meta"]["param_name"], "limit");
         assert!(Pagination::new(Some(0), None).is_err());
         assert!(Pagination::new(Some(501), None).is_err());

@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::error::{ApiError, ErrorCode};
-use super::extract::{parse_json, parse_query};
+use super::extract::{parse_json, parse_query, payload_error};
 use crate::state::AppState;
 
 /// The web client cookie.
@@ -96,23 +96,31 @@ impl FapiCaller {
     fn resolve(req: &HttpRequest, state: &AppState) -> Result<Self, ApiError> {
         let query = FapiQuery::parse(req.query_string());
         let native = query.native;
-        let origin = req
-            .headers()
-            .get(ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .filter(|o| !o.is_empty() && *o != "null")
-            .map(str::to_owned);
+        let origin_header = req.headers().get(ORIGIN);
         if !native && req.method() != Method::GET {
-            if let Some(origin) = &origin {
-                if !origin_allowed(state, origin) {
+            if let Some(value) = origin_header {
+                // Any Origin a browser sent and this instance does not list
+                // is refused, `null` included: a sandboxed iframe or a
+                // `data:` page sends it, and it names no one who could be
+                // allowed.
+                let allowed = value.to_str().is_ok_and(|o| origin_allowed(state, o));
+                if !allowed {
                     return Err(ApiError::new(
                         ErrorCode::OriginInvalid,
                         "Origin not allowed",
-                        format!("Requests from {origin} are not allowed by this instance."),
+                        format!(
+                            "Requests from {} are not allowed by this instance.",
+                            String::from_utf8_lossy(value.as_bytes())
+                        ),
                     ));
                 }
             }
         }
+        // The token's `azp`: an origin that names a site, never `null`.
+        let origin = origin_header
+            .and_then(|v| v.to_str().ok())
+            .filter(|o| !o.is_empty() && *o != "null")
+            .map(str::to_owned);
         let (client_id, client_token) = if native {
             req.headers()
                 .get(AUTHORIZATION)
@@ -205,13 +213,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for FapiForm<T> {
         }
         let body = web::Bytes::from_request(req, payload);
         Either::Right(Box::pin(async move {
-            let bytes = body.await.map_err(|e| {
-                ApiError::new(
-                    ErrorCode::MalformedRequestBody,
-                    "malformed request body",
-                    format!("The request body could not be read: {e}"),
-                )
-            })?;
+            let bytes = body.await.map_err(payload_error)?;
             parse_body(is_json, &bytes).map(FapiForm)
         }))
     }
@@ -257,7 +259,8 @@ pub fn reply<R: Serialize + ?Sized>(
 }
 
 /// Sets the client token on a response (or clears the cookie when there is
-/// no client any more). A caller whose token already names this client gets
+/// no client any more), and marks the response private
+/// ([`super::private_response`]): it carries the client's credentials. A caller whose token already names this client gets
 /// that token back: it stays valid for as long as the client exists, and
 /// the token path, where this runs on every page load, is spared an HMAC
 /// and two JSON encodings.
@@ -267,6 +270,7 @@ pub fn attach_client_token(
     client_id: Option<&str>,
     builder: &mut actix_web::HttpResponseBuilder,
 ) {
+    super::private_response(builder);
     let presented = caller
         .client_token
         .as_ref()

@@ -1,9 +1,17 @@
-//! Liveness, readiness and metrics, served on both listeners.
+//! Liveness, readiness and metrics.
+//!
+//! The Backend API listener, which stays on a private network, serves all
+//! three with their detail: `/readyz` names each database and the error it
+//! gave, and `/metrics` shows the process's routes and workload. The
+//! Frontend API listener faces the internet and load balancers, so it
+//! serves only `/healthz` and a bare `/readyz`: a status and nothing an
+//! outsider could learn the deployment from.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, ResponseError};
 use futures_util::future::join_all;
-use serde_json::json;
+use serde_json::{json, Value};
 
+use super::ApiError;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up and serving HTTP.
@@ -11,10 +19,22 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: every database this process writes to answers (`ready`),
-/// or the primary is down but a replica answers, so sessions are still
-/// served (`degraded`, also 200). The read failover breaker is reported.
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+/// Whether the databases answer, and each one's outcome.
+struct Readiness {
+    /// `ready`, `degraded` (only a replica answers: sessions are still
+    /// served) or `unavailable`.
+    status: &'static str,
+    databases: Vec<Value>,
+}
+
+impl Readiness {
+    fn serves(&self) -> bool {
+        self.status != "unavailable"
+    }
+}
+
+/// Pings every pool within `database.connect_timeout`.
+async fn check(state: &AppState) -> Readiness {
     let timeout = state.settings.database.connect_timeout;
     let checks = state.db.all_pools().map(|pool| async move {
         let outcome = match tokio::time::timeout(timeout, pool.ping()).await {
@@ -31,10 +51,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let replica_ok = results
         .iter()
         .any(|(label, _, outcome)| outcome.is_ok() && *label == "replica");
-    // With the primary down but a replica up, sessions are still served.
-    let degraded = !writable_ok && replica_ok;
-    let ready = writable_ok || degraded;
-    let databases: Vec<_> = results
+    let status = match (writable_ok, replica_ok) {
+        (true, _) => "ready",
+        (false, true) => "degraded",
+        (false, false) => "unavailable",
+    };
+    let databases = results
         .into_iter()
         .map(|(label, backend, outcome)| match outcome {
             Ok(()) => json!({ "name": label, "backend": backend, "status": "ok" }),
@@ -43,15 +65,19 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             }
         })
         .collect();
-    let status = match (writable_ok, degraded) {
-        (true, _) => "ready",
-        (false, true) => "degraded",
-        (false, false) => "unavailable",
-    };
+    Readiness { status, databases }
+}
+
+/// Backend API `GET /readyz`: every database this process writes to
+/// answers (`ready`), or the primary is down but a replica answers, so
+/// sessions are still served (`degraded`, also 200). The body names each
+/// database, the read failover breaker and the outage spool's depth.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let readiness = check(&state).await;
     let mut body = json!({
-        "status": status,
+        "status": readiness.status,
         "role": state.settings.role,
-        "databases": databases,
+        "databases": readiness.databases,
     });
     if state.db.has_replicas() {
         body["read_failover"] = json!({ "breaker": state.db.breaker_state().name() });
@@ -61,12 +87,25 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if let Ok(Ok(depth)) = tokio::task::spawn_blocking(move || writes.spool_depth()).await {
         body["spool"] = json!({ "depth": depth });
     }
-    if ready {
+    if readiness.serves() {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable()
             .insert_header(("retry-after", "1"))
             .json(body)
+    }
+}
+
+/// Frontend API `GET /readyz`, for load balancers: 200 `{"status":"ready"}`
+/// (or `degraded`) while this process can serve, else the Clerk-style 503
+/// `service_unavailable` with `Retry-After` that SDKs already retry on.
+/// No database names, no errors.
+pub async fn readyz_bare(state: web::Data<AppState>) -> HttpResponse {
+    let readiness = check(&state).await;
+    if readiness.serves() {
+        HttpResponse::Ok().json(json!({ "status": readiness.status }))
+    } else {
+        ApiError::unavailable().error_response()
     }
 }
 

@@ -179,13 +179,16 @@ impl SessionToken {
         }
     }
 
-    /// The object as an `application/json` response.
+    /// The object as an `application/json` response, not to be cached.
     pub fn into_response(self) -> actix_web::HttpResponse {
         let mut builder = actix_web::HttpResponse::Ok();
+        crate::http::private_response(&mut builder);
         self.respond(&mut builder)
     }
 
-    /// As [`SessionToken::into_response`], on a builder that already carries headers.
+    /// As [`SessionToken::into_response`], on a builder that already carries
+    /// headers, `Cache-Control` among them (the Frontend API's come from
+    /// [`crate::http::fapi::attach_client_token`]).
     pub fn respond(self, builder: &mut actix_web::HttpResponseBuilder) -> actix_web::HttpResponse {
         builder
             .content_type(actix_web::http::header::ContentType::json())
