@@ -72,9 +72,8 @@ pub async fn delete_self(state: &AppState, user_id: String) -> Result<DeletedObj
             "This account cannot be deleted by its user. Ask an administrator.",
         ));
     }
-    let deleted = super::service::delete_user(state, user_id.clone()).await?;
-    crate::modules::session::service::end_user_sessions(state, user_id).await?;
-    Ok(deleted)
+    // Ends every session of the user, this one included.
+    super::service::delete_user(state, user_id).await
 }
 
 /// `POST /v1/me/change_password` parameters.
