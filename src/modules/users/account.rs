@@ -202,7 +202,8 @@ pub async fn add_email(
                     created_at: now,
                     updated_at: now,
                 };
-                store::insert_emails(conn, std::slice::from_ref(&row))?;
+                store::insert_emails(conn, std::slice::from_ref(&row))
+                    .map_err(super::service::identifier_taken)?;
                 Ok(EmailAddressObject::from_row(row))
             })
         })

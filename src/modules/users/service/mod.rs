@@ -54,6 +54,49 @@ fn ensure_free(
     }
 }
 
+/// The unique indexes on identifiers: PostgreSQL's name for each, the
+/// column SQLite names in its message, and the parameter and noun of
+/// Clerk's error.
+const IDENTIFIER_INDEXES: [(&str, &str, &str, &str); 3] = [
+    (
+        "email_addresses_email_address_key",
+        "email_addresses.email_address",
+        "email_address",
+        "email address",
+    ),
+    (
+        "users_username_key",
+        "users.username",
+        "username",
+        "username",
+    ),
+    (
+        "users_external_id_key",
+        "users.external_id",
+        "external_id",
+        "external ID",
+    ),
+];
+
+/// The error for a write that a unique index on an identifier refused.
+/// The identifier checks inside the write transaction give the precise
+/// error, but on PostgreSQL a concurrent request can commit the same email
+/// address, username or external id between the check and the insert
+/// (SQLite's write lock serialises the two); the loser gets the same
+/// `form_identifier_exists` as the check gives, not a generic conflict.
+pub(super) fn identifier_taken(error: diesel::result::Error) -> ApiError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    if let Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &error {
+        let index = info.constraint_name().unwrap_or_default();
+        for (name, column, param, what) in IDENTIFIER_INDEXES {
+            if index == name || info.message().contains(column) {
+                return ApiError::identifier_exists(param, what);
+            }
+        }
+    }
+    ApiError::from(error)
+}
+
 pub(super) fn lockout_ms(state: &AppState) -> i64 {
     i64::try_from(state.settings.security.lockout.duration.as_millis()).unwrap_or(i64::MAX / 2)
 }
