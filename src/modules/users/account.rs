@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::model::{DeletedObject, EmailAddressObject, EmailAddressRow, UserObject};
 use super::requests::UpdateUser;
-use super::service::{load, pool};
+use super::service::{load, pool, CheckOutcome};
 use super::{store, validate};
 use crate::crypto::ids::{new_id, prefix};
 use crate::crypto::otp;
@@ -111,15 +111,19 @@ pub async fn change_password(
             .run(move || passwords.verify(hasher, &digest, &current))
             .await
             .map_err(ApiError::internal)?;
-        super::service::record_credential_check(state, user_id.clone(), "password", verified)
-            .await?;
-        if !verified {
-            return Err(ApiError::new(
-                ErrorCode::FormPasswordIncorrect,
-                "Password is incorrect.",
-                "The current password is incorrect.",
-            )
-            .with_param("current_password"));
+        match super::service::record_credential_check(state, user_id.clone(), "password", verified)
+            .await?
+        {
+            CheckOutcome::Accepted => {}
+            CheckOutcome::Locked(seconds) => return Err(super::service::user_locked(seconds)),
+            CheckOutcome::Rejected => {
+                return Err(ApiError::new(
+                    ErrorCode::FormPasswordIncorrect,
+                    "Password is incorrect.",
+                    "The current password is incorrect.",
+                )
+                .with_param("current_password"))
+            }
         }
     }
     let updated = super::service::update_user(
@@ -302,7 +306,7 @@ pub async fn attempt_email_verification(
         .run("users.verify_email", move |conn| {
             write_transaction(conn, |conn| {
                 let mut email = find_own_email(conn, &user_id, &email_id)?;
-                let mut code = pending(conn, &email_id)?;
+                let code = pending(conn, &email_id)?;
                 let now = now_ms();
                 let valid = otp::check_attempt(
                     &email_id,
@@ -312,10 +316,15 @@ pub async fn attempt_email_verification(
                     code.code_attempts,
                     now,
                 )?;
+                // Counted, or used up, by one conditional update (see
+                // `otp`): concurrent guesses wait for each other's row lock.
+                let digest = code.code_digest.unwrap_or_default();
                 if !valid {
-                    code.code_attempts += 1;
-                    save_pending(conn, &code)?;
-                    return Ok(Err(otp::incorrect(code.code_attempts)));
+                    let counted = store::count_wrong_code(conn, &email_id, &digest)?;
+                    return Ok(Err(otp::wrong_guess(counted)));
+                }
+                if !store::use_code(conn, &email_id, &digest)? {
+                    return Ok(Err(otp::code_spent()));
                 }
                 diesel::delete(email_verifications::table.find(&email_id)).execute(conn)?;
                 diesel::update(email_addresses::table.find(&email_id))
