@@ -289,6 +289,31 @@ async fn a_right_password_after_a_concurrent_lock_is_refused(backend: Backend) {
     assert_eq!(session_statuses(&app, &user_id).await, Vec::<String>::new());
 }
 
+/// Sends 20 wrong guesses at `attempt` at once, as `owner`'s client: four
+/// are answered "incorrect", the rest find the code void, and so does the
+/// right code after them.
+async fn twenty_wrong_guesses(
+    app: &TestApp,
+    owner: &mut FapiClient<'_>,
+    attempt: &str,
+    code: &str,
+) {
+    let guess = [("strategy", "email_code"), ("code", wrong_code(code))];
+    let mut guessers = copies(app, owner, 20);
+    let answers = join_all(guessers.iter_mut().map(|c| c.post(attempt, &guess))).await;
+    let expected = counts(&[
+        (422, "form_code_incorrect", INCORRECT_ANSWERS_PER_CODE),
+        (429, "verification_failed", 20 - INCORRECT_ANSWERS_PER_CODE),
+    ]);
+    assert_eq!(tally(&answers), expected, "{attempt}");
+    let right = [("strategy", "email_code"), ("code", code)];
+    assert_error(
+        &owner.post(attempt, &right).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "verification_failed",
+    );
+}
+
 /// 20 wrong codes at once get exactly four "incorrect" answers, for a
 /// sign-in, a sign-up and an added email address alike; the code is void
 /// after, so the right one fails too.
@@ -296,10 +321,6 @@ async fn concurrent_wrong_codes_count_up_to_the_limit(backend: Backend) {
     let smtp = SmtpCapture::start();
     let config = format!("{CONFIG}[email]\nsmtp_url = \"{}\"\n", smtp.url);
     let app = TestApp::spawn_with(backend, &config).await;
-    let expected = counts(&[
-        (422, "form_code_incorrect", INCORRECT_ANSWERS_PER_CODE),
-        (429, "verification_failed", 20 - INCORRECT_ANSWERS_PER_CODE),
-    ]);
 
     // Sign-in with an email code.
     user(&app, "signin@example.com").await;
@@ -320,16 +341,7 @@ async fn concurrent_wrong_codes_count_up_to_the_limit(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let code = code_for(&smtp, "signin@example.com");
     let attempt = format!("/v1/client/sign_ins/{id}/attempt_first_factor");
-    let guess = [("strategy", "email_code"), ("code", wrong_code(&code))];
-    let mut guessers = copies(&app, &phone, 20);
-    let answers = join_all(guessers.iter_mut().map(|c| c.post(&attempt, &guess))).await;
-    assert_eq!(tally(&answers), expected, "sign-in");
-    let right = [("strategy", "email_code"), ("code", code.as_str())];
-    assert_error(
-        &phone.post(&attempt, &right).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "verification_failed",
-    );
+    twenty_wrong_guesses(&app, &mut phone, &attempt, &code).await;
 
     // Sign-up.
     let mut newcomer = FapiClient::native(&app);
@@ -353,16 +365,7 @@ async fn concurrent_wrong_codes_count_up_to_the_limit(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let code = code_for(&smtp, "signup@example.com");
     let attempt = format!("/v1/client/sign_ups/{id}/attempt_verification");
-    let guess = [("strategy", "email_code"), ("code", wrong_code(&code))];
-    let mut guessers = copies(&app, &newcomer, 20);
-    let answers = join_all(guessers.iter_mut().map(|c| c.post(&attempt, &guess))).await;
-    assert_eq!(tally(&answers), expected, "sign-up");
-    let right = [("strategy", "email_code"), ("code", code.as_str())];
-    assert_error(
-        &newcomer.post(&attempt, &right).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "verification_failed",
-    );
+    twenty_wrong_guesses(&app, &mut newcomer, &attempt, &code).await;
 
     // An email address added by a signed-in user.
     user(&app, "owner@example.com").await;
@@ -385,16 +388,7 @@ async fn concurrent_wrong_codes_count_up_to_the_limit(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let code = code_for(&smtp, "added@example.com");
     let attempt = format!("/v1/me/email_addresses/{email_id}/attempt_verification");
-    let guess = [("strategy", "email_code"), ("code", wrong_code(&code))];
-    let mut guessers = copies(&app, &owner, 20);
-    let answers = join_all(guessers.iter_mut().map(|c| c.post(&attempt, &guess))).await;
-    assert_eq!(tally(&answers), expected, "added email address");
-    let right = [("strategy", "email_code"), ("code", code.as_str())];
-    assert_error(
-        &owner.post(&attempt, &right).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "verification_failed",
-    );
+    twenty_wrong_guesses(&app, &mut owner, &attempt, &code).await;
 }
 
 /// The right code sent five times at once signs in once: one session.

@@ -104,6 +104,7 @@ pub async fn set_client_attempt(
 /// or sign-up by `strategy` (`None` for sessions the Backend API creates).
 /// In single-session mode the client's active sessions are replaced. The
 /// strategy becomes the client's and the user's last authentication strategy.
+/// 404 for a user deleted since the caller read them.
 pub async fn create_session(
     state: &AppState,
     client_id: String,
