@@ -1,6 +1,13 @@
 //! One-time codes sent by email: six digits, stored only as a digest bound
 //! to the attempt they belong to, compared in constant time, with limits on
-//! guesses and sends shared by sign-up and sign-in.
+//! guesses and sends shared by sign-up, sign-in and added email addresses.
+//!
+//! A guess is judged in two steps: [`check_attempt`] compares it with the
+//! code as read, then a conditional UPDATE ([`code_guess_queries`]) counts
+//! a wrong guess, or uses up a right one, only if the code read is still
+//! the stored one and not void. Concurrent guesses are each decided by the
+//! database's row lock on that UPDATE: no more than [`MAX_ATTEMPTS`] wrong
+//! guesses are ever counted, and a code is used at most once.
 
 use rand::Rng;
 use subtle::ConstantTimeEq;
@@ -101,8 +108,25 @@ pub fn check_attempt(
     Ok(attempt.len() <= 32 && matches(owner_id, attempt, stored))
 }
 
+/// The error for a wrong guess, given the count the conditional update
+/// made of it: `None` when it did not count, because concurrent guesses
+/// used up the attempts (or the code) first.
+pub fn wrong_guess(counted: Option<i32>) -> ApiError {
+    counted.map_or_else(too_many_attempts, incorrect)
+}
+
+/// The error for a right guess at a code that a concurrent request used or
+/// voided between reading it and using it.
+pub fn code_spent() -> ApiError {
+    ApiError::new(
+        ErrorCode::VerificationExpired,
+        "This code is no longer valid.",
+        "This verification code was used or voided meanwhile. Ask for a new one.",
+    )
+}
+
 /// The error for a wrong guess, given the attempts counted so far.
-pub fn incorrect(attempts: i32) -> ApiError {
+fn incorrect(attempts: i32) -> ApiError {
     if attempts >= MAX_ATTEMPTS {
         too_many_attempts()
     } else {
@@ -122,6 +146,63 @@ fn too_many_attempts() -> ApiError {
         "Too many incorrect codes. Ask for a new code.",
     )
 }
+
+/// Defines, in a store module, the two conditional updates that decide a
+/// guess at the code stored in `$table` (a table with `code_digest` and
+/// `code_attempts` columns, found by its primary key):
+///
+/// - `count_wrong_code(conn, id, digest) -> QueryResult<Option<i32>>`
+///   counts a wrong guess at the code `digest` and returns the new count,
+///   or `None` when it did not count (the code was used, voided or
+///   replaced meanwhile);
+/// - `use_code(conn, id, digest) -> QueryResult<bool>` clears the code
+///   `digest` for a right guess; `false` when a concurrent request used or
+///   voided it first.
+///
+/// Both test the condition in the UPDATE itself. PostgreSQL re-evaluates it
+/// on the newest row version after waiting for a concurrent writer's row
+/// lock, so concurrent guesses are decided one after the other.
+macro_rules! code_guess_queries {
+    ($table:ident) => {
+        /// See [`crate::crypto::otp::code_guess_queries`].
+        pub fn count_wrong_code(
+            conn: &mut $crate::db::DbConnection,
+            id: &str,
+            digest: &str,
+        ) -> diesel::QueryResult<Option<i32>> {
+            use diesel::prelude::*;
+            let guessable = $table::table
+                .find(id)
+                .filter($table::code_digest.eq(digest))
+                .filter($table::code_attempts.lt($crate::crypto::otp::MAX_ATTEMPTS));
+            // On the concrete connection: `RETURNING` through the
+            // multi-backend connection does not compile.
+            $crate::db::on_backend!(conn, backend => diesel::update(guessable)
+                .set($table::code_attempts.eq($table::code_attempts + 1))
+                .returning($table::code_attempts)
+                .get_result(backend)
+                .optional())
+        }
+
+        /// See [`crate::crypto::otp::code_guess_queries`].
+        pub fn use_code(
+            conn: &mut $crate::db::DbConnection,
+            id: &str,
+            digest: &str,
+        ) -> diesel::QueryResult<bool> {
+            use diesel::prelude::*;
+            let guessable = $table::table
+                .find(id)
+                .filter($table::code_digest.eq(digest))
+                .filter($table::code_attempts.lt($crate::crypto::otp::MAX_ATTEMPTS));
+            diesel::update(guessable)
+                .set($table::code_digest.eq(None::<String>))
+                .execute(conn)
+                .map(|updated| updated == 1)
+        }
+    };
+}
+pub(crate) use code_guess_queries;
 
 #[cfg(test)]
 mod tests {

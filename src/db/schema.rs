@@ -307,6 +307,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    deleted_users (user_id) {
+        user_id -> Text,
+        deleted_at -> BigInt,
+    }
+}
+
 diesel::joinable!(email_addresses -> users (user_id));
 diesel::joinable!(organization_invitations -> organizations (organization_id));
 diesel::joinable!(organization_memberships -> organizations (organization_id));

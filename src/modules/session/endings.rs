@@ -1,5 +1,6 @@
 //! How sessions end: sign-out, `end`, `remove`, Backend API `revoke`, and
-//! the bulk endings of the users module (ban, sign out of other sessions).
+//! the bulk endings of the users module (ban, deletion, sign out of other
+//! sessions).
 //! A single ending is an append-only event that goes to the outage spool
 //! when the database is unreachable; see [`super::writes`].
 
@@ -110,6 +111,29 @@ pub async fn end_user_sessions(state: &AppState, user_id: String) -> Result<(), 
     for id in ended {
         state.tokens.forget_session(&id);
     }
+    Ok(())
+}
+
+/// Removes every session of a user who is being deleted, and records the
+/// deletion in the session tables so that no session of theirs starts
+/// afterwards: a sign-in that read the user just before the deletion and
+/// asks for its session just after is refused ([`super::service::create_session`]
+/// checks the record under the same per-user lock). The users module calls
+/// this before it deletes the user, so no moment exists when the user is
+/// gone and a session of theirs is active. This process drops the cached
+/// tokens at once; another process may hand out a token it already
+/// holds until its reuse window (`session.token_reuse_seconds`) ends.
+pub async fn end_deleted_user_sessions(state: &AppState, user_id: String) -> Result<(), ApiError> {
+    let forget = user_id.clone();
+    pool(state)
+        .run("sessions.remove_deleted_user", move |conn| {
+            write_transaction(conn, |conn| {
+                store::lock_user_sessions(conn, &user_id)?;
+                store::delete_user_sessions(conn, &user_id, now_ms()).map_err(ApiError::from)
+            })
+        })
+        .await?;
+    state.tokens.forget_user(&forget);
     Ok(())
 }
 

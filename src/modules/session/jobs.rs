@@ -161,8 +161,8 @@ macro_rules! trim_table {
     }};
 }
 
-/// Deletes old rows of the session module's append-only tables; returns
-/// how many.
+/// Deletes old rows of the session module's append-only tables, and
+/// deletions kept as long as session events; returns how many.
 pub fn trim_session_tables(conn: &mut DbConnection, cutoffs: &Cutoffs) -> QueryResult<usize> {
     Ok(trim_table!(
         conn,
@@ -174,7 +174,8 @@ pub fn trim_session_tables(conn: &mut DbConnection, cutoffs: &Cutoffs) -> QueryR
         session_token_issuances,
         issued_at,
         cutoffs.token_issuances
-    ) + trim_table!(conn, session_events, occurred_at, cutoffs.session_events))
+    ) + trim_table!(conn, session_events, occurred_at, cutoffs.session_events)
+        + super::store::trim_deleted_users(conn, cutoffs.session_events)?)
 }
 
 /// Deletes credential checks older than `cutoff`.

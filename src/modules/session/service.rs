@@ -1,12 +1,15 @@
 //! Clients, sessions and tokens. The sign-in and sign-up modules create
 //! sessions through [`create_session`]; the users module ends them through
-//! [`end_user_sessions`]; nothing else touches the session tables.
+//! [`end_user_sessions`] and [`end_deleted_user_sessions`]; nothing else
+//! touches the session tables.
 
 pub use super::clients::{
     backend_client_object, client_object, client_with_sessions, frontend_session,
     get_backend_client, list_clients,
 };
-pub use super::endings::{end_other_sessions, end_user_sessions, finish, sign_out_client};
+pub use super::endings::{
+    end_deleted_user_sessions, end_other_sessions, end_user_sessions, finish, sign_out_client,
+};
 use super::model::{status, ClientRow, SessionRow};
 pub(super) use super::refresh::is_active_now;
 pub use super::refresh::session_token;
@@ -129,6 +132,7 @@ pub async fn set_client_attempt(
 /// or sign-up by `strategy` (`None` for sessions the Backend API creates).
 /// In single-session mode the client's active sessions are replaced. The
 /// strategy becomes the client's and the user's last authentication strategy.
+/// 404 for a user deleted since the caller read them.
 pub async fn create_session(
     state: &AppState,
     client_id: String,
@@ -157,6 +161,12 @@ pub async fn create_session(
         .run("sessions.create", move |conn| {
             let row = row.clone();
             write_transaction(conn, |conn| {
+                // A user deleted since the caller read them gets no session
+                // (see `end_deleted_user_sessions`).
+                store::lock_user_sessions(conn, &row.user_id)?;
+                if store::is_deleted_user(conn, &row.user_id)? {
+                    return Err(ApiError::not_found("user"));
+                }
                 let (mut client, saved) = client_for_change(conn, &row.client_id, now)?;
                 let mut replaced = Vec::new();
                 if !multi_session {

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::model::{status, ClientRow, SessionRow};
 use crate::crypto::ids::{new_id, prefix};
-use crate::db::schema::{clients, session_events, sessions};
+use crate::db::schema::{clients, deleted_users, session_events, sessions};
 use crate::db::{on_backend, DbConnection};
 use crate::http::Pagination;
 
@@ -210,6 +210,59 @@ pub fn end_user_sessions_except(
             .execute(conn)?;
     }
     Ok(ids)
+}
+
+/// The first key of the per-user advisory locks (PostgreSQL's two-key
+/// form, whose key space is apart from the migrations' one-key lock).
+const USER_LOCK_CLASS: i32 = 0x5354_5553;
+
+/// Takes, until the transaction ends, the lock that orders starting a
+/// session of `user_id` against removing all of them when the user is
+/// deleted. Without it, PostgreSQL (READ COMMITTED) lets a session insert
+/// and the bulk removal miss each other: the removal's UPDATE does not see
+/// the uncommitted session, nor the session's check the uncommitted
+/// deletion. SQLite's `BEGIN IMMEDIATE` (`write_transaction`) already
+/// serialises the two.
+pub fn lock_user_sessions(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+    match conn {
+        DbConnection::Pg(pg) => diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind::<diesel::sql_types::Integer, _>(USER_LOCK_CLASS)
+            .bind::<diesel::sql_types::Text, _>(user_id)
+            .execute(pg)
+            .map(drop),
+        DbConnection::Sqlite(_) => Ok(()),
+    }
+}
+
+/// Whether `user_id` was deleted: no session may start for them.
+pub fn is_deleted_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(deleted_users::table.find(user_id))).get_result(conn)
+}
+
+/// Records `user_id` as deleted (once; a second deletion keeps the first
+/// time) and removes their active sessions; returns the removed ids. Call
+/// inside a write transaction, after [`lock_user_sessions`].
+pub fn delete_user_sessions(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: i64,
+) -> QueryResult<Vec<String>> {
+    // An insert that ignores a duplicate, which the multi-backend
+    // connection cannot express.
+    on_backend!(conn, backend => diesel::insert_into(deleted_users::table)
+        .values((
+            deleted_users::user_id.eq(user_id),
+            deleted_users::deleted_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(backend))?;
+    end_user_sessions(conn, user_id, status::REMOVED, now)
+}
+
+/// Forgets deletions recorded before `cutoff` (Unix ms): a sign-in that
+/// read the user before the deletion has long finished; returns how many.
+pub fn trim_deleted_users(conn: &mut DbConnection, cutoff: i64) -> QueryResult<usize> {
+    diesel::delete(deleted_users::table.filter(deleted_users::deleted_at.lt(cutoff))).execute(conn)
 }
 
 /// Filters of `GET /v1/sessions`.

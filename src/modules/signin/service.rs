@@ -10,7 +10,7 @@ use crate::crypto::ids::{self, new_id, prefix};
 use crate::crypto::otp;
 use crate::db::DbPool;
 use crate::http::{ApiError, ErrorCode};
-use crate::modules::users::service::{self as users, SignInUser};
+use crate::modules::users::service::{self as users, CheckOutcome, SignInUser};
 use crate::modules::{session, Module};
 use crate::notify::CodePurpose;
 use crate::state::AppState;
@@ -75,21 +75,14 @@ fn ensure_may_sign_in(user: &SignInUser) -> Result<(), ApiError> {
         ));
     }
     if let Some(seconds) = user.lockout_expires_in_seconds {
-        return Err(locked(seconds));
+        return Err(users::user_locked(seconds));
     }
     Ok(())
 }
 
-fn locked(seconds: i64) -> ApiError {
-    ApiError::new(
-        ErrorCode::UserLocked,
-        "Account locked",
-        "Your account is locked after too many failed attempts. Try again later.",
-    )
-    .with_meta("lockout_expires_in_seconds", Value::from(seconds))
-}
-
 /// Checks the password, records the outcome for lockout, and says why not.
+/// A lock that fired while the password was being hashed wins over a
+/// matching password (see `users::record_credential_check`).
 async fn check_password(
     state: &AppState,
     user: &SignInUser,
@@ -109,20 +102,16 @@ async fn check_password(
         .run(move || passwords.verify(hasher, &digest, &password))
         .await
         .map_err(ApiError::internal)?;
-    let now_locked =
-        users::record_credential_check(state, user.id.clone(), "password", verified).await?;
-    if verified {
-        return Ok(());
+    match users::record_credential_check(state, user.id.clone(), "password", verified).await? {
+        CheckOutcome::Accepted => Ok(()),
+        CheckOutcome::Locked(seconds) => Err(users::user_locked(seconds)),
+        CheckOutcome::Rejected => Err(ApiError::new(
+            ErrorCode::FormPasswordIncorrect,
+            "Password is incorrect. Try again, or use another method.",
+            "Password is incorrect. Try again, or use another method.",
+        )
+        .with_param("password")),
     }
-    if let Some(seconds) = now_locked {
-        return Err(locked(seconds));
-    }
-    Err(ApiError::new(
-        ErrorCode::FormPasswordIncorrect,
-        "Password is incorrect. Try again, or use another method.",
-        "Password is incorrect. Try again, or use another method.",
-    )
-    .with_param("password"))
 }
 
 /// Spends what a real password check costs, so an unknown identifier is
@@ -387,27 +376,45 @@ pub async fn attempt_first_factor(
                 .ok_or_else(|| ApiError::param_missing("code"))?;
             let user = users::sign_in_user_by_id(state, user_id.clone()).await?;
             ensure_may_sign_in(&user)?;
-            let now = now_ms();
             let valid = otp::check_attempt(
                 &row.id,
                 attempt.trim(),
                 row.code_digest.as_deref(),
                 row.code_expire_at,
                 row.code_attempts,
-                now,
+                now_ms(),
             )?;
-            let now_locked =
-                users::record_credential_check(state, user_id.clone(), "email_code", valid).await?;
+            // Counted, or used up, by one conditional update (see `otp`).
+            let (id, digest) = (row.id.clone(), row.code_digest.take().unwrap_or_default());
             if !valid {
-                row.code_attempts += 1;
-                row.updated_at = now;
-                save(state, &row).await?;
-                if let Some(seconds) = now_locked {
-                    return Err(locked(seconds));
+                let counted = pool(state)
+                    .run("sign_ins.count_wrong_code", move |conn| {
+                        store::count_wrong_code(conn, &id, &digest).map_err(ApiError::from)
+                    })
+                    .await?;
+                // Only a guess that counted against the code counts toward lockout.
+                if counted.is_some() {
+                    let outcome =
+                        users::record_credential_check(state, user_id, "email_code", false).await?;
+                    if let CheckOutcome::Locked(seconds) = outcome {
+                        return Err(users::user_locked(seconds));
+                    }
                 }
-                return Err(otp::incorrect(row.code_attempts));
+                return Err(otp::wrong_guess(counted));
             }
-            row.code_digest = None;
+            let used = pool(state)
+                .run("sign_ins.use_code", move |conn| {
+                    store::use_code(conn, &id, &digest).map_err(ApiError::from)
+                })
+                .await?;
+            if !used {
+                return Err(otp::code_spent());
+            }
+            let outcome =
+                users::record_credential_check(state, user_id.clone(), "email_code", true).await?;
+            if let CheckOutcome::Locked(seconds) = outcome {
+                return Err(users::user_locked(seconds));
+            }
             complete(state, row, user_id, "email_code").await
         }
         None => Err(ApiError::param_missing("strategy")),

@@ -27,3 +27,5 @@ pub fn save(conn: &mut DbConnection, row: &SignInRow) -> QueryResult<()> {
         .execute(conn)
         .map(drop)
 }
+
+crate::crypto::otp::code_guess_queries!(sign_ins);

@@ -308,14 +308,25 @@ pub async fn attempt_verification(
         row.code_attempts,
         now,
     )?;
+    // Counted, or used up, by one conditional update (see `otp`).
+    let (id, digest) = (row.id.clone(), row.code_digest.take().unwrap_or_default());
     if !valid {
-        row.code_attempts += 1;
-        row.updated_at = now;
-        save(state, &row).await?;
-        return Err(code::incorrect(row.code_attempts));
+        let counted = pool(state)
+            .run("sign_ups.count_wrong_code", move |conn| {
+                store::count_wrong_code(conn, &id, &digest).map_err(ApiError::from)
+            })
+            .await?;
+        return Err(code::wrong_guess(counted));
+    }
+    let used = pool(state)
+        .run("sign_ups.use_code", move |conn| {
+            store::use_code(conn, &id, &digest).map_err(ApiError::from)
+        })
+        .await?;
+    if !used {
+        return Err(code::code_spent());
     }
     row.email_verification_status = Some("verified".to_owned());
-    row.code_digest = None;
     row.updated_at = now;
     if row.missing_fields(&requirements(state)).is_empty() {
         complete(state, &mut row).await?;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::model::{DeletedObject, EmailAddressObject, EmailAddressRow, UserObject};
 use super::requests::UpdateUser;
-use super::service::{load, pool};
+use super::service::{load, pool, CheckOutcome};
 use super::{store, validate};
 use crate::crypto::ids::{new_id, prefix};
 use crate::crypto::otp;
@@ -72,9 +72,8 @@ pub async fn delete_self(state: &AppState, user_id: String) -> Result<DeletedObj
             "This account cannot be deleted by its user. Ask an administrator.",
         ));
     }
-    let deleted = super::service::delete_user(state, user_id.clone()).await?;
-    crate::modules::session::service::end_user_sessions(state, user_id).await?;
-    Ok(deleted)
+    // Ends every session of the user, this one included.
+    super::service::delete_user(state, user_id).await
 }
 
 /// `POST /v1/me/change_password` parameters.
@@ -112,15 +111,19 @@ pub async fn change_password(
             .run(move || passwords.verify(hasher, &digest, &current))
             .await
             .map_err(ApiError::internal)?;
-        super::service::record_credential_check(state, user_id.clone(), "password", verified)
-            .await?;
-        if !verified {
-            return Err(ApiError::new(
-                ErrorCode::FormPasswordIncorrect,
-                "Password is incorrect.",
-                "The current password is incorrect.",
-            )
-            .with_param("current_password"));
+        match super::service::record_credential_check(state, user_id.clone(), "password", verified)
+            .await?
+        {
+            CheckOutcome::Accepted => {}
+            CheckOutcome::Locked(seconds) => return Err(super::service::user_locked(seconds)),
+            CheckOutcome::Rejected => {
+                return Err(ApiError::new(
+                    ErrorCode::FormPasswordIncorrect,
+                    "Password is incorrect.",
+                    "The current password is incorrect.",
+                )
+                .with_param("current_password"))
+            }
         }
     }
     let updated = super::service::update_user(
@@ -203,7 +206,8 @@ pub async fn add_email(
                     created_at: now,
                     updated_at: now,
                 };
-                store::insert_emails(conn, std::slice::from_ref(&row))?;
+                store::insert_emails(conn, std::slice::from_ref(&row))
+                    .map_err(super::service::identifier_taken)?;
                 Ok(EmailAddressObject::from_row(row))
             })
         })
@@ -302,7 +306,7 @@ pub async fn attempt_email_verification(
         .run("users.verify_email", move |conn| {
             write_transaction(conn, |conn| {
                 let mut email = find_own_email(conn, &user_id, &email_id)?;
-                let mut code = pending(conn, &email_id)?;
+                let code = pending(conn, &email_id)?;
                 let now = now_ms();
                 let valid = otp::check_attempt(
                     &email_id,
@@ -312,10 +316,15 @@ pub async fn attempt_email_verification(
                     code.code_attempts,
                     now,
                 )?;
+                // Counted, or used up, by one conditional update (see
+                // `otp`): concurrent guesses wait for each other's row lock.
+                let digest = code.code_digest.unwrap_or_default();
                 if !valid {
-                    code.code_attempts += 1;
-                    save_pending(conn, &code)?;
-                    return Ok(Err(otp::incorrect(code.code_attempts)));
+                    let counted = store::count_wrong_code(conn, &email_id, &digest)?;
+                    return Ok(Err(otp::wrong_guess(counted)));
+                }
+                if !store::use_code(conn, &email_id, &digest)? {
+                    return Ok(Err(otp::code_spent()));
                 }
                 diesel::delete(email_verifications::table.find(&email_id)).execute(conn)?;
                 diesel::update(email_addresses::table.find(&email_id))

@@ -4,7 +4,8 @@
 //! Lockout counts failed credential checks in the append-only
 //! `credential_checks` table: after `security.lockout.max_attempts`
 //! failures since the last success (or unlock) within the lockout window,
-//! the user is locked for `security.lockout.duration`.
+//! the user is locked for `security.lockout.duration`. Each check is
+//! decided under a lock on the user's row (see [`record_credential_check`]).
 
 use diesel::prelude::*;
 use serde_json::Value;
@@ -16,7 +17,7 @@ use crate::crypto::ids::new_id;
 use crate::crypto::password::Hasher;
 use crate::db::schema::{credential_checks, users};
 use crate::db::{write_transaction, DbConnection};
-use crate::http::ApiError;
+use crate::http::{ApiError, ErrorCode};
 use crate::metadata;
 use crate::modules::Module;
 use crate::state::AppState;
@@ -87,24 +88,61 @@ fn sign_in_user(conn: &mut DbConnection, id: &str) -> Result<SignInUser, ApiErro
     })
 }
 
-/// Records a credential check and locks the user when failures reach the
-/// limit. Returns the lock's remaining seconds when the user is now locked.
+/// What recording a credential check decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// The credential matched and the user is not locked.
+    Accepted,
+    /// The credential did not match; the user is not locked (yet).
+    Rejected,
+    /// The user is locked, for this many more seconds: this failure
+    /// reached the limit, or a lock fired while the credential was being
+    /// checked. A matching credential is refused then too.
+    Locked(i64),
+}
+
+/// The error for a locked user, with the seconds until the lock ends.
+pub fn user_locked(seconds: i64) -> ApiError {
+    ApiError::new(
+        ErrorCode::UserLocked,
+        "Account locked",
+        "Your account is locked after too many failed attempts. Try again later.",
+    )
+    .with_meta("lockout_expires_in_seconds", Value::from(seconds))
+}
+
+/// Records a credential check and decides it against the lock: a failure
+/// that reaches the limit locks the user, and a check made while the user
+/// is locked (a lock that fired between reading the user and this call,
+/// which follows a password hash of tens of milliseconds) is refused and
+/// not recorded, whatever its result.
+///
+/// The user's row is locked (`FOR UPDATE` on PostgreSQL; SQLite's
+/// `BEGIN IMMEDIATE` serialises writers) before anything is read, so the
+/// checks of one user are decided one at a time: concurrent failures are
+/// all counted, exactly one of them fires the lock, and no check decided
+/// after it can succeed.
 pub async fn record_credential_check(
     state: &AppState,
     user_id: String,
     strategy: &'static str,
     succeeded: bool,
-) -> Result<Option<i64>, ApiError> {
+) -> Result<CheckOutcome, ApiError> {
     let lockout = &state.settings.security.lockout;
     let max_attempts = i64::from(lockout.max_attempts);
     let duration = i64::try_from(lockout.duration.as_millis()).unwrap_or(i64::MAX / 4);
     pool(state)
         .run("users.credential_check", move |conn| {
             write_transaction(conn, |conn| {
+                let locked_until =
+                    lock_user_row(conn, &user_id)?.ok_or_else(|| ApiError::not_found("user"))?;
                 let now = now_ms();
+                if let Some(until) = locked_until.filter(|until| *until > now) {
+                    return Ok(CheckOutcome::Locked((until - now + 999) / 1000));
+                }
                 insert_check(conn, &user_id, strategy, succeeded, now)?;
                 if succeeded {
-                    return Ok(None);
+                    return Ok(CheckOutcome::Accepted);
                 }
                 let last_success: Option<i64> = credential_checks::table
                     .filter(credential_checks::user_id.eq(&user_id))
@@ -119,15 +157,25 @@ pub async fn record_credential_check(
                     .count()
                     .get_result(conn)?;
                 if failures < max_attempts {
-                    return Ok(None);
+                    return Ok(CheckOutcome::Rejected);
                 }
                 diesel::update(users::table.find(&user_id))
                     .set(users::locked_until.eq(now + duration))
                     .execute(conn)?;
-                Ok(Some((duration + 999) / 1000))
+                Ok(CheckOutcome::Locked((duration + 999) / 1000))
             })
         })
         .await
+}
+
+/// The user's `locked_until`, with the row locked until the transaction
+/// ends on PostgreSQL; `None` when the user does not exist.
+fn lock_user_row(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<Option<i64>>> {
+    let row = users::table.find(user_id).select(users::locked_until);
+    match conn {
+        DbConnection::Pg(pg) => row.for_update().first(pg).optional(),
+        DbConnection::Sqlite(sqlite) => row.first(sqlite).optional(),
+    }
 }
 
 fn insert_check(

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::list::{Order, OrderField, UserFilter};
 use super::model::{EmailAddressRow, UserRow};
 use crate::db::contains_pattern;
-use crate::db::schema::{email_addresses, users};
+use crate::db::schema::{email_addresses, email_verifications, users};
 use crate::db::{on_backend, DbConnection, MultiBackend};
 use crate::http::Pagination;
 
@@ -16,6 +16,9 @@ diesel::define_sql_function! {
 
 type BoxedUsers<'a> = users::BoxedQuery<'a, MultiBackend>;
 
+// Guesses at the code of an address being verified (`account.rs`).
+crate::crypto::otp::code_guess_queries!(email_verifications);
+
 /// On the concrete connection (see `on_backend`), as is [`emails_of`]:
 /// both are read for every user object served.
 pub fn find_user(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserRow>> {
@@ -23,6 +26,17 @@ pub fn find_user(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserRo
         .find(id)
         .select(UserRow::as_select())
         .first(backend))
+    .optional()
+}
+
+/// As [`find_user`], locking the row until the transaction ends on
+/// PostgreSQL (SQLite's `BEGIN IMMEDIATE` has locked the database).
+pub fn find_user_for_update(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserRow>> {
+    let row = users::table.find(id);
+    match conn {
+        DbConnection::Pg(pg) => row.select(UserRow::as_select()).for_update().first(pg),
+        DbConnection::Sqlite(sqlite) => row.select(UserRow::as_select()).first(sqlite),
+    }
     .optional()
 }
 

@@ -1,7 +1,7 @@
 //! Creating a user (`POST /v1/users`): every field is validated before the
 //! user and their email addresses are written in one transaction.
 
-use super::{ensure_free, lockout_ms, pool};
+use super::{ensure_free, identifier_taken, lockout_ms, pool};
 use crate::crypto::ids::{new_id, prefix};
 use crate::db::write_transaction;
 use crate::http::ApiError;
@@ -140,8 +140,8 @@ pub async fn create_user(state: &AppState, input: CreateUser) -> Result<UserObje
                         "external ID",
                     )?;
                 }
-                store::insert_user(conn, &row)?;
-                store::insert_emails(conn, &email_rows)?;
+                store::insert_user(conn, &row).map_err(identifier_taken)?;
+                store::insert_emails(conn, &email_rows).map_err(identifier_taken)?;
                 Ok(UserObject::from_rows(row, email_rows, now))
             })
         })

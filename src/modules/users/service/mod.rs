@@ -12,7 +12,7 @@
 pub use super::auth::{
     check_new_identity, find_by_identifier, frontend_user, frontend_user_on,
     may_create_organization, record_credential_check, record_sign_in, sign_in_user_by_id,
-    SignInUser,
+    user_locked, CheckOutcome, SignInUser,
 };
 use super::model::UserRow;
 pub use super::model::{PublicUserData, UserObject};
@@ -54,6 +54,49 @@ fn ensure_free(
     }
 }
 
+/// The unique indexes on identifiers: PostgreSQL's name for each, the
+/// column SQLite names in its message, and the parameter and noun of
+/// Clerk's error.
+const IDENTIFIER_INDEXES: [(&str, &str, &str, &str); 3] = [
+    (
+        "email_addresses_email_address_key",
+        "email_addresses.email_address",
+        "email_address",
+        "email address",
+    ),
+    (
+        "users_username_key",
+        "users.username",
+        "username",
+        "username",
+    ),
+    (
+        "users_external_id_key",
+        "users.external_id",
+        "external_id",
+        "external ID",
+    ),
+];
+
+/// The error for a write that a unique index on an identifier refused.
+/// The identifier checks inside the write transaction give the precise
+/// error, but on PostgreSQL a concurrent request can commit the same email
+/// address, username or external id between the check and the insert
+/// (SQLite's write lock serialises the two); the loser gets the same
+/// `form_identifier_exists` as the check gives, not a generic conflict.
+pub(super) fn identifier_taken(error: diesel::result::Error) -> ApiError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    if let Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &error {
+        let index = info.constraint_name().unwrap_or_default();
+        for (name, column, param, what) in IDENTIFIER_INDEXES {
+            if index == name || info.message().contains(column) {
+                return ApiError::identifier_exists(param, what);
+            }
+        }
+    }
+    ApiError::from(error)
+}
+
 pub(super) fn lockout_ms(state: &AppState) -> i64 {
     i64::try_from(state.settings.security.lockout.duration.as_millis()).unwrap_or(i64::MAX / 2)
 }
@@ -71,12 +114,25 @@ pub(super) fn load(conn: &mut DbConnection, id: &str) -> Result<UserRow, ApiErro
     store::find_user(conn, id)?.ok_or_else(|| ApiError::not_found("user"))
 }
 
+/// As [`load`], with the row locked until the transaction ends (on
+/// PostgreSQL).
+fn load_for_update(conn: &mut DbConnection, id: &str) -> Result<UserRow, ApiError> {
+    if !ids::has_shape(id, prefix::USER) {
+        return Err(ApiError::not_found("user"));
+    }
+    store::find_user_for_update(conn, id)?.ok_or_else(|| ApiError::not_found("user"))
+}
+
 fn to_object(conn: &mut DbConnection, row: UserRow) -> Result<UserObject, ApiError> {
     let emails = store::emails_of(conn, &row.id)?;
     Ok(UserObject::from_rows(row, emails, now_ms()))
 }
 
-/// Loads the user, applies `change`, saves it, all in one write transaction.
+/// Loads the user, applies `change`, saves it, all in one write
+/// transaction. The row is locked as it is read (`FOR UPDATE` on
+/// PostgreSQL; SQLite's write lock is taken up front), so the save cannot
+/// undo a concurrent change to another column, such as a lock that a
+/// failed sign-in fired.
 pub(super) async fn modify<F>(
     state: &AppState,
     query: &'static str,
@@ -89,10 +145,10 @@ where
     pool(state)
         .run(query, move |conn| {
             write_transaction(conn, |conn| {
-                let mut row = load(conn, &id)?;
+                let mut row = load_for_update(conn, &id)?;
                 change(conn, &mut row)?;
                 row.updated_at = now_ms();
-                store::save_user(conn, &row)?;
+                store::save_user(conn, &row).map_err(identifier_taken)?;
                 to_object(conn, row)
             })
         })

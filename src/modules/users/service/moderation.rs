@@ -1,6 +1,6 @@
 //! Administrator actions on a whole user: delete, ban and unban, lock and
-//! unlock. Banning or locking also ends the user's sessions when the session
-//! module is on.
+//! unlock. Deleting, banning or locking also ends the user's sessions when
+//! the session module is on.
 
 use super::{load, lockout_ms, modify, pool};
 use crate::db::write_transaction;
@@ -14,6 +14,7 @@ use crate::time::now_ms;
 
 /// `DELETE /v1/users/{id}`.
 pub async fn delete_user(state: &AppState, id: String) -> Result<DeletedObject, ApiError> {
+    end_sessions_for_deletion(state, &id).await?;
     pool(state)
         .run("users.delete", move |conn| {
             write_transaction(conn, |conn| {
@@ -27,6 +28,26 @@ pub async fn delete_user(state: &AppState, id: String) -> Result<DeletedObject, 
             })
         })
         .await
+}
+
+/// Removes the sessions of the user about to be deleted, for good: the
+/// session module records the deletion, so none starts later, not even for
+/// a sign-in that read the user before this. It comes before the user row
+/// goes, so there is no moment when the user is gone and a session of
+/// theirs can get a token. 404 for an unknown user, before anything
+/// changes. Should the deletion itself then fail, the user is left without
+/// sessions and unable to start one; repeating the request completes it.
+async fn end_sessions_for_deletion(state: &AppState, id: &str) -> Result<(), ApiError> {
+    let lookup = id.to_owned();
+    pool(state)
+        .run("users.get_for_delete", move |conn| {
+            load(conn, &lookup).map(drop)
+        })
+        .await?;
+    if state.settings.modules.is_enabled(Module::Session) {
+        crate::modules::session::service::end_deleted_user_sessions(state, id.to_owned()).await?;
+    }
+    Ok(())
 }
 
 /// `POST /v1/users/{id}/ban` and `/unban`.
