@@ -31,7 +31,10 @@ mod server;
 mod session;
 mod validate;
 
-pub use auth::{Argon2Settings, AuthSettings, LockoutSettings, PasswordSettings, SecuritySettings};
+pub use auth::{
+    Argon2Settings, AuthSettings, DigestCostLimits, LockoutSettings, PasswordSettings,
+    SecuritySettings,
+};
 pub use background::{RetentionSettings, SpoolSettings};
 pub use database::{DatabaseSettings, ModuleDatabase, Pooler};
 pub use error::ConfigError;

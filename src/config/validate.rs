@@ -15,8 +15,17 @@ impl Settings {
         self.validate_role()?;
         self.validate_auth()?;
         self.validate_email()?;
-        crate::crypto::password::PasswordHasher::from_settings(&self.security.argon2)
+        crate::crypto::password::PasswordHasher::from_settings(
+            &self.security.argon2,
+            &self.security.digest_cost_limits,
+        )
             .map_err(|problem| ConfigError::new("security.argon2", problem))?;
+        if !(4..=31).contains(&self.security.digest_cost_limits.bcrypt_max_cost) {
+            return Err(ConfigError::new(
+                "security.digest_cost_limits.bcrypt_max_cost",
+                "must be between 4 and 31 (bcrypt's own range)",
+            ));
+        }
         self.validate_session()?;
         self.validate_background()?;
         if self.security.lockout.max_attempts == 0 {

@@ -107,8 +107,7 @@ async fn check_password(
     let verified = state
         .hash_threads
         .run(move || passwords.verify(hasher, &digest, &password))
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let now_locked =
         users::record_credential_check(state, user.id.clone(), "password", verified).await?;
     if verified {
@@ -132,8 +131,7 @@ async fn equalise_timing(state: &AppState, password: String) -> Result<(), ApiEr
     state
         .hash_threads
         .run(move || passwords.verify_nothing(&password))
-        .await
-        .map_err(ApiError::internal)
+        .await.map_err(ApiError::from)
 }
 
 /// Completes the sign-in: a new session, and the attempt marked complete.
