@@ -693,7 +693,10 @@ async fn imported_digests_above_the_cost_limits_are_refused(backend: Backend) {
             );
             assert_eq!(error["meta"]["param_name"], "password_digest");
             let message = error["long_message"].as_str().unwrap();
-            assert!(message.contains("cost is too high") && message.contains(what), "{message}");
+            assert!(
+                message.contains("cost is too high") && message.contains(what),
+                "{message}"
+            );
         }
     }
     assert_eq!(app.user_count().await, 1, "no refused import wrote a user");
@@ -703,7 +706,11 @@ async fn imported_digests_above_the_cost_limits_are_refused(backend: Backend) {
             json!({"password": "kept password"}),
         )
         .await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"verified": true})), "the password was kept");
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"verified": true})),
+        "the password was kept"
+    );
 
     // The limits are settings: a server that allows cost 31 takes the digest.
     let lenient = TestApp::spawn_with(
@@ -759,13 +766,23 @@ async fn a_burst_of_password_checks_beyond_the_queue_is_shed(backend: Backend) {
             }
             StatusCode::SERVICE_UNAVAILABLE => {
                 assert_error(&(status, body), status, "service_unavailable");
-                assert!(retry_after.is_some_and(|s| s >= 1), "Retry-After: {retry_after:?}");
+                assert!(
+                    retry_after.is_some_and(|s| s >= 1),
+                    "Retry-After: {retry_after:?}"
+                );
                 shed += 1;
             }
             other => panic!("unexpected {other}: {body}"),
         }
     }
-    assert!(verified >= 1 && shed >= 1, "verified {verified}, shed {shed}");
+    assert!(
+        verified >= 1 && shed >= 1,
+        "verified {verified}, shed {shed}"
+    );
     let (status, _, _) = check().await;
-    assert_eq!(status, StatusCode::OK, "the queue has room once the burst is done");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the queue has room once the burst is done"
+    );
 }

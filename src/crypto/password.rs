@@ -80,9 +80,24 @@ impl Hasher {
                     .and_then(|parsed| Params::try_from(&parsed))
                     .map_err(|e| format!("the {} parameters are invalid: {e}", self.name()))?;
                 let costs = [
-                    ("memory (m)", params.m_cost(), limits.argon2_max_memory_kib, " KiB"),
-                    ("time (t)", params.t_cost(), limits.argon2_max_iterations, ""),
-                    ("parallelism (p)", params.p_cost(), limits.argon2_max_parallelism, ""),
+                    (
+                        "memory (m)",
+                        params.m_cost(),
+                        limits.argon2_max_memory_kib,
+                        " KiB",
+                    ),
+                    (
+                        "time (t)",
+                        params.t_cost(),
+                        limits.argon2_max_iterations,
+                        "",
+                    ),
+                    (
+                        "parallelism (p)",
+                        params.p_cost(),
+                        limits.argon2_max_parallelism,
+                        "",
+                    ),
                 ];
                 match costs.iter().find(|(_, cost, max, _)| cost > max) {
                     Some((what, cost, max, unit)) => Err(format!(
@@ -293,27 +308,41 @@ mod tests {
     /// Well-formed digests whose cost is above the limits: bcrypt cost 31
     /// and Argon2id with 4 GiB, 11 passes or 17 lanes.
     const BCRYPT_31: &str = "$2b$31$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW";
-    const ARGON2_4GIB: &str = "$argon2id$v=19$m=4194304,t=3,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
+    const ARGON2_4GIB: &str =
+        "$argon2id$v=19$m=4194304,t=3,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
 
     #[test]
     fn costs_above_the_limits_are_named() {
         let limits = limits();
-        let err = Hasher::Bcrypt.check_cost(BCRYPT_31, &limits).expect_err("too costly");
-        assert!(err.contains("bcrypt cost is 31") && err.contains("limit of 14"), "{err}");
+        let err = Hasher::Bcrypt
+            .check_cost(BCRYPT_31, &limits)
+            .expect_err("too costly");
+        assert!(
+            err.contains("bcrypt cost is 31") && err.contains("limit of 14"),
+            "{err}"
+        );
         let err = Hasher::Argon2id
             .check_cost(ARGON2_4GIB, &limits)
             .expect_err("too costly");
         assert!(err.contains("memory (m) cost is 4194304 KiB"), "{err}");
         let many_passes = ARGON2_4GIB.replace("m=4194304,t=3", "m=19456,t=11");
-        let err = Hasher::Argon2id.check_cost(&many_passes, &limits).expect_err("too costly");
+        let err = Hasher::Argon2id
+            .check_cost(&many_passes, &limits)
+            .expect_err("too costly");
         assert!(err.contains("time (t) cost is 11"), "{err}");
         let many_lanes = ARGON2_4GIB.replace("m=4194304,t=3,p=1", "m=19456,t=2,p=17");
-        let err = Hasher::Argon2id.check_cost(&many_lanes, &limits).expect_err("too costly");
+        let err = Hasher::Argon2id
+            .check_cost(&many_lanes, &limits)
+            .expect_err("too costly");
         assert!(err.contains("parallelism (p) cost is 17"), "{err}");
         let fine = ARGON2_4GIB.replace("m=4194304", "m=19456");
-        Hasher::Argon2id.check_cost(&fine, &limits).expect("within the limits");
+        Hasher::Argon2id
+            .check_cost(&fine, &limits)
+            .expect("within the limits");
         let bcrypt_12 = BCRYPT_31.replace("$31$", "$12$");
-        Hasher::Bcrypt.check_cost(&bcrypt_12, &limits).expect("within the limits");
+        Hasher::Bcrypt
+            .check_cost(&bcrypt_12, &limits)
+            .expect("within the limits");
     }
 
     #[test]

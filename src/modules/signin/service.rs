@@ -131,7 +131,8 @@ async fn equalise_timing(state: &AppState, password: String) -> Result<(), ApiEr
     state
         .hash_threads
         .run(move || passwords.verify_nothing(&password))
-        .await.map_err(ApiError::from)
+        .await
+        .map_err(ApiError::from)
 }
 
 /// Completes the sign-in: a new session, and the attempt marked complete.
