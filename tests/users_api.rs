@@ -726,10 +726,12 @@ async fn imported_digests_above_the_cost_limits_are_refused(backend: Backend) {
 }
 
 /// One hashing thread and one waiting place: a burst of password checks
-/// gets some answered and the rest refused at once with 503 and
-/// `Retry-After`, and the queue has room again afterwards.
+/// (Backend API verifications, and Frontend API sign-ins for unknown
+/// addresses, hashed for timing equality) gets some answered and the rest
+/// refused at once with 503 and `Retry-After`; token refreshes meanwhile
+/// are untouched, and the queue has room again afterwards.
 async fn a_burst_of_password_checks_beyond_the_queue_is_shed(backend: Backend) {
-    const BURST: usize = 16;
+    const BURST: usize = 8;
     let app = TestApp::spawn_with(
         backend,
         "[security]\npassword_hash_threads = 1\npassword_hash_queue = 1\n",
@@ -740,14 +742,10 @@ async fn a_burst_of_password_checks_beyond_the_queue_is_shed(backend: Backend) {
         json!({"email_address": ["n@example.com"], "password": "native password"}),
     )
     .await;
+    let mut signed_in = common::fapi::FapiClient::native(&app);
+    let session = signed_in.sign_in("n@example.com", "native password").await;
     let path = format!("/v1/users/{}/verify_password", user["id"].as_str().unwrap());
-    let check = || async {
-        let response = app
-            .bapi(Method::POST, &path)
-            .json(&json!({"password": "native password"}))
-            .send()
-            .await
-            .unwrap();
+    let answer = |response: reqwest::Response| async move {
         let status = response.status();
         let retry_after = response
             .headers()
@@ -755,14 +753,55 @@ async fn a_burst_of_password_checks_beyond_the_queue_is_shed(backend: Backend) {
             .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
         (status, retry_after, response.json::<Value>().await.unwrap())
     };
-    let answers = futures_util::future::join_all((0..BURST).map(|_| check())).await;
-    let mut verified = 0;
+    let verify = || async {
+        let request = app
+            .bapi(Method::POST, &path)
+            .json(&json!({"password": "native password"}));
+        answer(request.send().await.unwrap()).await
+    };
+    let app = &app;
+    let unknown_sign_in = |n: usize| async move {
+        let request = app
+            .http
+            .post(format!(
+                "{}/v1/client/sign_ins?_is_native=1",
+                app.frontend_url
+            ))
+            .form(&[
+                ("identifier", format!("nobody{n}@example.com")),
+                ("password", "a guess".to_owned()),
+            ]);
+        answer(request.send().await.unwrap()).await
+    };
+    let refreshes = async {
+        let mut statuses = Vec::new();
+        for _ in 0..BURST {
+            statuses.push(signed_in.token(&session).await.0);
+        }
+        statuses
+    };
+    let (verifications, sign_ins, refreshed) = futures_util::future::join3(
+        futures_util::future::join_all((0..BURST).map(|_| verify())),
+        futures_util::future::join_all((0..BURST).map(unknown_sign_in)),
+        refreshes,
+    )
+    .await;
+    assert!(
+        refreshed.iter().all(|s| *s == StatusCode::OK),
+        "token refreshes during the burst: {refreshed:?}"
+    );
+    // Every check is either answered as it would be without load, or shed.
+    let mut answered = 0;
     let mut shed = 0;
-    for (status, retry_after, body) in answers {
+    for (status, retry_after, body) in verifications.into_iter().chain(sign_ins) {
         match status {
             StatusCode::OK => {
                 assert_eq!(body, json!({"verified": true}));
-                verified += 1;
+                answered += 1;
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                assert_error(&(status, body), status, "form_identifier_not_found");
+                answered += 1;
             }
             StatusCode::SERVICE_UNAVAILABLE => {
                 assert_error(&(status, body), status, "service_unavailable");
@@ -776,10 +815,10 @@ async fn a_burst_of_password_checks_beyond_the_queue_is_shed(backend: Backend) {
         }
     }
     assert!(
-        verified >= 1 && shed >= 1,
-        "verified {verified}, shed {shed}"
+        answered >= 1 && shed >= 1,
+        "answered {answered}, shed {shed}"
     );
-    let (status, _, _) = check().await;
+    let (status, _, _) = verify().await;
     assert_eq!(
         status,
         StatusCode::OK,
