@@ -18,6 +18,7 @@ on_every_backend!(
     ban_lock_and_their_reverse,
     verify_password_native_and_imported,
     imported_digests_above_the_cost_limits_are_refused,
+    stored_digests_above_the_cost_limits_are_not_verified,
     a_burst_of_password_checks_beyond_the_queue_is_shed,
     authentication_is_required,
 );
@@ -723,6 +724,55 @@ async fn imported_digests_above_the_cost_limits_are_refused(backend: Backend) {
         json!({"email_address": ["n@example.com"], "password_digest": BCRYPT_COST_31, "password_hasher": "bcrypt"}),
     )
     .await;
+}
+
+/// A digest stored above the limits (before they existed, or written to the
+/// database directly) is not verified, even with the right password; one
+/// within them still is.
+async fn stored_digests_above_the_cost_limits_are_not_verified(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        "[security.digest_cost_limits]\nbcrypt_max_cost = 5\n",
+    )
+    .await;
+    let digest = |cost| bcrypt::hash("imported secret", cost).unwrap();
+    let user = create(
+        &app,
+        json!({"email_address": ["n@example.com"], "password_digest": digest(5), "password_hasher": "bcrypt", "skip_password_checks": true}),
+    )
+    .await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let above = digest(6);
+    let state = app.state.clone();
+    let user_id = id.clone();
+    actix_web::rt::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use steward::db::schema::users;
+        let mut conn = state.db.primary().get_blocking().unwrap();
+        diesel::update(users::table.find(user_id))
+            .set(users::password_digest.eq(above))
+            .execute(&mut *conn)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let path = format!("/v1/users/{id}/verify_password");
+    assert_error(
+        &app.post(&path, json!({"password": "imported secret"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "incorrect_password",
+    );
+    // Setting the password again makes the account usable.
+    let (status, body) = app
+        .patch(
+            &format!("/v1/users/{id}"),
+            json!({"password": "a new password", "skip_password_checks": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.post(&path, json!({"password": "a new password"})).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"verified": true})));
 }
 
 /// One hashing thread and one waiting place: a burst of password checks
