@@ -50,8 +50,11 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     } else {
         bootstrap_from_replica(&db, &settings)?
     };
-    let passwords =
-        PasswordHasher::from_settings(&settings.security.argon2).map_err(anyhow::Error::msg)?;
+    let passwords = PasswordHasher::from_settings(
+        &settings.security.argon2,
+        &settings.security.digest_cost_limits,
+    )
+    .map_err(anyhow::Error::msg)?;
     let secret_keys = SecretKeyVerifier::new(
         settings.instance.environment,
         &settings.instance.secret_key,
@@ -66,7 +69,10 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     let token_reads = TokenSessionReads::new(db.clone());
     let mailer = Mailer::from_settings(&settings)?;
     let session_writes = Arc::new(SessionWrites::open(&settings.spool.path)?);
-    let hash_threads = HashThreads::start(settings.security.password_hash_threads)?;
+    let hash_threads = HashThreads::start(
+        settings.security.password_hash_threads,
+        settings.security.password_hash_queue,
+    )?;
     Ok(Prepared {
         state: Arc::new(AppState {
             public_url,

@@ -12,6 +12,11 @@ use crate::{instance, telemetry};
 /// Exit code for a configuration that cannot be used.
 pub const EXIT_CONFIG: u8 = 2;
 
+/// Environment variable holding the new key for `steward keys rewrap`, when
+/// `--new-key-file` is not given. Keys never go on the command line, where
+/// other users can read them in the process list and shells keep them.
+pub const NEW_ENCRYPTION_KEY_ENV: &str = "STEWARD_NEW_ENCRYPTION_KEY";
+
 /// Steward: a self-hosted identity platform that speaks Clerk's HTTP API.
 #[derive(Debug, Parser)]
 #[command(name = "steward", version, about)]
@@ -63,6 +68,16 @@ pub enum KeysCommand {
     /// and signs after session.key_activation_delay; the old one stays
     /// published until its tokens have expired.
     Rotate,
+    /// Re-encrypt every stored secret (signing keys, the client-token key)
+    /// under a new encryption key. The current key comes from the
+    /// configuration (instance.encryption_key or instance.encryption_key_file);
+    /// the new one from --new-key-file or $STEWARD_NEW_ENCRYPTION_KEY. Then
+    /// configure the new key and restart every process.
+    Rewrap {
+        /// A file holding the new key (32 bytes in base64).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+    },
 }
 
 /// Runs the parsed command line.
@@ -100,6 +115,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keys {
             command: KeysCommand::Rotate,
         } => rotate_key(settings),
+        Command::Keys {
+            command: KeysCommand::Rewrap { new_key_file },
+        } => rewrap(&settings, new_key_file),
         Command::Version => Ok(()),
     };
     match outcome {
@@ -192,6 +210,38 @@ fn rotate_key(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn rewrap(settings: &Settings, new_key_file: Option<PathBuf>) -> anyhow::Result<()> {
+    use crate::crypto::sealed::EncryptionKey;
+    let from_env = std::env::var(NEW_ENCRYPTION_KEY_ENV).ok();
+    let new = match (new_key_file, from_env) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "give the new key with --new-key-file or ${NEW_ENCRYPTION_KEY_ENV}, not both"
+        ),
+        (Some(path), None) => {
+            instance::encryption::key_from_file(&path.to_string_lossy(), "--new-key-file")?
+        }
+        (None, Some(text)) => EncryptionKey::from_base64(&text)
+            .map_err(|problem| anyhow::anyhow!("${NEW_ENCRYPTION_KEY_ENV} {problem}"))?,
+        (None, None) => anyhow::bail!(
+            "the new key is missing: set ${NEW_ENCRYPTION_KEY_ENV} or give --new-key-file (32 random bytes in base64, `openssl rand -base64 32`)"
+        ),
+    };
+    let old = instance::encryption::configured_key(settings)?;
+    if old.id() == new.id() {
+        anyhow::bail!("the new key is the key already configured");
+    }
+    let db = app::connect_databases(settings)?;
+    let done = instance::encryption::rewrap(db.primary(), &old, &new)?;
+    println!("{}", new.id());
+    eprintln!(
+        "steward: re-encrypted {} signing key(s) and {} client-token key(s) under key {}; configure it as instance.encryption_key and restart every process",
+        done.signing_keys,
+        done.client_token_keys,
+        new.id()
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +261,12 @@ mod tests {
         assert_eq!(cli.config, Some(PathBuf::from("x.toml")));
         assert!(Cli::try_parse_from(["steward", "keys", "create-secret"]).is_ok());
         assert!(Cli::try_parse_from(["steward", "keys", "rotate"]).is_ok());
+        assert!(Cli::try_parse_from(["steward", "keys", "rewrap"]).is_ok());
+        assert!(Cli::try_parse_from(["steward", "keys", "rewrap", "--new-key-file", "k"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["steward", "keys", "rewrap", "--new-key", "k"]).is_err(),
+            "no way to put a key on the command line"
+        );
         assert!(Cli::try_parse_from(["steward", "config", "check"]).is_ok());
         assert!(Cli::try_parse_from(["steward", "bogus"]).is_err());
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use common::postgres::{cluster, free_port};
 
 const KEY: &str = "sk_test_clitestkeyclitestkeyclitestkey0123";
+const ENCRYPTION_KEY: &str = common::TEST_ENCRYPTION_KEY;
 
 fn steward(args: &[&str], env: &[(&str, &str)]) -> Output {
     common::steward_command()
@@ -38,6 +39,7 @@ fn config_check_masks_secrets() {
         &["config", "check"],
         &[
             ("STEWARD__INSTANCE__SECRET_KEY", KEY),
+            ("STEWARD__INSTANCE__ENCRYPTION_KEY", ENCRYPTION_KEY),
             (
                 "STEWARD__DATABASE__URL",
                 "postgres://steward:hunter2@db.internal/steward",
@@ -51,6 +53,8 @@ fn config_check_masks_secrets() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("sk_test_****"), "{stdout}");
+    assert!(stdout.contains("encryption_key = \"****\""), "{stdout}");
+    assert!(!stdout.contains(ENCRYPTION_KEY), "{stdout}");
     assert!(!stdout.contains("clitestkey"), "{stdout}");
     assert!(
         !stdout.contains("hunter2") && !stdout.contains("pw1"),
@@ -78,6 +82,17 @@ fn invalid_configuration_exits_2_with_one_line_naming_the_key() {
             "instance.secret_key",
         ),
         ("STEWARD__ROLE", "unknown", "role"),
+        (
+            "STEWARD__INSTANCE__ENCRYPTION_KEY",
+            "c2hvcnQ=",
+            "instance.encryption_key",
+        ),
+        // A production instance without an encryption key does not start.
+        (
+            "STEWARD__INSTANCE__ENVIRONMENT",
+            "production",
+            "instance.encryption_key",
+        ),
     ] {
         let out = steward(&["config", "check"], &[(key, value)]);
         let stderr = text(&out.stderr);
@@ -117,6 +132,101 @@ fn migrate_then_create_secret_key() {
     );
 }
 
+#[test]
+fn rewrap_moves_every_secret_to_a_new_key_given_outside_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/x.db", dir.path().display());
+    let first = "Zmlyc3QtZW5jcnlwdGlvbi1rZXktMzItYnl0ZXMhISE=";
+    let second = "c2Vjb25kLWVuY3J5cHRpb24ta2V5LTMyLWJ5dGVzISE=";
+    // A development instance on SQLite starts with the development key.
+    let development = [("STEWARD__DATABASE__URL", url.as_str())];
+    let rotated = steward(&["keys", "rotate"], &development);
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+
+    let missing = steward(&["keys", "rewrap"], &development);
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("STEWARD_NEW_ENCRYPTION_KEY"));
+
+    let to_first = steward(
+        &["keys", "rewrap"],
+        &[
+            ("STEWARD__DATABASE__URL", url.as_str()),
+            ("STEWARD_NEW_ENCRYPTION_KEY", first),
+        ],
+    );
+    let (out, err) = (text(&to_first.stdout), text(&to_first.stderr));
+    assert!(to_first.status.success(), "{err}");
+    assert!(
+        err.contains("2 signing key(s) and 1 client-token key(s)"),
+        "{err}"
+    );
+    assert!(
+        !out.contains(first) && !err.contains(first),
+        "the key is never printed"
+    );
+
+    // The old key no longer opens the secrets: the process refuses to start.
+    let stale = steward(&["keys", "rotate"], &development);
+    assert!(!stale.status.success());
+    let err = text(&stale.stderr);
+    assert!(err.contains("sealed under another encryption key"), "{err}");
+    assert!(err.contains("instance.encryption_key"), "{err}");
+
+    let with_first = [
+        ("STEWARD__DATABASE__URL", url.as_str()),
+        ("STEWARD__INSTANCE__ENCRYPTION_KEY", first),
+    ];
+    let rotated = steward(&["keys", "rotate"], &with_first);
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+
+    // From a file, as a secret manager mounts it.
+    let key_file = dir.path().join("new.key");
+    std::fs::write(&key_file, format!("{second}\n")).unwrap();
+    let to_second = steward(
+        &[
+            "keys",
+            "rewrap",
+            "--new-key-file",
+            key_file.to_str().unwrap(),
+        ],
+        &with_first,
+    );
+    assert!(to_second.status.success(), "{}", text(&to_second.stderr));
+    assert!(text(&to_second.stderr).contains("3 signing key(s)"));
+    let first_file = dir.path().join("first.key");
+    std::fs::write(&first_file, first).unwrap();
+    let again = steward(
+        &[
+            "keys",
+            "rewrap",
+            "--new-key-file",
+            key_file.to_str().unwrap(),
+        ],
+        &[
+            ("STEWARD__DATABASE__URL", url.as_str()),
+            (
+                "STEWARD__INSTANCE__ENCRYPTION_KEY_FILE",
+                first_file.to_str().unwrap(),
+            ),
+        ],
+    );
+    let err = text(&again.stderr);
+    assert!(again.status.success(), "{err}");
+    assert!(
+        err.contains("re-encrypted 0 signing key(s) and 0"),
+        "a second run changes nothing: {err}"
+    );
+    let with_second = [
+        ("STEWARD__DATABASE__URL", url.as_str()),
+        (
+            "STEWARD__INSTANCE__ENCRYPTION_KEY_FILE",
+            key_file.to_str().unwrap(),
+        ),
+    ];
+    let key = steward(&["keys", "create-secret"], &with_second);
+    assert!(key.status.success(), "{}", text(&key.stderr));
+}
+
 /// A `steward serve` child process, killed on drop, and the directory of
 /// its spool file, deleted after it.
 struct Server {
@@ -143,6 +253,7 @@ fn serve(database_url: &str) -> (Server, String) {
         )
         .env("STEWARD__SERVER__BACKEND_ADDR", format!("127.0.0.1:{bapi}"))
         .env("STEWARD__INSTANCE__SECRET_KEY", KEY)
+        .env("STEWARD__INSTANCE__ENCRYPTION_KEY", ENCRYPTION_KEY)
         .env("STEWARD__SERVER__WORKERS", "1")
         .env("STEWARD__SPOOL__PATH", dir.path().join("spool.db"))
         .stdout(Stdio::null())

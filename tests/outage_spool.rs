@@ -48,6 +48,10 @@ impl SessionProcess {
             )
             .env("STEWARD__SERVER__BACKEND_ADDR", format!("127.0.0.1:{bapi}"))
             .env("STEWARD__INSTANCE__SECRET_KEY", TEST_SECRET_KEY)
+            .env(
+                "STEWARD__INSTANCE__ENCRYPTION_KEY",
+                common::TEST_ENCRYPTION_KEY,
+            )
             .env("STEWARD__SERVER__WORKERS", "1")
             .env("STEWARD__LOG__LEVEL", "error")
             .stdout(Stdio::null())

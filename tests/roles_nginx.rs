@@ -47,6 +47,10 @@ fn steward(database_url: &str, dir: &Path, role: &str) -> (Process, u16, u16) {
         )
         .env("STEWARD__SERVER__BACKEND_ADDR", format!("127.0.0.1:{bapi}"))
         .env("STEWARD__INSTANCE__SECRET_KEY", KEY)
+        .env(
+            "STEWARD__INSTANCE__ENCRYPTION_KEY",
+            common::TEST_ENCRYPTION_KEY,
+        )
         .env("STEWARD__SERVER__WORKERS", "1")
         .env("STEWARD__SPOOL__PATH", dir.join(format!("{role}-spool.db")))
         .stdout(Stdio::null())

@@ -28,6 +28,7 @@ from .procs import free_port, wait_http
 
 SECRET_KEY = "sk_test_stewardbenchsecretkey0123456789abcdef"
 PASSWORD = "Bench-password-9f3c1e"
+ENCRYPTION_KEY = "c3Rld2FyZC1iZW5jaC1lbmNyeXB0aW9uLWtleS0wMzI="
 
 
 class Steward:
@@ -43,6 +44,8 @@ class Steward:
             "STEWARD__SERVER__FRONTEND_ADDR": self.frontend.removeprefix("http://"),
             "STEWARD__SERVER__BACKEND_ADDR": self.backend.removeprefix("http://"),
             "STEWARD__INSTANCE__SECRET_KEY": SECRET_KEY,
+            # PostgreSQL instances need an encryption key for their secrets at rest.
+            "STEWARD__INSTANCE__ENCRYPTION_KEY": ENCRYPTION_KEY,
             "STEWARD__LOG__LEVEL": log_level,
         })
         if reuse_seconds is not None:

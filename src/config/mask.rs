@@ -1,4 +1,5 @@
-//! Masking of secrets for display: the secret key shows only its kind, and
+//! Masking of secrets for display: the secret key shows only its kind, the
+//! encryption key only that it is set, and
 //! URLs (database, SMTP) show `****` for their password. Used when the
 //! effective settings are printed (`steward config check`) and in the
 //! summary `steward serve` prints at start-up.
@@ -16,6 +17,18 @@ pub(super) fn serialize_masked_secret<S: Serializer>(
     } else {
         s.serialize_str(&mask_key(value))
     }
+}
+
+/// Shows only whether a secret is set (`****`): for keys with no kind to show.
+pub(super) fn serialize_hidden_secret<S: Serializer>(
+    secret: &SecretString,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if secret.expose_secret().is_empty() {
+        ""
+    } else {
+        "****"
+    })
 }
 
 /// Shows a key's prefix (its kind) and hides the rest: `sk_test_****`.

@@ -31,7 +31,10 @@ mod server;
 mod session;
 mod validate;
 
-pub use auth::{Argon2Settings, AuthSettings, LockoutSettings, PasswordSettings, SecuritySettings};
+pub use auth::{
+    Argon2Settings, AuthSettings, DigestCostLimits, LockoutSettings, PasswordSettings,
+    SecuritySettings,
+};
 pub use background::{RetentionSettings, SpoolSettings};
 pub use database::{DatabaseSettings, ModuleDatabase, Pooler};
 pub use error::ConfigError;
@@ -219,6 +222,10 @@ mod tests {
             ("retention.credential_checks", "1m"),
             ("retention.session_activity", "10m"),
             ("security.password_hash_threads", "many"),
+            ("security.password_hash_queue", "-1"),
+            ("security.digest_cost_limits.bcrypt_max_cost", "40"),
+            ("instance.encryption_key", "c2hvcnQ="),
+            ("instance.encryption_key", "not base64!"),
         ];
         for (key, value) in cases {
             let err = load(&[(key, value)]).expect_err(key);
@@ -227,6 +234,36 @@ mod tests {
                 "error for {key} should name it: {err}"
             );
         }
+    }
+
+    #[test]
+    fn the_development_encryption_key_is_for_sqlite_development_instances_only() {
+        let key = "c3Rld2FyZC10ZXN0LWVuY3J5cHRpb24ta2V5LTAwMzI=";
+        assert!(load(&[])
+            .expect("valid")
+            .may_use_development_encryption_key());
+        for without_key in [
+            vec![("database.url", "postgres://db/steward")],
+            vec![
+                ("instance.environment", "production"),
+                ("instance.secret_key", "sk_live_0123456789abcdefghijklmnop"),
+            ],
+        ] {
+            let err = load(&without_key).expect_err("a key is required");
+            assert_eq!(err.key, "instance.encryption_key");
+            let mut with_key = without_key.clone();
+            with_key.push(("instance.encryption_key", key));
+            load(&with_key).expect("valid with a key");
+            let mut with_file = without_key.clone();
+            with_file.push(("instance.encryption_key_file", "/run/secrets/steward.key"));
+            load(&with_file).expect("valid with a key file");
+        }
+        let err = load(&[
+            ("instance.encryption_key", key),
+            ("instance.encryption_key_file", "/run/secrets/steward.key"),
+        ])
+        .expect_err("not both");
+        assert_eq!(err.key, "instance.encryption_key");
     }
 
     #[test]
@@ -264,6 +301,10 @@ mod tests {
                 "email.smtp_url",
                 "smtps://mailer:swordfish@mail.example.com:465",
             ),
+            (
+                "instance.encryption_key",
+                "c3Rld2FyZC10ZXN0LWVuY3J5cHRpb24ta2V5LTAwMzI=",
+            ),
         ])
         .expect("valid");
         let text = settings.to_masked_toml().expect("serializes");
@@ -273,5 +314,7 @@ mod tests {
         assert!(!text.contains("0123456789abcdef"));
         assert!(text.contains("sk_test_****"));
         assert!(text.contains("steward:****@db"));
+        assert!(!text.contains("c3Rld2FyZC10ZXN0"));
+        assert!(text.contains("encryption_key = \"****\""));
     }
 }

@@ -15,8 +15,17 @@ impl Settings {
         self.validate_role()?;
         self.validate_auth()?;
         self.validate_email()?;
-        crate::crypto::password::PasswordHasher::from_settings(&self.security.argon2)
-            .map_err(|problem| ConfigError::new("security.argon2", problem))?;
+        crate::crypto::password::PasswordHasher::from_settings(
+            &self.security.argon2,
+            &self.security.digest_cost_limits,
+        )
+        .map_err(|problem| ConfigError::new("security.argon2", problem))?;
+        if !(4..=31).contains(&self.security.digest_cost_limits.bcrypt_max_cost) {
+            return Err(ConfigError::new(
+                "security.digest_cost_limits.bcrypt_max_cost",
+                "must be between 4 and 31 (bcrypt's own range)",
+            ));
+        }
         self.validate_session()?;
         self.validate_background()?;
         if self.security.lockout.max_attempts == 0 {
@@ -140,6 +149,7 @@ impl Settings {
     }
 
     fn validate_instance(&self) -> Result<(), ConfigError> {
+        self.validate_encryption_key()?;
         let key = self.instance.secret_key.expose_secret();
         if key.is_empty() {
             return Ok(());
@@ -158,6 +168,46 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// The encryption key, when given inline, must be a valid key; one of
+    /// the two sources is required except for `sqlite://` development
+    /// instances, which may use the public development key. The file is
+    /// read at start-up.
+    fn validate_encryption_key(&self) -> Result<(), ConfigError> {
+        let inline = self.instance.encryption_key.expose_secret();
+        let file = &self.instance.encryption_key_file;
+        if !inline.is_empty() && !file.is_empty() {
+            return Err(ConfigError::new(
+                "instance.encryption_key",
+                "set instance.encryption_key or instance.encryption_key_file, not both",
+            ));
+        }
+        if !inline.is_empty() {
+            crate::crypto::sealed::EncryptionKey::from_base64(inline)
+                .map_err(|problem| ConfigError::new("instance.encryption_key", problem))?;
+        }
+        if inline.is_empty() && file.is_empty() && !self.may_use_development_encryption_key() {
+            let which = if self.instance.environment == super::Environment::Production {
+                "a production instance"
+            } else {
+                "a database other than sqlite://"
+            };
+            return Err(ConfigError::new(
+                "instance.encryption_key",
+                format!(
+                    "is required for {which}: set STEWARD__INSTANCE__ENCRYPTION_KEY or instance.encryption_key_file to 32 random bytes in base64 (`openssl rand -base64 32`); the built-in development key is only for sqlite:// development instances"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the public development encryption key may stand in for an
+    /// operator's key: a development instance on a local SQLite file.
+    pub fn may_use_development_encryption_key(&self) -> bool {
+        self.instance.environment == super::Environment::Development
+            && self.database.url.starts_with("sqlite://")
     }
 
     fn validate_role(&self) -> Result<(), ConfigError> {

@@ -8,39 +8,124 @@
 //! raised: when the cores are busy, the kernel runs request workers first
 //! and hashing gets the time that is left. The buffers go back to the
 //! kernel after each hash (see `return_large_buffers_to_the_kernel`).
+//!
+//! The queue in front of them is bounded: a flood of sign-ins (for unknown
+//! addresses too, which are hashed for timing equality) would otherwise
+//! line up every later sign-in behind it. When the threads are busy and
+//! `security.password_hash_queue` checks wait, a new one is refused at once
+//! with 503 and a `Retry-After` of the time the backlog takes to drain. A
+//! queued check whose caller has gone (the request's future was dropped: the
+//! client hung up) is skipped, not hashed.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::http::{ApiError, ErrorCode};
 
 /// How much lower than the process the hashing threads run (nice +10: about
 /// a tenth of a normal thread's share of a busy core).
 const NICE_INCREMENT: libc::c_int = 10;
 
+/// Checks that may wait per hashing thread when `password_hash_queue` is 0:
+/// a short backlog absorbs bursts, and the last in line waits for about
+/// four checks.
+const DEFAULT_QUEUE_PER_THREAD: usize = 4;
+
 type Job = Box<dyn FnOnce() + Send>;
+
+/// What the threads share with every handle.
+struct Shared {
+    jobs: mpsc::Sender<Job>,
+    threads: usize,
+    /// Jobs admitted (queued or running) may not exceed this.
+    capacity: usize,
+    in_flight: AtomicUsize,
+    /// A moving average of how long one hash takes, in microseconds: the
+    /// `Retry-After` of a refused check.
+    mean_micros: AtomicU64,
+}
 
 /// The hashing threads; cheap to clone.
 #[derive(Clone)]
 pub struct HashThreads {
-    jobs: mpsc::Sender<Job>,
-    threads: usize,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for HashThreads {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HashThreads")
-            .field("threads", &self.threads)
+            .field("threads", &self.shared.threads)
+            .field("capacity", &self.shared.capacity)
             .finish()
     }
 }
 
-/// The hashing threads stopped (the process is shutting down).
+/// Why a job did not run.
 #[derive(Debug, thiserror::Error)]
-#[error("the password hashing threads have stopped")]
-pub struct HashThreadsGone;
+pub enum HashJobError {
+    /// The threads and the queue are full; try again after this many seconds.
+    #[error("the password hashing queue is full")]
+    Busy { retry_after_secs: u64 },
+    /// The hashing threads stopped (the process is shutting down).
+    #[error("the password hashing threads have stopped")]
+    Gone,
+}
+
+/// A full queue is the server's capacity, shared by every caller, not this
+/// caller's rate: 503 with `Retry-After`, as for an unreachable database,
+/// rather than a 429 that would tell a user who tried once to slow down.
+impl From<HashJobError> for ApiError {
+    fn from(error: HashJobError) -> Self {
+        match error {
+            HashJobError::Busy { retry_after_secs } => ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "Too many password checks are in progress.",
+                format!(
+                    "The server is checking as many passwords as it can; try again in {retry_after_secs} second(s)."
+                ),
+            )
+            .with_retry_after(retry_after_secs),
+            HashJobError::Gone => ApiError::internal(error),
+        }
+    }
+}
+
+/// Holds one admitted job's place until the job has run or been dropped.
+struct Admission(Arc<Shared>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Shared {
+    fn record(&self, started: Instant) {
+        let sample = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // Lost updates between threads only make the average a little older.
+        let mean = self.mean_micros.load(Ordering::Relaxed);
+        let next = if mean == 0 {
+            sample
+        } else {
+            mean - mean / 8 + sample / 8
+        };
+        self.mean_micros.store(next, Ordering::Relaxed);
+    }
+
+    /// Seconds until the backlog has drained, at least one.
+    fn retry_after_secs(&self) -> u64 {
+        let backlog = self.capacity.div_ceil(self.threads) as u64;
+        let micros = backlog.saturating_mul(self.mean_micros.load(Ordering::Relaxed));
+        micros.div_ceil(1_000_000).max(1)
+    }
+}
 
 impl HashThreads {
-    /// Starts `threads` threads (0: one fewer than the cores, at least one).
-    pub fn start(threads: usize) -> std::io::Result<Self> {
+    /// Starts `threads` threads (0: one fewer than the cores, at least one)
+    /// behind a queue of `queue` waiting jobs (0: four per thread).
+    pub fn start(threads: usize, queue: usize) -> std::io::Result<Self> {
         let threads = match threads {
             0 => std::thread::available_parallelism()
                 .map_or(1, usize::from)
@@ -48,18 +133,22 @@ impl HashThreads {
                 .max(1),
             n => n,
         };
+        let queue = match queue {
+            0 => threads * DEFAULT_QUEUE_PER_THREAD,
+            n => n,
+        };
         return_large_buffers_to_the_kernel();
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..threads {
-            let queue = queue.clone();
+            let receiver = receiver.clone();
             std::thread::Builder::new()
                 .name(format!("password-hash-{index}"))
                 .spawn(move || {
                     lower_priority();
                     loop {
-                        let job = match queue.lock() {
-                            Ok(queue) => queue.recv(),
+                        let job = match receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
                             Err(_) => return,
                         };
                         match job {
@@ -69,21 +158,56 @@ impl HashThreads {
                     }
                 })?;
         }
-        Ok(Self { jobs, threads })
+        Ok(Self {
+            shared: Arc::new(Shared {
+                jobs,
+                threads,
+                capacity: threads + queue,
+                in_flight: AtomicUsize::new(0),
+                mean_micros: AtomicU64::new(0),
+            }),
+        })
     }
 
-    /// Runs `work` on a hashing thread and waits for its result.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, HashThreadsGone>
+    /// Runs `work` on a hashing thread and waits for its result; refuses it
+    /// at once when the threads and the queue are full. If this future is
+    /// dropped before a thread takes the job, `work` never runs.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, HashJobError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let shared = &self.shared;
+        let admitted = shared
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < shared.capacity).then_some(n + 1)
+            });
+        if admitted.is_err() {
+            metrics::counter!("steward_password_hash_jobs_total", "outcome" => "shed").increment(1);
+            return Err(HashJobError::Busy {
+                retry_after_secs: shared.retry_after_secs(),
+            });
+        }
+        let admission = Admission(shared.clone());
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _receiver_gone = done.send(work());
+            let admission = admission;
+            if done.is_closed() {
+                metrics::counter!("steward_password_hash_jobs_total", "outcome" => "abandoned")
+                    .increment(1);
+                return;
+            }
+            let started = Instant::now();
+            let value = work();
+            admission.0.record(started);
+            metrics::counter!("steward_password_hash_jobs_total", "outcome" => "run").increment(1);
+            // The place is free before the caller sees the result.
+            drop(admission);
+            let _receiver_gone = done.send(value);
         });
-        self.jobs.send(job).map_err(|_| HashThreadsGone)?;
-        result.await.map_err(|_| HashThreadsGone)
+        shared.jobs.send(job).map_err(|_| HashJobError::Gone)?;
+        result.await.map_err(|_| HashJobError::Gone)
     }
 }
 
@@ -140,7 +264,7 @@ mod tests {
     #[actix_web::test]
     #[allow(unsafe_code)]
     async fn runs_work_off_the_caller_at_a_lower_priority() {
-        let threads = HashThreads::start(1).unwrap();
+        let threads = HashThreads::start(1, 1).unwrap();
         let (name, nice) = threads
             .run(|| {
                 // SAFETY: reads the calling thread's own priority.
@@ -154,5 +278,61 @@ mod tests {
             .unwrap();
         assert_eq!(name.as_deref(), Some("password-hash-0"));
         assert!(nice >= NICE_INCREMENT, "nice {nice}");
+    }
+
+    /// Occupies the only thread until the returned sender is dropped or sent to.
+    async fn occupy(threads: &HashThreads) -> std::sync::mpsc::Sender<()> {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let blocker = threads.clone();
+        actix_web::rt::spawn(async move {
+            blocker
+                .run(move || {
+                    let _ = started.send(());
+                    let _ = wait.recv();
+                })
+                .await
+        });
+        running.await.expect("the blocking job started");
+        release
+    }
+
+    #[actix_web::test]
+    async fn a_full_queue_sheds_with_a_retry_time() {
+        let threads = HashThreads::start(1, 1).unwrap();
+        let release = occupy(&threads).await;
+        // One job may wait behind the running one; the next is refused.
+        let waiting = threads.clone();
+        let queued = actix_web::rt::spawn(async move { waiting.run(|| 7).await });
+        while threads.shared.in_flight.load(Ordering::Acquire) < 2 {
+            tokio::task::yield_now().await;
+        }
+        match threads.run(|| 0).await {
+            Err(HashJobError::Busy { retry_after_secs }) => assert!(retry_after_secs >= 1),
+            other => panic!("expected Busy, got {other:?}"),
+        }
+        drop(release);
+        assert_eq!(queued.await.unwrap().unwrap(), 7);
+        assert_eq!(threads.run(|| 8).await.unwrap(), 8, "room again");
+        assert_eq!(threads.shared.in_flight.load(Ordering::Acquire), 0);
+    }
+
+    #[actix_web::test]
+    async fn a_job_whose_caller_is_gone_is_not_run() {
+        let threads = HashThreads::start(1, 4).unwrap();
+        let release = occupy(&threads).await;
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let abandoned = threads.run(move || flag.store(true, Ordering::SeqCst));
+        // Polled once, the job is queued behind the blocker; then the caller
+        // goes away, as a request's future does when its client hangs up.
+        assert!(futures_util::FutureExt::now_or_never(abandoned).is_none());
+        assert_eq!(threads.shared.in_flight.load(Ordering::Acquire), 2);
+        drop(release);
+        // One thread takes jobs in order: when this one has run, the
+        // abandoned one was taken before it.
+        threads.run(|| ()).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job ran");
+        assert_eq!(threads.shared.in_flight.load(Ordering::Acquire), 0);
     }
 }

@@ -1,4 +1,5 @@
-//! Identifiers, password hashing, secret keys, signing keys and client tokens.
+//! Identifiers, password hashing, secret keys, signing keys, client tokens
+//! and the encryption of secrets at rest.
 
 pub mod client_tokens;
 pub mod hash_threads;
@@ -6,6 +7,7 @@ pub mod ids;
 pub mod jwt;
 pub mod otp;
 pub mod password;
+pub mod sealed;
 pub mod secret_keys;
 pub mod signing_keys;
 

@@ -9,13 +9,14 @@
 
 use std::sync::{Arc, RwLock};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::encryption::open_signing_key;
 use super::store::SigningKeyRow;
 use crate::crypto::jwt::Rs256Signer;
+use crate::crypto::sealed::EncryptionKey;
 
 /// One parsed key and its schedule.
 #[derive(Debug)]
@@ -33,12 +34,15 @@ pub struct KeyRing {
     token_lifetime_ms: i64,
 }
 
-fn parse(rows: Vec<SigningKeyRow>) -> anyhow::Result<Vec<RingKey>> {
+/// Opens and parses stored keys; the sealed DER is dropped (and zeroed)
+/// once parsed.
+fn parse(rows: Vec<SigningKeyRow>, sealing: &EncryptionKey) -> anyhow::Result<Vec<RingKey>> {
     let mut keys = rows
         .into_iter()
         .map(|row| {
+            let der = open_signing_key(sealing, &row)?;
             Ok(RingKey {
-                signer: Rs256Signer::new(row.kid, &STANDARD.decode(&row.private_key_pkcs8)?)?,
+                signer: Rs256Signer::new(row.kid, der.expose_secret())?,
                 activates_at: row.activates_at,
                 retired_at: row.retired_at,
                 publish_until: row.publish_until,
@@ -50,18 +54,22 @@ fn parse(rows: Vec<SigningKeyRow>) -> anyhow::Result<Vec<RingKey>> {
 }
 
 impl KeyRing {
-    /// A ring from stored keys; `token_lifetime_ms` is how long a retired
-    /// key stays published.
-    pub fn new(rows: Vec<SigningKeyRow>, token_lifetime_ms: i64) -> anyhow::Result<Self> {
+    /// A ring from stored keys sealed under `sealing`; `token_lifetime_ms`
+    /// is how long a retired key stays published.
+    pub fn new(
+        rows: Vec<SigningKeyRow>,
+        sealing: &EncryptionKey,
+        token_lifetime_ms: i64,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
-            keys: RwLock::new(Arc::new(parse(rows)?)),
+            keys: RwLock::new(Arc::new(parse(rows, sealing)?)),
             token_lifetime_ms,
         })
     }
 
     /// Swaps in freshly loaded keys.
-    pub fn replace(&self, rows: Vec<SigningKeyRow>) -> anyhow::Result<()> {
-        let keys = Arc::new(parse(rows)?);
+    pub fn replace(&self, rows: Vec<SigningKeyRow>, sealing: &EncryptionKey) -> anyhow::Result<()> {
+        let keys = Arc::new(parse(rows, sealing)?);
         if let Ok(mut current) = self.keys.write() {
             *current = keys;
         }
@@ -107,12 +115,17 @@ mod tests {
     use super::*;
 
     fn row(kid: &str, activates_at: i64, retired_at: Option<i64>) -> SigningKeyRow {
+        let der = crate::crypto::signing_keys::generate_rsa_pkcs8().expect("generates");
         SigningKeyRow {
             kid: kid.into(),
             instance_id: "ins_x".into(),
             algorithm: "RS256".into(),
-            private_key_pkcs8: crate::crypto::signing_keys::generate_rsa_pkcs8()
-                .expect("generates"),
+            private_key_pkcs8: super::super::encryption::seal_signing_key(
+                &EncryptionKey::development(),
+                kid,
+                &der,
+            )
+            .expect("seals"),
             created_at: 0,
             retired_at,
             activates_at,
@@ -134,6 +147,7 @@ mod tests {
         // Old key retired when the new one activates at t = 1000.
         let ring = KeyRing::new(
             vec![row("old", 0, Some(1000)), row("new", 1000, None)],
+            &EncryptionKey::development(),
             60_000,
         )
         .expect("parses");

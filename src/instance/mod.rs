@@ -1,7 +1,9 @@
 //! The instance: its id and environment, its session-token signing keys and
-//! its Backend API secret keys. Created on first start, reused afterwards.
+//! its Backend API secret keys. Created on first start, reused afterwards;
+//! the secrets Steward must read back are sealed at rest (`encryption`).
 
 pub mod backend;
+pub mod encryption;
 pub mod jwks;
 mod key_ring;
 mod secret_key_verifier;

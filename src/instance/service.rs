@@ -4,12 +4,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use secrecy::ExposeSecret;
 
+use super::encryption;
 use super::key_ring::KeyRing;
 use super::store::{self, InstanceRow, SecretKeyRow, SigningKeyRow};
 use crate::config::{Environment, Settings};
 use crate::crypto::client_tokens::ClientTokens;
 use crate::crypto::ids::{new_id, prefix};
+use crate::crypto::sealed::EncryptionKey;
 use crate::crypto::secret_keys;
 use crate::crypto::signing_keys::generate_rsa_pkcs8;
 use crate::db::{write_transaction, DbPool};
@@ -30,6 +33,8 @@ pub struct Instance {
     /// The stored "last used" badge setting (config may override it); the
     /// Backend API can change it while the process runs.
     pub show_last_used_badge: AtomicBool,
+    /// Seals and opens the stored signing keys (reloads, rotations).
+    sealing: EncryptionKey,
 }
 
 /// What start-up found or made.
@@ -43,8 +48,15 @@ pub struct Bootstrap {
 
 /// Loads the instance, creating it (id, RSA-2048 signing key, first secret
 /// key) on the first run. Blocking: call at start-up, not from a handler.
+///
+/// Secrets are sealed under the configured encryption key; plaintext ones
+/// left by an earlier version are sealed here, on the first start with a
+/// key (not on a replica, which is read-only: there they fail to open until
+/// the primary has been started once). A secret sealed under another key
+/// stops the start with an error that says so.
 pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap> {
     let environment = settings.instance.environment;
+    let sealing = encryption::configured_key(settings)?;
     let mut conn = pool.get_blocking()?;
     let mut created_secret_key = None;
     let row = match store::find_instance(&mut conn)? {
@@ -53,6 +65,10 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
             // Generated outside the transaction: RSA key generation takes a while.
             let pkcs8 = generate_rsa_pkcs8()?;
             let secret_key = secret_keys::generate(environment);
+            let id = new_id(prefix::INSTANCE);
+            // Clerk uses the instance id as the first key's `kid`.
+            let sealed_pkcs8 = encryption::seal_signing_key(&sealing, &id, &pkcs8)?;
+            let client_token_key = new_client_token_key(&sealing, &id)?;
             let created = write_transaction(&mut conn, |conn| {
                 // Another process may have created it in the meantime.
                 if let Some(existing) = store::find_instance(conn)? {
@@ -60,24 +76,23 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
                 }
                 let now = now_ms();
                 let instance = InstanceRow {
-                    id: new_id(prefix::INSTANCE),
+                    id: id.clone(),
                     environment_type: environment.as_str().to_owned(),
                     created_at: now,
                     updated_at: now,
                     // Instances created by this version show the badge; older
                     // ones got `false` from the migration that added it.
                     show_last_used_badge: true,
-                    client_token_key: Some(new_client_token_key()),
+                    client_token_key: Some(client_token_key.clone()),
                 };
                 store::insert_instance(conn, &instance)?;
                 store::insert_signing_key(
                     conn,
                     &SigningKeyRow {
-                        // Clerk uses the instance id as the first key's `kid`.
                         kid: instance.id.clone(),
                         instance_id: instance.id.clone(),
                         algorithm: "RS256".to_owned(),
-                        private_key_pkcs8: pkcs8,
+                        private_key_pkcs8: sealed_pkcs8.clone(),
                         created_at: now,
                         retired_at: None,
                         activates_at: 0,
@@ -93,15 +108,23 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
             created.0
         }
     };
-    let row = match row.client_token_key {
-        Some(_) => row,
-        None => {
-            let key = new_client_token_key();
-            store::set_client_token_key(&mut conn, &row.id, &key)?;
-            store::find_instance(&mut conn)?
-                .ok_or_else(|| anyhow::anyhow!("the instance disappeared during start-up"))?
+    let writable = pool.label() != "replica";
+    if writable {
+        if row.client_token_key.is_none() {
+            let key = new_client_token_key(&sealing, &row.id)?;
+            store::replace_client_token_key(&mut conn, &row.id, None, &key)?;
         }
-    };
+        let sealed = encryption::seal_plaintext_rows(&mut conn, &sealing)?;
+        if sealed != encryption::Resealed::default() {
+            tracing::info!(
+                signing_keys = sealed.signing_keys,
+                client_token_keys = sealed.client_token_keys,
+                "sealed the plaintext secrets of an earlier version under instance.encryption_key"
+            );
+        }
+    }
+    let row = store::find_instance(&mut conn)?
+        .ok_or_else(|| anyhow::anyhow!("the instance disappeared during start-up"))?;
     if row.environment_type != environment.as_str() {
         anyhow::bail!(
             "the database holds a {} instance but instance.environment is {}",
@@ -115,8 +138,8 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
     if !rows.iter().any(|key| key.activates_at <= now) {
         anyhow::bail!("the instance has no active signing key");
     }
-    let keys = KeyRing::new(rows, token_lifetime_ms)?;
-    let client_key = STANDARD.decode(row.client_token_key.as_deref().unwrap_or_default())?;
+    let keys = KeyRing::new(rows, &sealing, token_lifetime_ms)?;
+    let client_key = encryption::open_client_token_key(&sealing, &row)?;
     Ok(Bootstrap {
         instance: Instance {
             id: row.id,
@@ -124,8 +147,9 @@ pub fn bootstrap(pool: &DbPool, settings: &Settings) -> anyhow::Result<Bootstrap
             created_at: row.created_at,
             publishable_key: publishable_key(environment, &settings.public_url()),
             keys,
-            client_tokens: ClientTokens::new(&client_key),
+            client_tokens: ClientTokens::new(client_key.expose_secret()),
             show_last_used_badge: AtomicBool::new(row.show_last_used_badge),
+            sealing,
         },
         created_secret_key,
     })
@@ -141,7 +165,7 @@ pub fn reload(pool: &DbPool, settings: &Settings, instance: &Instance) -> anyhow
     let mut conn = pool.get_blocking()?;
     let now = now_ms();
     let rows = store::signing_keys_in_use(&mut conn, now - token_lifetime_ms(settings), now)?;
-    instance.keys.replace(rows)?;
+    instance.keys.replace(rows, &instance.sealing)?;
     if let Some(row) = store::find_instance(&mut conn)? {
         instance
             .show_last_used_badge
@@ -163,11 +187,12 @@ pub fn rotate_signing_key(
     let now = now_ms();
     let delay = i64::try_from(settings.session.key_activation_delay.as_millis()).unwrap_or(0);
     let activates_at = now + delay;
+    let kid = new_id(prefix::INSTANCE);
     let row = SigningKeyRow {
-        kid: new_id(prefix::INSTANCE),
+        private_key_pkcs8: encryption::seal_signing_key(&instance.sealing, &kid, &pkcs8)?,
+        kid,
         instance_id: instance.id.clone(),
         algorithm: "RS256".to_owned(),
-        private_key_pkcs8: pkcs8,
         created_at: now,
         retired_at: None,
         activates_at,
@@ -202,11 +227,13 @@ pub fn set_show_last_used_badge(
     Ok(())
 }
 
-/// 32 random bytes, base64: the HMAC key for client tokens.
-fn new_client_token_key() -> String {
+/// 32 random bytes, sealed for instance `id`: the HMAC key for client tokens.
+fn new_client_token_key(sealing: &EncryptionKey, id: &str) -> anyhow::Result<String> {
     let mut key = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
-    STANDARD.encode(key)
+    let sealed = encryption::seal_client_token_key(sealing, id, &key);
+    key.fill(0);
+    sealed
 }
 
 fn secret_key_row(instance_id: &str, key: &str, now: i64) -> SecretKeyRow {

@@ -124,11 +124,51 @@ pub fn active_secret_key_exists(conn: &mut DbConnection, digest: &str) -> QueryR
     .get_result(conn)
 }
 
-pub fn set_client_token_key(conn: &mut DbConnection, id: &str, key: &str) -> QueryResult<()> {
-    diesel::update(instances::table.find(id))
-        .set(instances::client_token_key.eq(key))
-        .execute(conn)
-        .map(drop)
+/// Replaces the stored client-token key if it is still `current` (None:
+/// unset); whether it was. Conditional, so processes starting together
+/// neither overwrite each other's new key nor seal a sealed value twice.
+pub fn replace_client_token_key(
+    conn: &mut DbConnection,
+    id: &str,
+    current: Option<&str>,
+    new: &str,
+) -> QueryResult<bool> {
+    let target = instances::table.find(id);
+    let updated = match current {
+        Some(current) => diesel::update(target.filter(instances::client_token_key.eq(current)))
+            .set(instances::client_token_key.eq(new))
+            .execute(conn)?,
+        None => diesel::update(target.filter(instances::client_token_key.is_null()))
+            .set(instances::client_token_key.eq(new))
+            .execute(conn)?,
+    };
+    Ok(updated == 1)
+}
+
+/// Every signing key, retired ones included: they are all sealed alike.
+pub fn all_signing_keys(conn: &mut DbConnection) -> QueryResult<Vec<SigningKeyRow>> {
+    signing_keys::table
+        .select(SigningKeyRow::as_select())
+        .order(signing_keys::created_at.asc())
+        .load(conn)
+}
+
+/// Replaces a signing key's stored private key if it is still `current`;
+/// whether it was.
+pub fn replace_signing_key_secret(
+    conn: &mut DbConnection,
+    kid: &str,
+    current: &str,
+    new: &str,
+) -> QueryResult<bool> {
+    diesel::update(
+        signing_keys::table
+            .find(kid)
+            .filter(signing_keys::private_key_pkcs8.eq(current)),
+    )
+    .set(signing_keys::private_key_pkcs8.eq(new))
+    .execute(conn)
+    .map(|updated| updated == 1)
 }
 
 /// Turns the "last used" badge on or off for the instance.

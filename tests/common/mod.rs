@@ -85,6 +85,7 @@ pub fn test_settings(
             ("server.backend_addr".into(), "127.0.0.1:0".into()),
             ("server.workers".into(), "1".into()),
             ("instance.secret_key".into(), secret_key.into()),
+            ("instance.encryption_key".into(), TEST_ENCRYPTION_KEY.into()),
             ("log.level".into(), "warn".into()),
             (
                 "spool.path".into(),
@@ -96,6 +97,10 @@ pub fn test_settings(
 }
 
 pub const TEST_SECRET_KEY: &str = "sk_test_stewardtestsecretkey0123456789abcdef";
+
+/// The encryption key of test instances (32 bytes, base64): PostgreSQL
+/// instances need one, and SQLite ones then seal the same way.
+pub const TEST_ENCRYPTION_KEY: &str = "c3Rld2FyZC10ZXN0LWVuY3J5cHRpb24ta2V5LTAwMzI=";
 
 impl TestApp {
     /// Steward with default settings on a fresh database.

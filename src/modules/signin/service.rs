@@ -100,8 +100,7 @@ async fn check_password(
     let verified = state
         .hash_threads
         .run(move || passwords.verify(hasher, &digest, &password))
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     match users::record_credential_check(state, user.id.clone(), "password", verified).await? {
         CheckOutcome::Accepted => Ok(()),
         CheckOutcome::Locked(seconds) => Err(users::user_locked(seconds)),
@@ -122,7 +121,7 @@ async fn equalise_timing(state: &AppState, password: String) -> Result<(), ApiEr
         .hash_threads
         .run(move || passwords.verify_nothing(&password))
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::from)
 }
 
 /// Completes the sign-in: a new session, and the attempt marked complete.

@@ -109,8 +109,7 @@ pub async fn change_password(
         let verified = state
             .hash_threads
             .run(move || passwords.verify(hasher, &digest, &current))
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         match super::service::record_credential_check(state, user_id.clone(), "password", verified)
             .await?
         {

@@ -299,8 +299,7 @@ pub async fn check_new_identity(
                 state
                     .hash_threads
                     .run(move || hasher.hash(&password))
-                    .await
-                    .map_err(ApiError::internal)?
+                    .await?
                     .map_err(ApiError::internal)?,
             )
         }

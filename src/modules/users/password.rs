@@ -36,7 +36,11 @@ pub(super) async fn prepare_password(
             }))
         }
         (None, Some(digest)) => {
-            let hasher = validate::imported_digest(&digest, hasher.as_deref())?;
+            let hasher = validate::imported_digest(
+                &digest,
+                hasher.as_deref(),
+                &state.settings.security.digest_cost_limits,
+            )?;
             Ok(Some(StoredPassword { digest, hasher }))
         }
         (None, None) if hasher.is_some() => Err(ApiError::param_missing("password_digest")),
@@ -51,8 +55,7 @@ async fn hash_off_thread(state: &AppState, password: String) -> Result<String, A
     state
         .hash_threads
         .run(move || hasher.hash(&password))
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map_err(ApiError::internal)
 }
 
@@ -94,8 +97,7 @@ pub async fn verify_password(
                 .flatten();
             (verified, rehash)
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     if !verified {
         return Err(incorrect_password());
     }

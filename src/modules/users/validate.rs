@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::config::{AuthSettings, PasswordSettings};
+use crate::config::{AuthSettings, DigestCostLimits, PasswordSettings};
 use crate::crypto::password::Hasher;
 use crate::http::{ApiError, ErrorCode, Patch};
 
@@ -154,8 +154,13 @@ fn too_long_password(max: usize) -> ApiError {
     .with_param("password")
 }
 
-/// Validates an imported digest and its algorithm.
-pub fn imported_digest(digest: &str, hasher: Option<&str>) -> Result<Hasher, ApiError> {
+/// Validates an imported digest, its algorithm and its cost: a digest
+/// above `limits` would make every check of it a denial of service.
+pub fn imported_digest(
+    digest: &str,
+    hasher: Option<&str>,
+    limits: &DigestCostLimits,
+) -> Result<Hasher, ApiError> {
     let Some(name) = hasher else {
         return Err(ApiError::param_missing("password_hasher"));
     };
@@ -174,6 +179,12 @@ pub fn imported_digest(digest: &str, hasher: Option<&str>) -> Result<Hasher, Api
     hasher
         .check_digest(digest)
         .map_err(|problem| ApiError::param_format("password_digest", problem))?;
+    hasher.check_cost(digest, limits).map_err(|problem| {
+        ApiError::param_value(
+            "password_digest",
+            format!("password_digest's cost is too high: {problem}."),
+        )
+    })?;
     Ok(hasher)
 }
 
