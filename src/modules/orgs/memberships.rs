@@ -185,6 +185,45 @@ pub async fn remove_member(
     Ok(membership)
 }
 
+/// Removes every organization membership of a user being deleted; the
+/// users service calls it from `delete_user`, before it deletes the user.
+///
+/// As with Clerk: pending invitations addressed to the user stay as they
+/// are, and the last-admin rule does not apply. An organization whose only
+/// admin is deleted keeps its other members and has no admin until one is
+/// named through the Backend API (`PATCH …/memberships/{user_id}` or a new
+/// membership); the rule guards what members and operators do to each
+/// other, and must not make an account undeletable. Member counts are
+/// counted from the rows, so they drop with them. Only the removed
+/// memberships' claims change (no other member's role or organization
+/// does), so the removed user's sessions are the ones refreshed, as
+/// `remove_member` does.
+///
+/// The orgs tables may live in a database of their own, so this cannot
+/// share a transaction with the user's deletion. It is ordered, idempotent
+/// and retried instead: it runs first, in one statement (`DbPool::run`
+/// retries it when the connection is lost), and a second run finds nothing
+/// to remove. If the user's deletion fails afterwards, the caller gets the
+/// error and retries the whole `DELETE /v1/users/{id}`; the other order
+/// could leave memberships behind a user who is already gone, with no
+/// request left that would remove them.
+pub async fn remove_deleted_user(state: &AppState, user_id: String) -> Result<(), ApiError> {
+    let removed = pool(state)
+        .run("orgs.remove_deleted_user", move |conn| {
+            store::delete_user_memberships(conn, &user_id).map_err(ApiError::from)
+        })
+        .await?;
+    for membership in removed {
+        session::service::refresh_organization_claims(
+            state,
+            membership.user_id,
+            membership.organization_id,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Merges a membership's metadata.
 pub async fn membership_metadata(
     state: &AppState,

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 pub use super::memberships::{
     add_member, change_role, list_memberships, membership, membership_metadata, membership_objects,
-    remove_member, CreateMembership,
+    remove_deleted_user, remove_member, CreateMembership,
 };
 pub(super) use super::memberships::{ensure_role_exists, ensure_room};
 use super::model::{MembershipRow, OrganizationRow};

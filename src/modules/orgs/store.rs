@@ -8,7 +8,7 @@ use crate::db::schema::{
     organization_role_permissions as role_permissions, organization_roles as roles,
     organization_settings as settings, organizations,
 };
-use crate::db::{DbConnection, MultiBackend};
+use crate::db::{on_backend, DbConnection, MultiBackend};
 use crate::http::Pagination;
 
 /// An `organization_permissions` row.
@@ -176,6 +176,18 @@ pub fn delete_membership(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
     diesel::delete(memberships::table.find(id))
         .execute(conn)
         .map(drop)
+}
+
+/// Deletes every membership of `user_id` and returns them.
+pub fn delete_user_memberships(
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> QueryResult<Vec<MembershipRow>> {
+    on_backend!(conn, c => {
+        diesel::delete(memberships::table.filter(memberships::user_id.eq(user_id)))
+            .returning(MembershipRow::as_returning())
+            .get_results(c)
+    })
 }
 
 /// Which memberships a list shows.

@@ -12,8 +12,12 @@ use crate::modules::Module;
 use crate::state::AppState;
 use crate::time::now_ms;
 
-/// `DELETE /v1/users/{id}`.
+/// `DELETE /v1/users/{id}`. The user's organization memberships go first
+/// (see `orgs::service::remove_deleted_user` for why in that order).
 pub async fn delete_user(state: &AppState, id: String) -> Result<DeletedObject, ApiError> {
+    if state.settings.modules.is_enabled(Module::Orgs) {
+        crate::modules::orgs::service::remove_deleted_user(state, id.clone()).await?;
+    }
     pool(state)
         .run("users.delete", move |conn| {
             write_transaction(conn, |conn| {
