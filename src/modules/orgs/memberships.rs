@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::claims;
 use super::model::{MembershipObject, MembershipRow, OrganizationObject, OrganizationRow};
-use super::service::{apply_metadata, load_org, new_membership, pool, MANAGE_MEMBERS};
+use super::service::{apply_metadata, load_org, lock_org, new_membership, pool, MANAGE_MEMBERS};
 use super::store::{self, MembershipFilter};
 use crate::db::{write_transaction, DbConnection};
 use crate::http::{ApiError, ErrorCode, Pagination};
@@ -52,7 +52,7 @@ pub async fn add_member(
         .run("orgs.add_member", move |conn| {
             let (private, public) = (private.clone(), public.clone());
             write_transaction(conn, |conn| {
-                let org = load_org(conn, &org_id)?;
+                let org = lock_org(conn, &org_id)?;
                 ensure_role_exists(conn, &role)?;
                 if store::find_membership(conn, &org.id, &user_id)?.is_some() {
                     return Err(ApiError::new(
@@ -75,6 +75,8 @@ pub async fn add_member(
 }
 
 /// Refuses a new member beyond `max_allowed_memberships` (0: no limit).
+/// `org` must have been locked with `lock_org` in this transaction, or a
+/// concurrent addition could count the same free seat.
 pub(super) fn ensure_room(conn: &mut DbConnection, org: &OrganizationRow) -> Result<(), ApiError> {
     if org.max_allowed_memberships > 0
         && store::members_count(conn, &org.id)? >= i64::from(org.max_allowed_memberships)
@@ -99,6 +101,8 @@ pub(super) fn ensure_role_exists(conn: &mut DbConnection, role: &str) -> Result<
 }
 
 /// Refuses to leave an organization without anyone who can manage members.
+/// The caller holds the organization's lock (`lock_org`): two admins
+/// removed or demoted at once would otherwise each count the other.
 fn ensure_not_last_admin(
     conn: &mut DbConnection,
     membership: &MembershipRow,
@@ -137,7 +141,7 @@ pub async fn change_role(
         .run("orgs.change_role", move |conn| {
             let role = role.clone();
             write_transaction(conn, |conn| {
-                let org = load_org(conn, &org_id)?;
+                let org = lock_org(conn, &org_id)?;
                 ensure_role_exists(conn, &role)?;
                 let mut membership = store::find_membership(conn, &org.id, &user_id)?
                     .ok_or_else(|| ApiError::not_found("organization membership"))?;
@@ -167,7 +171,7 @@ pub async fn remove_member(
     let membership = pool(state)
         .run("orgs.remove_member", move |conn| {
             write_transaction(conn, |conn| {
-                let org = load_org(conn, &org_id)?;
+                let org = lock_org(conn, &org_id)?;
                 let membership = store::find_membership(conn, &org.id, &user_id)?
                     .ok_or_else(|| ApiError::not_found("organization membership"))?;
                 ensure_not_last_admin(conn, &membership, None)?;

@@ -49,6 +49,33 @@ pub fn find_org(conn: &mut DbConnection, id_or_slug: &str) -> QueryResult<Option
         .optional()
 }
 
+/// The organization `id_or_slug`, locked until the transaction ends, for
+/// the rules that count an organization's rows before writing one (the
+/// last admin, the membership limit, one pending invitation per address).
+/// On PostgreSQL the row lock (`FOR NO KEY UPDATE`: it still lets other
+/// transactions insert rows that reference the organization) serialises
+/// those rules per organization; two transactions that both counted before
+/// either wrote could otherwise both pass. SQLite needs no lock: its
+/// `BEGIN IMMEDIATE` (`db::write_transaction`) already serialises writers.
+pub fn lock_org(conn: &mut DbConnection, id_or_slug: &str) -> QueryResult<Option<OrganizationRow>> {
+    let by_id_or_slug = organizations::id
+        .eq(id_or_slug)
+        .or(organizations::slug.eq(id_or_slug));
+    match conn {
+        DbConnection::Pg(pg) => organizations::table
+            .filter(by_id_or_slug)
+            .select(OrganizationRow::as_select())
+            .for_no_key_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(sqlite) => organizations::table
+            .filter(by_id_or_slug)
+            .select(OrganizationRow::as_select())
+            .first(sqlite)
+            .optional(),
+    }
+}
+
 pub fn slug_taken(conn: &mut DbConnection, slug: &str, except_id: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         organizations::table
