@@ -1,9 +1,10 @@
 //! Organization rules that must hold whatever happens around them: a
-//! deleted user's memberships go with the user (on every backend), and the
-//! rules that count before they write (the last admin, the membership
-//! limit, one pending invitation per address, a slug's uniqueness) hold
-//! under concurrent requests on PostgreSQL, where SQLite's single writer
-//! cannot hide a race.
+//! deleted user's memberships go with the user, a refused ticket sign-up
+//! leaves nothing behind (on every backend), and the rules that count
+//! before they write (the last admin, the membership limit, one pending
+//! invitation per address, a slug's uniqueness, an invitation accepted or
+//! revoked) hold under concurrent requests on PostgreSQL, where SQLite's
+//! single writer cannot hide a race.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -14,9 +15,16 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-on_every_backend!(deleting_a_user_removes_their_memberships);
+on_every_backend!(
+    deleting_a_user_removes_their_memberships,
+    a_refused_ticket_sign_up_creates_nothing,
+);
 
 const PASSWORD: &str = "a long password";
+
+/// Ticket sign-ups without a password complete at once, with no hashing
+/// to spread concurrent ones apart.
+const NO_PASSWORD: &str = "[auth.password]\nrequired = false\n";
 
 /// A user who can sign in with [`PASSWORD`].
 async fn user(app: &TestApp, email: &str) -> String {
@@ -80,6 +88,18 @@ async fn invite(app: &TestApp, org: &str, email: &str) -> (String, String) {
         .map(|(_, value)| value.into_owned())
         .expect("a ticket in the invitation URL");
     (invitation["id"].as_str().unwrap().to_owned(), ticket)
+}
+
+async fn ticket_sign_up(
+    app: &TestApp,
+    ticket: &str,
+    password: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut form = vec![("strategy", "ticket"), ("ticket", ticket)];
+    form.extend(password.map(|p| ("password", p)));
+    FapiClient::native(app)
+        .post("/v1/client/sign_ups", &form)
+        .await
 }
 
 async fn members_count(app: &TestApp, org: &str) -> i64 {
@@ -199,13 +219,48 @@ async fn deleting_a_user_removes_their_memberships(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_FOUND, "deleted once");
 }
 
+async fn a_refused_ticket_sign_up_creates_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = bare_user(&app, "owner@example.com").await;
+    let full = organization(&app, "Full", &owner, 1).await;
+    let (invitation, ticket) = invite(&app, &full, "newbie@example.com").await;
+
+    let refused = ticket_sign_up(&app, &ticket, Some(PASSWORD)).await;
+    assert_error(
+        &refused,
+        StatusCode::FORBIDDEN,
+        "organization_membership_quota_exceeded",
+    );
+    assert_eq!(app.user_count().await, 1, "no user for a refused sign-up");
+    assert_eq!(members_count(&app, &full).await, 1);
+    assert_eq!(invitation_status(&app, &full, &invitation).await, "pending");
+
+    // With a free seat the same ticket works: nothing was used up.
+    let (status, _) = app
+        .patch(
+            &format!("/v1/organizations/{full}"),
+            json!({"max_allowed_memberships": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = ticket_sign_up(&app, &ticket, Some(PASSWORD)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["response"]["status"], "complete");
+    assert_eq!(app.user_count().await, 2);
+    assert_eq!(members_count(&app, &full).await, 2);
+    assert_eq!(
+        invitation_status(&app, &full, &invitation).await,
+        "accepted"
+    );
+}
+
 /// Concurrent requests on PostgreSQL (directly: PgBouncer adds nothing to
 /// a race but hops).
 mod postgres_races {
     use super::*;
 
     async fn spawn() -> TestApp {
-        TestApp::spawn(Backend::Postgres).await
+        TestApp::spawn_with(Backend::Postgres, NO_PASSWORD).await
     }
 
     #[actix_web::test]
@@ -286,6 +341,43 @@ mod postgres_races {
     }
 
     #[actix_web::test]
+    async fn concurrent_ticket_sign_ups_take_the_free_seats_and_nothing_else() {
+        let app = spawn().await;
+        let owner = bare_user(&app, "owner@example.com").await;
+        let org = organization(&app, "Two seats", &owner, 3).await;
+        let mut invitations = Vec::new();
+        for i in 0..6 {
+            invitations.push(invite(&app, &org, &format!("new{i}@example.com")).await);
+        }
+        let outcomes = join_all(
+            invitations
+                .iter()
+                .map(|(_, ticket)| ticket_sign_up(&app, ticket, None)),
+        )
+        .await;
+        let joined = outcomes
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::OK)
+            .count();
+        assert_eq!(joined, 2, "two free seats: {outcomes:?}");
+        for outcome in outcomes.iter().filter(|(s, _)| *s != StatusCode::OK) {
+            assert_error(
+                outcome,
+                StatusCode::FORBIDDEN,
+                "organization_membership_quota_exceeded",
+            );
+        }
+        assert_eq!(members_count(&app, &org).await, 3);
+        assert_eq!(app.user_count().await, 3, "a user only for each seat taken");
+        let (_, pending) = app
+            .get(&format!(
+                "/v1/organizations/{org}/invitations?status=pending"
+            ))
+            .await;
+        assert_eq!(pending["total_count"], 4, "refused tickets stay usable");
+    }
+
+    #[actix_web::test]
     async fn concurrent_invitations_to_one_address_make_one() {
         let app = spawn().await;
         let owner = bare_user(&app, "owner@example.com").await;
@@ -325,6 +417,114 @@ mod postgres_races {
                 .count();
             assert_eq!(for_email, 1, "{pending}");
         }
+    }
+
+    /// Holds `FOR UPDATE` on an organization row, from a connection of its
+    /// own, until released: requests that need the row wait mid-way.
+    struct OrgLock {
+        release: std::sync::mpsc::Sender<()>,
+        holder: std::thread::JoinHandle<()>,
+    }
+
+    impl OrgLock {
+        fn take(database_url: &str, org: &str) -> Self {
+            use diesel::connection::SimpleConnection;
+            use diesel::Connection;
+            let (locked, is_locked) = std::sync::mpsc::channel();
+            let (release, released) = std::sync::mpsc::channel::<()>();
+            let (url, org) = (database_url.to_owned(), org.to_owned());
+            let holder = std::thread::spawn(move || {
+                let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                conn.batch_execute(&format!(
+                    "BEGIN; SELECT id FROM organizations WHERE id = '{org}' FOR UPDATE"
+                ))
+                .unwrap();
+                locked.send(()).unwrap();
+                released.recv().unwrap();
+                conn.batch_execute("COMMIT").unwrap();
+            });
+            is_locked.recv().unwrap();
+            Self { release, holder }
+        }
+
+        async fn release(self) {
+            self.release.send(()).unwrap();
+            actix_web::rt::task::spawn_blocking(move || self.holder.join().unwrap())
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Waits until `count` statements of the database wait for a lock.
+    async fn lock_waiters(database_url: &str, count: i64) {
+        use diesel::prelude::*;
+        let url = database_url.to_owned();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = diesel::PgConnection::establish(&url).unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                let waiting: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "(SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock')",
+                ))
+                .get_result(&mut conn)
+                .unwrap();
+                if waiting >= count {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{waiting} of {count} waiting"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Two ticket sign-ups are held at the organization's row, after they
+    /// read their invitations as pending and created their users; one
+    /// invitation is revoked meanwhile. Released, that sign-up must lose
+    /// (and take its user back) while the other joins.
+    #[actix_web::test]
+    async fn an_invitation_is_accepted_or_revoked_never_both() {
+        let app = spawn().await;
+        let owner = bare_user(&app, "owner@example.com").await;
+        let org = organization(&app, "Contested", &owner, 0).await;
+        let (revoked_id, revoked_ticket) = invite(&app, &org, "loser@example.com").await;
+        let (kept_id, kept_ticket) = invite(&app, &org, "winner@example.com").await;
+
+        let lock = OrgLock::take(&app.database_url, &org);
+        let sign_ups = futures_util::future::join(
+            ticket_sign_up(&app, &revoked_ticket, None),
+            ticket_sign_up(&app, &kept_ticket, None),
+        );
+        let revoke_meanwhile = async {
+            lock_waiters(&app.database_url, 2).await;
+            let revoked = app
+                .post(
+                    &format!("/v1/organizations/{org}/invitations/{revoked_id}/revoke"),
+                    json!({}),
+                )
+                .await;
+            lock.release().await;
+            revoked
+        };
+        let ((lost, joined), revoked) =
+            futures_util::future::join(sign_ups, revoke_meanwhile).await;
+
+        assert_eq!(revoked.0, StatusCode::OK, "{}", revoked.1);
+        assert_error(&lost, StatusCode::UNPROCESSABLE_ENTITY, "ticket_invalid");
+        assert_eq!(joined.0, StatusCode::OK, "{}", joined.1);
+        assert_eq!(invitation_status(&app, &org, &revoked_id).await, "revoked");
+        assert_eq!(invitation_status(&app, &org, &kept_id).await, "accepted");
+        assert_eq!(members_count(&app, &org).await, 2);
+        assert_eq!(
+            app.user_count().await,
+            2,
+            "the losing sign-up's user is gone"
+        );
     }
 
     #[actix_web::test]

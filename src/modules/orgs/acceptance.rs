@@ -1,11 +1,12 @@
 //! Accepting organization invitations: by a signed-in user holding the
 //! invited address, or by a new user signing up with the invitation's
-//! ticket ([`accept_for_new_user`]).
+//! ticket (the sign-up module asks [`check_acceptable`] before it creates
+//! the user, then [`accept_for_new_user`]).
 
 use diesel::prelude::*;
 
 use super::invitations::{find, object, settle, InvitationObject, InvitationRow};
-use super::service::{ensure_room, lock_org, new_membership, pool};
+use super::service::{ensure_room, load_org, lock_org, new_membership, pool};
 use super::store;
 use crate::crypto::secret_keys::digest;
 use crate::db::schema::organization_invitations as invitations;
@@ -91,6 +92,24 @@ pub async fn peek_ticket(state: &AppState, ticket: String) -> Result<(String, St
         .await
 }
 
+/// Whether a new user could accept invitation `id` now: it is pending and
+/// unexpired, and its organization has a free seat. A ticket sign-up asks
+/// before it creates the user, so these refusals leave nothing behind;
+/// [`accept_for_new_user`] still decides for real, under the
+/// organization's lock, because a seat can go between the two.
+pub async fn check_acceptable(state: &AppState, id: String) -> Result<(), ApiError> {
+    pool(state)
+        .run("orgs.check_invitation", move |conn| {
+            let row = find(conn, None, &id)?;
+            if row.effective_status(now_ms()) != "pending" {
+                return Err(invalid_invitation());
+            }
+            let org = load_org(conn, &row.organization_id)?;
+            ensure_room(conn, &org)
+        })
+        .await
+}
+
 /// Accepts invitation `id` for a user who just signed up with its ticket.
 pub async fn accept_for_new_user(
     state: &AppState,
@@ -101,6 +120,13 @@ pub async fn accept_for_new_user(
         .run("orgs.accept_for_new_user", move |conn| {
             write_transaction(conn, |conn| {
                 let row = find(conn, None, &id)?;
+                // A retry whose first attempt committed before its
+                // connection was lost finds its own work done.
+                if row.status == "accepted"
+                    && store::find_membership(conn, &row.organization_id, &user_id)?.is_some()
+                {
+                    return Ok(());
+                }
                 accept_in(conn, row, &user_id).map(drop)
             })
         })

@@ -8,7 +8,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use super::acceptance::{accept, accept_for_new_user, peek_ticket};
+pub use super::acceptance::{accept, accept_for_new_user, check_acceptable, peek_ticket};
 use super::claims;
 use super::service::{ensure_role_exists, load_org, lock_org, pool};
 use crate::crypto::ids::new_id;
