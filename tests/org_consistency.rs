@@ -527,6 +527,35 @@ mod postgres_races {
         );
     }
 
+    /// An addition that found the user before the user's deletion, and is
+    /// held at the organization's row until the deletion is over, must not
+    /// leave a membership of a user who is gone.
+    #[actix_web::test]
+    async fn a_membership_added_during_its_users_deletion_does_not_outlive_them() {
+        let app = spawn().await;
+        let owner = bare_user(&app, "owner@example.com").await;
+        let org = organization(&app, "Late", &owner, 0).await;
+        let doomed = bare_user(&app, "doomed@example.com").await;
+
+        let lock = OrgLock::take(&app.database_url, &org);
+        let path = format!("/v1/organizations/{org}/memberships");
+        let add = app.post(&path, json!({"user_id": doomed, "role": "org:member"}));
+        let delete_meanwhile = async {
+            lock_waiters(&app.database_url, 1).await;
+            let deleted = app.delete(&format!("/v1/users/{doomed}")).await;
+            lock.release().await;
+            deleted
+        };
+        let (added, deleted) = futures_util::future::join(add, delete_meanwhile).await;
+
+        assert_eq!(deleted.0, StatusCode::OK, "{}", deleted.1);
+        let error = assert_error(&added, StatusCode::NOT_FOUND, "resource_not_found");
+        assert_eq!(error["meta"]["param_name"], "user_id");
+        let (_, list) = app.get(&path).await;
+        assert_eq!(user_ids(&list), [owner]);
+        assert_eq!(members_count(&app, &org).await, 1);
+    }
+
     #[actix_web::test]
     async fn concurrent_creates_with_one_slug_make_one_organization() {
         let app = spawn().await;

@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 
 use super::invitations::{find, object, settle, InvitationObject, InvitationRow};
-use super::service::{ensure_room, load_org, lock_org, new_membership, pool};
+use super::service::{ensure_room, insert_member, load_org, lock_org, new_membership, pool};
 use super::store;
 use crate::crypto::secret_keys::digest;
 use crate::db::schema::organization_invitations as invitations;
@@ -42,7 +42,11 @@ fn accept_in(
     }
     if store::find_membership(conn, &org.id, user_id)?.is_none() {
         ensure_room(conn, &org)?;
-        store::insert_membership(conn, &new_membership(&org.id, user_id, &row.role, now))?;
+        insert_member(
+            conn,
+            &new_membership(&org.id, user_id, &row.role, now),
+            None,
+        )?;
     }
     row.status = "accepted".to_owned();
     row.updated_at = now;

@@ -17,6 +17,10 @@ use crate::modules::{session, users};
 use crate::state::AppState;
 use crate::time::now_ms;
 
+/// How long the record of a user's deletion is kept: long enough for any
+/// request that found the user before the deletion to have finished.
+const DELETION_RECORD_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// `POST /v1/organizations/{id}/memberships` parameters.
 #[derive(Debug, Default, Deserialize)]
 pub struct CreateMembership {
@@ -66,12 +70,36 @@ pub async fn add_member(
                 let mut row = new_membership(&org.id, &user_id, &role, now_ms());
                 row.public_metadata = public;
                 row.private_metadata = private;
-                store::insert_membership(conn, &row)?;
+                insert_member(conn, &row, Some("user_id"))?;
                 Ok(row)
             })
         })
         .await?;
     Ok(membership)
+}
+
+/// Inserts a membership unless its user is being deleted; every way of
+/// adding a member (this module, an organization's creator, an accepted
+/// invitation) goes through here. The caller found the user before its
+/// transaction began, in the users module (perhaps another database); the
+/// per-user lock and the deletion record (`remove_deleted_user`) make sure
+/// that a deletion which ran in between is seen, so no membership outlives
+/// its user. `param` names the request's user parameter in the 404.
+pub(super) fn insert_member(
+    conn: &mut DbConnection,
+    row: &MembershipRow,
+    param: Option<&str>,
+) -> Result<(), ApiError> {
+    store::lock_user(conn, &row.user_id)?;
+    if store::user_deleted(conn, &row.user_id)? {
+        let gone = ApiError::not_found("user");
+        return Err(match param {
+            Some(param) => gone.with_param(param),
+            None => gone,
+        });
+    }
+    store::insert_membership(conn, row)?;
+    Ok(())
 }
 
 /// Refuses a new member beyond `max_allowed_memberships` (0: no limit).
@@ -192,6 +220,10 @@ pub async fn remove_member(
 /// Removes every organization membership of a user being deleted; the
 /// users service calls it from `delete_user`, before it deletes the user.
 ///
+/// The deletion is recorded first, under the same per-user lock that
+/// [`insert_member`] takes, so a request that found the user just before
+/// cannot add a membership after this removal.
+///
 /// As with Clerk: pending invitations addressed to the user stay as they
 /// are, and the last-admin rule does not apply. An organization whose only
 /// admin is deleted keeps its other members and has no admin until one is
@@ -205,7 +237,7 @@ pub async fn remove_member(
 ///
 /// The orgs tables may live in a database of their own, so this cannot
 /// share a transaction with the user's deletion. It is ordered, idempotent
-/// and retried instead: it runs first, in one statement (`DbPool::run`
+/// and retried instead: it runs first, in one transaction (`DbPool::run`
 /// retries it when the connection is lost), and a second run finds nothing
 /// to remove. If the user's deletion fails afterwards, the caller gets the
 /// error and retries the whole `DELETE /v1/users/{id}`; the other order
@@ -214,7 +246,12 @@ pub async fn remove_member(
 pub async fn remove_deleted_user(state: &AppState, user_id: String) -> Result<(), ApiError> {
     let removed = pool(state)
         .run("orgs.remove_deleted_user", move |conn| {
-            store::delete_user_memberships(conn, &user_id).map_err(ApiError::from)
+            write_transaction(conn, |conn| {
+                store::lock_user(conn, &user_id)?;
+                let now = now_ms();
+                store::record_deleted_user(conn, &user_id, now, now - DELETION_RECORD_MS)?;
+                store::delete_user_memberships(conn, &user_id).map_err(ApiError::from)
+            })
         })
         .await?;
     for membership in removed {

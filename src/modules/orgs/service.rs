@@ -10,7 +10,7 @@ pub use super::memberships::{
     add_member, change_role, list_memberships, membership, membership_metadata, membership_objects,
     remove_deleted_user, remove_member, CreateMembership,
 };
-pub(super) use super::memberships::{ensure_role_exists, ensure_room};
+pub(super) use super::memberships::{ensure_role_exists, ensure_room, insert_member};
 use super::model::{MembershipRow, OrganizationRow};
 use super::store::{self, MembershipFilter, OrgFilter, SettingsRow};
 use super::{claims, slug};
@@ -172,9 +172,10 @@ async fn try_create(
                 };
                 store::insert_org(conn, &org).map_err(slug_conflict)?;
                 if let Some(user_id) = creator {
-                    store::insert_membership(
+                    insert_member(
                         conn,
                         &new_membership(&org.id, &user_id, &settings.creator_role, now),
+                        Some("created_by"),
                     )?;
                 }
                 Ok(org)

@@ -4,9 +4,9 @@ use diesel::prelude::*;
 
 use super::model::{MembershipRow, OrganizationRow, RoleRow};
 use crate::db::schema::{
-    organization_memberships as memberships, organization_permissions as permissions,
-    organization_role_permissions as role_permissions, organization_roles as roles,
-    organization_settings as settings, organizations,
+    organization_deleted_users as deleted_users, organization_memberships as memberships,
+    organization_permissions as permissions, organization_role_permissions as role_permissions,
+    organization_roles as roles, organization_settings as settings, organizations,
 };
 use crate::db::{on_backend, DbConnection, MultiBackend};
 use crate::http::Pagination;
@@ -203,6 +203,42 @@ pub fn delete_membership(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
     diesel::delete(memberships::table.find(id))
         .execute(conn)
         .map(drop)
+}
+
+/// Takes the per-user lock that orders [`record_deleted_user`] and
+/// [`user_deleted`] (PostgreSQL; SQLite's writers are serialised anyway),
+/// for the rest of the transaction.
+pub fn lock_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+    if let DbConnection::Pg(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('orgs.user'), hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(user_id)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Records that `user_id` is being deleted (again: nothing changes), and
+/// forgets records older than `forget_before`.
+pub fn record_deleted_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: i64,
+    forget_before: i64,
+) -> QueryResult<()> {
+    on_backend!(conn, c => {
+        diesel::insert_into(deleted_users::table)
+            .values((deleted_users::user_id.eq(user_id), deleted_users::deleted_at.eq(now)))
+            .on_conflict_do_nothing()
+            .execute(c)?;
+        diesel::delete(deleted_users::table.filter(deleted_users::deleted_at.lt(forget_before)))
+            .execute(c)
+            .map(drop)
+    })
+}
+
+/// Whether `user_id` has been recorded as deleted.
+pub fn user_deleted(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(deleted_users::table.find(user_id))).get_result(conn)
 }
 
 /// Deletes every membership of `user_id` and returns them.
