@@ -240,9 +240,10 @@ pub async fn remove_member(
 /// and retried instead: it runs first, in one transaction (`DbPool::run`
 /// retries it when the connection is lost), and a second run finds nothing
 /// to remove. If the user's deletion fails afterwards, the caller gets the
-/// error and retries the whole `DELETE /v1/users/{id}`; the other order
-/// could leave memberships behind a user who is already gone, with no
-/// request left that would remove them.
+/// error and retries the whole `DELETE /v1/users/{id}` (until then the
+/// user can join no organization); the other order could leave
+/// memberships behind a user who is already gone, with no request left
+/// that would remove them.
 pub async fn remove_deleted_user(state: &AppState, user_id: String) -> Result<(), ApiError> {
     let removed = pool(state)
         .run("orgs.remove_deleted_user", move |conn| {
