@@ -281,6 +281,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    organization_deleted_users (user_id) {
+        user_id -> Text,
+        deleted_at -> BigInt,
+    }
+}
+
+diesel::table! {
     session_activity (id) {
         id -> Text,
         session_id -> Text,

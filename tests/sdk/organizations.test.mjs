@@ -83,6 +83,20 @@ test('organizations and memberships', async () => {
     },
   );
 
+  // A deleted user's membership goes with them: the lists still parse.
+  await clerk.organizations.createOrganizationMembership({
+    organizationId: org.id,
+    userId: otherUserId,
+    role: 'org:member',
+  });
+  await clerk.users.deleteUser(otherUserId);
+  const remaining = await clerk.organizations.getOrganizationMembershipList({ organizationId: org.id });
+  assert.equal(remaining.totalCount, 1);
+  assert.equal(remaining.data[0].publicUserData?.userId, userId);
+  const instanceWide = await clerk.organizations.getInstanceOrganizationMembershipList({});
+  assert.deepEqual(instanceWide.data.map((m) => m.publicUserData?.userId), [userId]);
+  assert.equal((await clerk.organizations.getOrganization({ organizationId: org.id })).membersCount, 1);
+
   const deleted = await clerk.organizations.deleteOrganization(org.id);
   assert.equal(deleted.deleted, true);
 });

@@ -8,8 +8,9 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::service::{ensure_role_exists, ensure_room, load_org, pool};
-use super::{claims, store};
+pub use super::acceptance::{accept, accept_for_new_user, check_acceptable, peek_ticket};
+use super::claims;
+use super::service::{ensure_role_exists, load_org, lock_org, pool};
 use crate::crypto::ids::new_id;
 use crate::crypto::secret_keys::digest;
 use crate::db::schema::organization_invitations as invitations;
@@ -46,7 +47,7 @@ pub struct InvitationRow {
 
 impl InvitationRow {
     /// The status at `now`: a pending invitation past its time is expired.
-    fn effective_status(&self, now: i64) -> &str {
+    pub(super) fn effective_status(&self, now: i64) -> &str {
         if self.status == "pending" && now >= self.expires_at {
             "expired"
         } else {
@@ -77,7 +78,7 @@ pub struct InvitationObject {
     pub updated_at: i64,
 }
 
-fn object(
+pub(super) fn object(
     conn: &mut DbConnection,
     row: InvitationRow,
     backend: bool,
@@ -193,7 +194,9 @@ fn pending_for(conn: &mut DbConnection, org_id: &str, email: &str) -> QueryResul
 }
 
 /// Creates invitations (one, or a bulk request) in one transaction, then
-/// emails those asked to be notified.
+/// emails those asked to be notified. The organization stays locked from
+/// the check for a pending invitation to the insert, so concurrent
+/// requests for one address make one invitation.
 pub async fn create(
     state: &AppState,
     org_id: String,
@@ -215,7 +218,7 @@ pub async fn create(
         .run("orgs.create_invitations", move |conn| {
             let rows = rows.clone();
             write_transaction(conn, |conn| {
-                let org = load_org(conn, &org_id)?;
+                let org = lock_org(conn, &org_id)?;
                 let mut objects = Vec::new();
                 for mut row in rows {
                     ensure_role_exists(conn, &row.role)?;
@@ -327,7 +330,7 @@ pub async fn list(
         .await
 }
 
-fn find(
+pub(super) fn find(
     conn: &mut DbConnection,
     org_id: Option<&str>,
     id: &str,
@@ -357,6 +360,31 @@ pub async fn get(
         .await
 }
 
+/// Marks invitation `id` as `status` if it is still pending and unexpired,
+/// in one conditional UPDATE; whether it was. Acceptance and revocation
+/// both go through it, so of the two racing for one invitation exactly
+/// one wins: on PostgreSQL the second UPDATE waits for the first one's row
+/// lock and then finds the status changed.
+pub(super) fn settle(
+    conn: &mut DbConnection,
+    id: &str,
+    status: &str,
+    now: i64,
+) -> QueryResult<bool> {
+    diesel::update(
+        invitations::table
+            .find(id)
+            .filter(invitations::status.eq("pending"))
+            .filter(invitations::expires_at.gt(now)),
+    )
+    .set((
+        invitations::status.eq(status),
+        invitations::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(|updated| updated == 1)
+}
+
 /// Revokes a pending invitation.
 pub async fn revoke(
     state: &AppState,
@@ -369,121 +397,17 @@ pub async fn revoke(
             write_transaction(conn, |conn| {
                 let org = load_org(conn, &org_id)?;
                 let mut row = find(conn, Some(&org.id), &id)?;
-                if row.effective_status(now_ms()) != "pending" {
+                let now = now_ms();
+                if !settle(conn, &row.id, "revoked", now)? {
+                    let current = find(conn, Some(&org.id), &id)?;
                     return Err(ApiError::param_value(
                         "invitation_id",
-                        format!("This invitation is {}.", row.effective_status(now_ms())),
+                        format!("This invitation is {}.", current.effective_status(now)),
                     ));
                 }
                 row.status = "revoked".to_owned();
-                row.updated_at = now_ms();
-                diesel::update(invitations::table.find(&row.id))
-                    .set(&row)
-                    .execute(conn)?;
+                row.updated_at = now;
                 object(conn, row, backend)
-            })
-        })
-        .await
-}
-
-fn invalid_invitation() -> ApiError {
-    ApiError::new(
-        ErrorCode::TicketInvalid,
-        "Invalid invitation",
-        "This invitation is invalid, expired, revoked or already used.",
-    )
-}
-
-/// Joins `user_id` to the invitation's organization with its role and
-/// marks it accepted, in one transaction.
-fn accept_in(
-    conn: &mut DbConnection,
-    mut row: InvitationRow,
-    user_id: &str,
-) -> Result<InvitationRow, ApiError> {
-    if row.effective_status(now_ms()) != "pending" {
-        return Err(invalid_invitation());
-    }
-    let org = load_org(conn, &row.organization_id)?;
-    if store::find_membership(conn, &org.id, user_id)?.is_none() {
-        ensure_room(conn, &org)?;
-        let now = now_ms();
-        store::insert_membership(
-            conn,
-            &super::model::MembershipRow {
-                id: new_id("orgmem"),
-                organization_id: org.id.clone(),
-                user_id: user_id.to_owned(),
-                role: row.role.clone(),
-                public_metadata: "{}".to_owned(),
-                private_metadata: "{}".to_owned(),
-                created_at: now,
-                updated_at: now,
-            },
-        )?;
-    }
-    row.status = "accepted".to_owned();
-    row.updated_at = now_ms();
-    diesel::update(invitations::table.find(&row.id))
-        .set(&row)
-        .execute(conn)?;
-    Ok(row)
-}
-
-/// `POST /v1/me/organization_invitations/{id}/accept`: the invitation must
-/// be addressed to one of the user's verified email addresses.
-pub async fn accept(
-    state: &AppState,
-    user_id: String,
-    verified_emails: Vec<String>,
-    id: String,
-) -> Result<InvitationObject, ApiError> {
-    let accepted = pool(state)
-        .run("orgs.accept_invitation", move |conn| {
-            write_transaction(conn, |conn| {
-                let row = find(conn, None, &id)?;
-                if !verified_emails.contains(&row.email_address) {
-                    return Err(ApiError::not_found("organization invitation"));
-                }
-                let row = accept_in(conn, row, &user_id)?;
-                object(conn, row, false)
-            })
-        })
-        .await?;
-    Ok(accepted)
-}
-
-/// The pending invitation behind `ticket`: its id and email address.
-pub async fn peek_ticket(state: &AppState, ticket: String) -> Result<(String, String), ApiError> {
-    if ticket.len() > 256 {
-        return Err(invalid_invitation());
-    }
-    let ticket_digest = digest(&ticket);
-    pool(state)
-        .run("orgs.peek_invitation", move |conn| {
-            let row: InvitationRow = invitations::table
-                .filter(invitations::ticket_digest.eq(&ticket_digest))
-                .select(InvitationRow::as_select())
-                .first(conn)
-                .optional()?
-                .filter(|r| r.effective_status(now_ms()) == "pending")
-                .ok_or_else(invalid_invitation)?;
-            Ok((row.id, row.email_address))
-        })
-        .await
-}
-
-/// Accepts invitation `id` for a user who just signed up with its ticket.
-pub async fn accept_for_new_user(
-    state: &AppState,
-    id: String,
-    user_id: String,
-) -> Result<(), ApiError> {
-    pool(state)
-        .run("orgs.accept_for_new_user", move |conn| {
-            write_transaction(conn, |conn| {
-                let row = find(conn, None, &id)?;
-                accept_in(conn, row, &user_id).map(drop)
             })
         })
         .await

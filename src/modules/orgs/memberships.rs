@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::claims;
 use super::model::{MembershipObject, MembershipRow, OrganizationObject, OrganizationRow};
-use super::service::{apply_metadata, load_org, new_membership, pool, MANAGE_MEMBERS};
+use super::service::{apply_metadata, load_org, lock_org, new_membership, pool, MANAGE_MEMBERS};
 use super::store::{self, MembershipFilter};
 use crate::db::{write_transaction, DbConnection};
 use crate::http::{ApiError, ErrorCode, Pagination};
@@ -16,6 +16,10 @@ use crate::metadata;
 use crate::modules::{session, users};
 use crate::state::AppState;
 use crate::time::now_ms;
+
+/// How long the record of a user's deletion is kept: long enough for any
+/// request that found the user before the deletion to have finished.
+const DELETION_RECORD_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// `POST /v1/organizations/{id}/memberships` parameters.
 #[derive(Debug, Default, Deserialize)]
@@ -52,7 +56,7 @@ pub async fn add_member(
         .run("orgs.add_member", move |conn| {
             let (private, public) = (private.clone(), public.clone());
             write_transaction(conn, |conn| {
-                let org = load_org(conn, &org_id)?;
+                let org = lock_org(conn, &org_id)?;
                 ensure_role_exists(conn, &role)?;
                 if store::find_membership(conn, &org.id, &user_id)?.is_some() {
                     return Err(ApiError::new(
@@ -66,7 +70,7 @@ pub async fn add_member(
                 let mut row = new_membership(&org.id, &user_id, &role, now_ms());
                 row.public_metadata = public;
                 row.private_metadata = private;
-                store::insert_membership(conn, &row)?;
+                insert_member(conn, &row, Some("user_id"))?;
                 Ok(row)
             })
         })
@@ -74,7 +78,33 @@ pub async fn add_member(
     Ok(membership)
 }
 
+/// Inserts a membership unless its user is being deleted; every way of
+/// adding a member (this module, an organization's creator, an accepted
+/// invitation) goes through here. The caller found the user before its
+/// transaction began, in the users module (perhaps another database); the
+/// per-user lock and the deletion record (`remove_deleted_user`) make sure
+/// that a deletion which ran in between is seen, so no membership outlives
+/// its user. `param` names the request's user parameter in the 404.
+pub(super) fn insert_member(
+    conn: &mut DbConnection,
+    row: &MembershipRow,
+    param: Option<&str>,
+) -> Result<(), ApiError> {
+    store::lock_user(conn, &row.user_id)?;
+    if store::user_deleted(conn, &row.user_id)? {
+        let gone = ApiError::not_found("user");
+        return Err(match param {
+            Some(param) => gone.with_param(param),
+            None => gone,
+        });
+    }
+    store::insert_membership(conn, row)?;
+    Ok(())
+}
+
 /// Refuses a new member beyond `max_allowed_memberships` (0: no limit).
+/// `org` must have been locked with `lock_org` in this transaction, or a
+/// concurrent addition could count the same free seat.
 pub(super) fn ensure_room(conn: &mut DbConnection, org: &OrganizationRow) -> Result<(), ApiError> {
     if org.max_allowed_memberships > 0
         && store::members_count(conn, &org.id)? >= i64::from(org.max_allowed_memberships)
@@ -99,6 +129,8 @@ pub(super) fn ensure_role_exists(conn: &mut DbConnection, role: &str) -> Result<
 }
 
 /// Refuses to leave an organization without anyone who can manage members.
+/// The caller holds the organization's lock (`lock_org`): two admins
+/// removed or demoted at once would otherwise each count the other.
 fn ensure_not_last_admin(
     conn: &mut DbConnection,
     membership: &MembershipRow,
@@ -137,7 +169,7 @@ pub async fn change_role(
         .run("orgs.change_role", move |conn| {
             let role = role.clone();
             write_transaction(conn, |conn| {
-                let org = load_org(conn, &org_id)?;
+                let org = lock_org(conn, &org_id)?;
                 ensure_role_exists(conn, &role)?;
                 let mut membership = store::find_membership(conn, &org.id, &user_id)?
                     .ok_or_else(|| ApiError::not_found("organization membership"))?;
@@ -167,7 +199,7 @@ pub async fn remove_member(
     let membership = pool(state)
         .run("orgs.remove_member", move |conn| {
             write_transaction(conn, |conn| {
-                let org = load_org(conn, &org_id)?;
+                let org = lock_org(conn, &org_id)?;
                 let membership = store::find_membership(conn, &org.id, &user_id)?
                     .ok_or_else(|| ApiError::not_found("organization membership"))?;
                 ensure_not_last_admin(conn, &membership, None)?;
@@ -183,6 +215,55 @@ pub async fn remove_member(
     )
     .await?;
     Ok(membership)
+}
+
+/// Removes every organization membership of a user being deleted; the
+/// users service calls it from `delete_user`, before it deletes the user.
+///
+/// The deletion is recorded first, under the same per-user lock that
+/// [`insert_member`] takes, so a request that found the user just before
+/// cannot add a membership after this removal.
+///
+/// As with Clerk: pending invitations addressed to the user stay as they
+/// are, and the last-admin rule does not apply. An organization whose only
+/// admin is deleted keeps its other members and has no admin until one is
+/// named through the Backend API (`PATCH …/memberships/{user_id}` or a new
+/// membership); the rule guards what members and operators do to each
+/// other, and must not make an account undeletable. Member counts are
+/// counted from the rows, so they drop with them. Only the removed
+/// memberships' claims change (no other member's role or organization
+/// does), so the removed user's sessions are the ones refreshed, as
+/// `remove_member` does.
+///
+/// The orgs tables may live in a database of their own, so this cannot
+/// share a transaction with the user's deletion. It is ordered, idempotent
+/// and retried instead: it runs first, in one transaction (`DbPool::run`
+/// retries it when the connection is lost), and a second run finds nothing
+/// to remove. If the user's deletion fails afterwards, the caller gets the
+/// error and retries the whole `DELETE /v1/users/{id}` (until then the
+/// user can join no organization); the other order could leave
+/// memberships behind a user who is already gone, with no request left
+/// that would remove them.
+pub async fn remove_deleted_user(state: &AppState, user_id: String) -> Result<(), ApiError> {
+    let removed = pool(state)
+        .run("orgs.remove_deleted_user", move |conn| {
+            write_transaction(conn, |conn| {
+                store::lock_user(conn, &user_id)?;
+                let now = now_ms();
+                store::record_deleted_user(conn, &user_id, now, now - DELETION_RECORD_MS)?;
+                store::delete_user_memberships(conn, &user_id).map_err(ApiError::from)
+            })
+        })
+        .await?;
+    for membership in removed {
+        session::service::refresh_organization_claims(
+            state,
+            membership.user_id,
+            membership.organization_id,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Merges a membership's metadata.

@@ -4,6 +4,7 @@
 //! Frontend API `/v1/organizations…`, `/v1/me/organization_memberships`),
 //! and the active organization's claims in session tokens.
 
+mod acceptance;
 pub mod backend;
 mod claims;
 pub mod frontend;

@@ -8,9 +8,9 @@ use serde_json::{json, Map, Value};
 
 pub use super::memberships::{
     add_member, change_role, list_memberships, membership, membership_metadata, membership_objects,
-    remove_member, CreateMembership,
+    remove_deleted_user, remove_member, CreateMembership,
 };
-pub(super) use super::memberships::{ensure_role_exists, ensure_room};
+pub(super) use super::memberships::{ensure_role_exists, ensure_room, insert_member};
 use super::model::{MembershipRow, OrganizationRow};
 use super::store::{self, MembershipFilter, OrgFilter, SettingsRow};
 use super::{claims, slug};
@@ -37,6 +37,15 @@ pub(super) fn load_org(
     id_or_slug: &str,
 ) -> Result<OrganizationRow, ApiError> {
     store::find_org(conn, id_or_slug)?.ok_or_else(|| ApiError::not_found("organization"))
+}
+
+/// The organization `id_or_slug`, locked for the rest of the transaction
+/// (see [`store::lock_org`]), or 404.
+pub(super) fn lock_org(
+    conn: &mut DbConnection,
+    id_or_slug: &str,
+) -> Result<OrganizationRow, ApiError> {
+    store::lock_org(conn, id_or_slug)?.ok_or_else(|| ApiError::not_found("organization"))
 }
 
 fn org_name(raw: &str) -> Result<String, ApiError> {
@@ -74,19 +83,49 @@ fn max_memberships(value: Option<i32>, settings: &SettingsRow) -> Result<i32, Ap
 
 /// Creates an organization; `created_by`, when given, becomes its first
 /// member with the instance's creator role.
+///
+/// The slug check reads before it writes, so two concurrent creates can
+/// both find a slug free; the unique index on `slug` then refuses the
+/// second insert, which answers like the check (`form_identifier_exists`).
+/// A slug generated from the name that lost such a race is generated
+/// again, with the winner's slug now taken.
 pub async fn create(
     state: &AppState,
     input: CreateOrganization,
 ) -> Result<OrganizationRow, ApiError> {
+    let generated_slug = input.slug.as_deref().is_none_or(str::is_empty);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match try_create(state, &input).await {
+            Err(error)
+                if generated_slug
+                    && attempts < 3
+                    && error.code() == ErrorCode::FormIdentifierExists =>
+            {
+                continue
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn try_create(
+    state: &AppState,
+    input: &CreateOrganization,
+) -> Result<OrganizationRow, ApiError> {
     let name = org_name(input.name.as_deref().unwrap_or_default())?;
     let wanted_slug = input
         .slug
+        .as_deref()
         .filter(|s| !s.is_empty())
-        .map(|s| slug::validate(&s))
+        .map(slug::validate)
         .transpose()?;
-    let public_metadata = metadata::metadata_text("public_metadata", input.public_metadata)?;
-    let private_metadata = metadata::metadata_text("private_metadata", input.private_metadata)?;
-    let creator = match input.created_by.filter(|c| !c.is_empty()) {
+    let public_metadata =
+        metadata::metadata_text("public_metadata", input.public_metadata.clone())?;
+    let private_metadata =
+        metadata::metadata_text("private_metadata", input.private_metadata.clone())?;
+    let creator = match input.created_by.clone().filter(|c| !c.is_empty()) {
         Some(user_id) => {
             let user = users::service::frontend_user(state, user_id.clone()).await?;
             user.ok_or_else(|| ApiError::not_found("user").with_param("created_by"))?;
@@ -131,11 +170,12 @@ pub async fn create(
                     created_at: now,
                     updated_at: now,
                 };
-                store::insert_org(conn, &org)?;
+                store::insert_org(conn, &org).map_err(slug_conflict)?;
                 if let Some(user_id) = creator {
-                    store::insert_membership(
+                    insert_member(
                         conn,
                         &new_membership(&org.id, &user_id, &settings.creator_role, now),
+                        Some("created_by"),
                     )?;
                 }
                 Ok(org)
@@ -164,6 +204,16 @@ fn organizations_disabled() -> ApiError {
         "Organizations are disabled",
         "Organizations are not enabled on this instance.",
     )
+}
+
+/// A unique violation on `organizations` (whose only unique key besides
+/// the random id is the slug) means a concurrent change took the slug.
+fn slug_conflict(error: diesel::result::Error) -> ApiError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => slug_taken(),
+        other => ApiError::from(other),
+    }
 }
 
 fn slug_taken() -> ApiError {
@@ -277,7 +327,7 @@ where
                 let mut org = load_org(conn, &id_or_slug)?;
                 change(conn, &mut org)?;
                 org.updated_at = now_ms();
-                store::save_org(conn, &org)?;
+                store::save_org(conn, &org).map_err(slug_conflict)?;
                 Ok(org)
             })
         })

@@ -4,11 +4,11 @@ use diesel::prelude::*;
 
 use super::model::{MembershipRow, OrganizationRow, RoleRow};
 use crate::db::schema::{
-    organization_memberships as memberships, organization_permissions as permissions,
-    organization_role_permissions as role_permissions, organization_roles as roles,
-    organization_settings as settings, organizations,
+    organization_deleted_users as deleted_users, organization_memberships as memberships,
+    organization_permissions as permissions, organization_role_permissions as role_permissions,
+    organization_roles as roles, organization_settings as settings, organizations,
 };
-use crate::db::{DbConnection, MultiBackend};
+use crate::db::{on_backend, DbConnection, MultiBackend};
 use crate::http::Pagination;
 
 /// An `organization_permissions` row.
@@ -47,6 +47,33 @@ pub fn find_org(conn: &mut DbConnection, id_or_slug: &str) -> QueryResult<Option
         .select(OrganizationRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// The organization `id_or_slug`, locked until the transaction ends, for
+/// the rules that count an organization's rows before writing one (the
+/// last admin, the membership limit, one pending invitation per address).
+/// On PostgreSQL the row lock (`FOR NO KEY UPDATE`: it still lets other
+/// transactions insert rows that reference the organization) serialises
+/// those rules per organization; two transactions that both counted before
+/// either wrote could otherwise both pass. SQLite needs no lock: its
+/// `BEGIN IMMEDIATE` (`db::write_transaction`) already serialises writers.
+pub fn lock_org(conn: &mut DbConnection, id_or_slug: &str) -> QueryResult<Option<OrganizationRow>> {
+    let by_id_or_slug = organizations::id
+        .eq(id_or_slug)
+        .or(organizations::slug.eq(id_or_slug));
+    match conn {
+        DbConnection::Pg(pg) => organizations::table
+            .filter(by_id_or_slug)
+            .select(OrganizationRow::as_select())
+            .for_no_key_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(sqlite) => organizations::table
+            .filter(by_id_or_slug)
+            .select(OrganizationRow::as_select())
+            .first(sqlite)
+            .optional(),
+    }
 }
 
 pub fn slug_taken(conn: &mut DbConnection, slug: &str, except_id: &str) -> QueryResult<bool> {
@@ -176,6 +203,54 @@ pub fn delete_membership(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
     diesel::delete(memberships::table.find(id))
         .execute(conn)
         .map(drop)
+}
+
+/// Takes the per-user lock that orders [`record_deleted_user`] and
+/// [`user_deleted`] (PostgreSQL; SQLite's writers are serialised anyway),
+/// for the rest of the transaction.
+pub fn lock_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+    if let DbConnection::Pg(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('orgs.user'), hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(user_id)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Records that `user_id` is being deleted (again: nothing changes), and
+/// forgets records older than `forget_before`.
+pub fn record_deleted_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: i64,
+    forget_before: i64,
+) -> QueryResult<()> {
+    on_backend!(conn, c => {
+        diesel::insert_into(deleted_users::table)
+            .values((deleted_users::user_id.eq(user_id), deleted_users::deleted_at.eq(now)))
+            .on_conflict_do_nothing()
+            .execute(c)?;
+        diesel::delete(deleted_users::table.filter(deleted_users::deleted_at.lt(forget_before)))
+            .execute(c)
+            .map(drop)
+    })
+}
+
+/// Whether `user_id` has been recorded as deleted.
+pub fn user_deleted(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(deleted_users::table.find(user_id))).get_result(conn)
+}
+
+/// Deletes every membership of `user_id` and returns them.
+pub fn delete_user_memberships(
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> QueryResult<Vec<MembershipRow>> {
+    on_backend!(conn, c => {
+        diesel::delete(memberships::table.filter(memberships::user_id.eq(user_id)))
+            .returning(MembershipRow::as_returning())
+            .get_results(c)
+    })
 }
 
 /// Which memberships a list shows.

@@ -150,22 +150,28 @@ pub async fn create(
         updated_at: now,
         organization_invitation_id: invitation.map(|(id, _)| id),
     };
+    let mut row = row;
+    if row.organization_invitation_id.is_some()
+        && row.missing_fields(&requirements(state)).is_empty()
+    {
+        // Completed at once: the attempt is stored only once the user,
+        // the membership and the session exist (see `complete`).
+        complete(state, &mut row).await?;
+        insert(state, &row).await?;
+        return Ok(row);
+    }
+    insert(state, &row).await?;
+    session::service::set_client_attempt(state, client_id, None, Some(row.id.clone())).await?;
+    Ok(row)
+}
+
+async fn insert(state: &AppState, row: &SignUpRow) -> Result<(), ApiError> {
     let saved = row.clone();
     pool(state)
         .run("sign_ups.create", move |conn| {
             store::insert(conn, &saved).map_err(ApiError::from)
         })
-        .await?;
-    let mut row = row;
-    if row.organization_invitation_id.is_some()
-        && row.missing_fields(&requirements(state)).is_empty()
-    {
-        complete(state, &mut row).await?;
-        save(state, &row).await?;
-        return Ok(row);
-    }
-    session::service::set_client_attempt(state, client_id, None, Some(row.id.clone())).await?;
-    Ok(row)
+        .await
 }
 
 /// The caller's sign-up attempt `id`.
@@ -335,8 +341,23 @@ pub async fn attempt_verification(
     Ok(row)
 }
 
-/// Creates the user and the session.
+/// Creates the user and the session; with an invitation ticket, also the
+/// membership, all or nothing.
+///
+/// The user and the organization may live in different databases, so the
+/// three writes cannot share a transaction. They are ordered so that a
+/// refusal leaves nothing: the invitation is checked first (pending, a
+/// free seat: the usual refusals happen before anything is written); then
+/// the user is created; then the invitation is accepted, which takes the
+/// seat under the organization's lock. Should the seat have gone in
+/// between (a concurrent acceptance), or the invitation been revoked, the
+/// new user is deleted again before the refusal is returned. The user
+/// comes before the membership because a membership must never name a
+/// user that does not exist (lists would show it without user data).
 async fn complete(state: &AppState, row: &mut SignUpRow) -> Result<(), ApiError> {
+    if let Some(invitation_id) = row.organization_invitation_id.clone() {
+        crate::modules::orgs::invitations::check_acceptable(state, invitation_id).await?;
+    }
     let user = users::create_user(
         state,
         CreateUser {
@@ -353,12 +374,18 @@ async fn complete(state: &AppState, row: &mut SignUpRow) -> Result<(), ApiError>
     )
     .await?;
     if let Some(invitation_id) = row.organization_invitation_id.clone() {
-        crate::modules::orgs::invitations::accept_for_new_user(
+        let accepted = crate::modules::orgs::invitations::accept_for_new_user(
             state,
             invitation_id,
             user.id.clone(),
         )
-        .await?;
+        .await;
+        if let Err(refusal) = accepted {
+            if let Err(error) = users::delete_user(state, user.id.clone()).await {
+                tracing::error!(%error, user = %user.id, "a refused ticket sign-up left its user behind");
+            }
+            return Err(refusal);
+        }
     }
     let strategy = if row.organization_invitation_id.is_some() {
         "ticket"

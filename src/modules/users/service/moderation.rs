@@ -12,9 +12,15 @@ use crate::modules::Module;
 use crate::state::AppState;
 use crate::time::now_ms;
 
-/// `DELETE /v1/users/{id}`.
+/// `DELETE /v1/users/{id}`. The user's sessions end first (404 for an
+/// unknown user, before anything changes), then their organization
+/// memberships go (see `orgs::service::remove_deleted_user` for why before
+/// the user row), then the user row.
 pub async fn delete_user(state: &AppState, id: String) -> Result<DeletedObject, ApiError> {
     end_sessions_for_deletion(state, &id).await?;
+    if state.settings.modules.is_enabled(Module::Orgs) {
+        crate::modules::orgs::service::remove_deleted_user(state, id.clone()).await?;
+    }
     pool(state)
         .run("users.delete", move |conn| {
             write_transaction(conn, |conn| {
