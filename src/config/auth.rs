@@ -31,7 +31,7 @@ pub struct SecuritySettings {
     /// than the cores, at least one).
     pub password_hash_threads: usize,
     /// Password checks that may wait for a hashing thread beyond those
-    /// running (0: four per hashing thread); more are refused with 503.
+    /// running (0: sixteen per hashing thread); more are refused with 503.
     pub password_hash_queue: usize,
     pub argon2: Argon2Settings,
     pub digest_cost_limits: DigestCostLimits,

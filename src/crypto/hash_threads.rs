@@ -29,9 +29,10 @@ use crate::http::{ApiError, ErrorCode};
 const NICE_INCREMENT: libc::c_int = 10;
 
 /// Checks that may wait per hashing thread when `password_hash_queue` is 0:
-/// a short backlog absorbs bursts, and the last in line waits for about
-/// four checks.
-const DEFAULT_QUEUE_PER_THREAD: usize = 4;
+/// a backlog that absorbs an ordinary burst of sign-ins, while the last in
+/// line waits for about sixteen checks (around a second at the default
+/// Argon2 cost) rather than behind a whole flood.
+const DEFAULT_QUEUE_PER_THREAD: usize = 16;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -124,7 +125,7 @@ impl Shared {
 
 impl HashThreads {
     /// Starts `threads` threads (0: one fewer than the cores, at least one)
-    /// behind a queue of `queue` waiting jobs (0: four per thread).
+    /// behind a queue of `queue` waiting jobs (0: sixteen per thread).
     pub fn start(threads: usize, queue: usize) -> std::io::Result<Self> {
         let threads = match threads {
             0 => std::thread::available_parallelism()
