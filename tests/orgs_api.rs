@@ -16,6 +16,7 @@ on_every_backend!(
     permissions_are_enforced_and_bad_input_refused,
     custom_roles_and_permissions_in_claims,
     backend_organizations_and_memberships,
+    objects_follow_clerks_schema,
 );
 
 const PASSWORD: &str = "a long password";
@@ -557,4 +558,27 @@ async fn backend_organizations_and_memberships(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "form_param_value_invalid",
     );
+}
+
+/// Fields Clerk's schema requires (or forbids) on organization objects.
+async fn objects_follow_clerks_schema(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, org) = app
+        .post("/v1/organizations", json!({"name": "No Creator"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{org}");
+    assert!(
+        org.get("created_by").is_none(),
+        "created_by is a string or absent, never null: {org}"
+    );
+    let (_, settings) = app.get("/v1/instance/organization_settings").await;
+    assert_eq!(settings["max_allowed_permissions"], 0, "{settings}");
+    let (status, permission) = app
+        .post(
+            "/v1/organization_permissions",
+            json!({"name": "Docs", "key": "org:docs:read"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{permission}");
+    assert_eq!(permission["description"], "", "a string, never null");
 }

@@ -67,6 +67,9 @@ pub struct OrganizationObject {
     /// Backend API only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub private_metadata: Option<Value>,
+    /// The creating user; absent (not `null`, which Clerk's schema does
+    /// not allow) for an organization created without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
