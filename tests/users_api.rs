@@ -13,6 +13,7 @@ on_every_backend!(
     list_filters_the_spec_defines,
     create_rejects_bad_input_without_writing,
     list_rejects_bad_parameters,
+    nul_characters_are_refused,
     update_fields_and_conflicts,
     metadata_merge_and_limits,
     delete_and_unknown_ids,
@@ -478,6 +479,58 @@ async fn list_rejects_bad_parameters(backend: Backend) {
     }
     let (status, body) = app.get("/v1/users?limit=500").await;
     assert_eq!((status, body), (StatusCode::OK, json!([])));
+}
+
+/// PostgreSQL's text cannot hold a NUL: bound to a query, one made a
+/// server error there. Refused as bad input on every backend, in query
+/// strings, JSON bodies and paths alike, and nothing is written.
+async fn nul_characters_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (path, param) in [
+        ("/v1/users?query=a%00", "query"),
+        ("/v1/users?email_address=a%00b", "email_address"),
+        ("/v1/users/count?organization_id[]=%00", "organization_id"),
+        ("/v1/sessions?user_id=a%00", "user_id"),
+        ("/v1/organization_roles?query=%00", "query"),
+        ("/v1/organizations?query=x%00", "query"),
+    ] {
+        let response = app.get(path).await;
+        let error = assert_error(
+            &response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_format_invalid",
+        );
+        assert_eq!(error["meta"]["param_name"], param, "{path}");
+    }
+    let response = app
+        .post("/v1/organizations", json!({"name": "a\u{0}b"}))
+        .await;
+    let error = assert_error(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_param_format_invalid",
+    );
+    assert_eq!(error["meta"]["param_name"], "name");
+    let response = app
+        .post(
+            "/v1/users",
+            json!({"email_address": ["x@example.com"], "public_metadata": {"k": ["a\u{0}"]}}),
+        )
+        .await;
+    let error = assert_error(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_param_format_invalid",
+    );
+    assert_eq!(error["meta"]["param_name"], "public_metadata.k[0]");
+    assert_error(
+        &app.get("/v1/organizations/a%00").await,
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
+    );
+    let (_, orgs) = app.get("/v1/organizations").await;
+    assert_eq!(orgs["total_count"], 0, "nothing was written");
+    assert_eq!(app.user_count().await, 0);
 }
 
 async fn update_fields_and_conflicts(backend: Backend) {

@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod fapi;
 pub mod health;
+pub mod nul;
 pub mod trace;
 
 pub use error::{ApiError, ErrorCode};
