@@ -638,6 +638,12 @@ async fn list_filters_the_spec_defines(backend: Backend) {
     assert_eq!(body["total_count"], 3);
     let (_, body) = app.get(&format!("{members}?order_by=-created_at")).await;
     assert_eq!(member_ids(&body), [max.clone(), ann.clone(), owner.clone()]);
+    let (_, body) = app.get(&members).await;
+    assert_eq!(
+        member_ids(&body),
+        [max.clone(), ann.clone(), owner.clone()],
+        "newest first by default, as Clerk's lists are"
+    );
     let (_, body) = app
         .get(&format!(
             "{members}?user_id=-{owner}&role=org:member&order_by=%2Bcreated_at"
@@ -692,6 +698,11 @@ async fn list_filters_the_spec_defines(backend: Backend) {
         .get(&format!("/v1/organization_roles?query={role_id}"))
         .await;
     assert_eq!(ids_of(&body), [role_id.as_str()]);
+    let (_, body) = app.get("/v1/organization_roles").await;
+    assert_eq!(
+        body["data"][0]["key"], "org:auditor",
+        "newest first: {body}"
+    );
     let (_, body) = app.get("/v1/organization_roles?order_by=-key").await;
     assert_eq!(body["data"][0]["key"], "org:member", "{body}");
     let (_, body) = app

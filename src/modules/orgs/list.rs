@@ -99,35 +99,30 @@ fn roles_matching(query: Option<&str>) -> roles::BoxedQuery<'_, MultiBackend> {
 }
 
 /// A page of roles matching `query` (exact id, or part of the key or the
-/// name), in `sort` order; without one, system roles first, then by age.
+/// name), in `sort` order; newest first without one, the spec's default.
 pub fn list_roles(
     conn: &mut DbConnection,
     search: &RoleSearch,
 ) -> QueryResult<(Vec<RoleRow>, i64)> {
     let (query, sort, page) = (search.query.as_deref(), search.sort, search.page);
     let boxed = roles_matching(query).select(RoleRow::as_select());
-    let boxed = match sort {
-        None => boxed.order((
-            roles::is_system.desc(),
-            roles::created_at.asc(),
-            roles::role_key.asc(),
-        )),
-        Some(sort) => {
-            macro_rules! by {
-                ($col:expr) => {
-                    if sort.descending {
-                        boxed.order(($col.desc(), roles::id.desc()))
-                    } else {
-                        boxed.order(($col.asc(), roles::id.asc()))
-                    }
-                };
+    let sort = sort.unwrap_or(Sort {
+        field: "created_at",
+        descending: true,
+    });
+    macro_rules! by {
+        ($col:expr) => {
+            if sort.descending {
+                boxed.order(($col.desc(), roles::id.desc()))
+            } else {
+                boxed.order(($col.asc(), roles::id.asc()))
             }
-            match sort.field {
-                "name" => by!(roles::name),
-                "key" => by!(roles::role_key),
-                _ => by!(roles::created_at),
-            }
-        }
+        };
+    }
+    let boxed = match sort.field {
+        "name" => by!(roles::name),
+        "key" => by!(roles::role_key),
+        _ => by!(roles::created_at),
     };
     let rows = boxed.limit(page.limit).offset(page.offset).load(conn)?;
     let total = roles_matching(query).count().get_result(conn)?;

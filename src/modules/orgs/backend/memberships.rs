@@ -70,7 +70,8 @@ async fn memberships_page(
             },
         })
     };
-    let descending = sort.is_some_and(|s| s.field == "created_at" && s.descending);
+    // Newest first unless asked otherwise, as Clerk's lists are.
+    let descending = sort.is_none_or(|s| s.field != "created_at" || s.descending);
     let (rows, total) = list::list_memberships(state, filter, descending, by_users, page).await?;
     Ok(page_of(
         service::membership_objects(state, rows, true).await?,
