@@ -1,12 +1,12 @@
-//! The filters and orderings of the orgs module's Backend API lists that go
-//! beyond a page: `order_by` parsing, role and permission search, and
-//! membership lists filtered or ordered by their users' attributes.
+//! The orgs module's Backend API lists with the filters and orderings of
+//! Clerk's spec: `order_by` parsing, organizations, role and permission
+//! search, membership lists filtered or ordered by their users' attributes,
+//! and the members behind the users list's `organization_id` filter.
 
 use std::collections::HashMap;
 
-use diesel::prelude::*;
-
 use diesel::expression::SqlLiteral;
+use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::model::{MembershipRow, OrganizationRow, RoleRow};
