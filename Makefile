@@ -11,15 +11,18 @@ BUILD_PACKAGES := pkg-config libpq-dev
 # PgBouncer in front of one, nginx in front of process roles).
 TEST_PACKAGES := postgresql pgbouncer nginx
 SDK_DIR := tests/sdk
-# Python tools for the tests (aiosmtpd, a real SMTP server that captures mail).
+# Python tools for the tests: aiosmtpd (a real SMTP server that captures
+# mail) and schemathesis (checks the Backend API against Clerk's OpenAPI
+# spec, tests/conformance.rs).
 VENV := .tools/venv
 AIOSMTPD_VERSION := 1.4.6
+SCHEMATHESIS_VERSION := 4.32.5
 
 .PHONY: run test build release lint fmt deps-build deps-test test-deps help bench bench-full deps-bench
 
 help:
 	@echo "make run    build (release) and serve on the embedded SQLite database"
-	@echo "make test   formatting, clippy, and the whole test suite (SQLite + PostgreSQL + @clerk/backend)"
+	@echo "make test   formatting, clippy, and the whole test suite (SQLite + PostgreSQL + @clerk/backend + schemathesis)"
 	@echo "make bench  quick benchmark against Better Auth (BENCH_MODE=full or make bench-full: the long one)"
 
 run: deps-build
@@ -68,11 +71,14 @@ deps-test:
 	    [ $(SDK_DIR)/package-lock.json -nt $(SDK_DIR)/node_modules/.package-lock.json ]; then \
 		cd $(SDK_DIR) && npm ci --no-audit --no-fund; \
 	fi
-	@if ! $(VENV)/bin/python -c 'import aiosmtpd' >/dev/null 2>&1; then \
+	@if ! $(VENV)/bin/python -c 'import sys' >/dev/null 2>&1; then \
 		python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-python-venv; \
-		rm -rf $(VENV) && python3 -m venv $(VENV) && \
-		$(VENV)/bin/pip install --quiet --disable-pip-version-check aiosmtpd==$(AIOSMTPD_VERSION); \
+		rm -rf $(VENV) && python3 -m venv $(VENV); \
 	fi
+	@$(VENV)/bin/python -c 'import aiosmtpd' >/dev/null 2>&1 || \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check aiosmtpd==$(AIOSMTPD_VERSION)
+	@[ "$$($(VENV)/bin/schemathesis --version 2>/dev/null)" = "schemathesis, version $(SCHEMATHESIS_VERSION)" ] || \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
 
 # Alias: the name the test harness tells people to run.
 test-deps: deps-test

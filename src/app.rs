@@ -17,7 +17,7 @@ use crate::crypto::hash_threads::HashThreads;
 use crate::crypto::password::PasswordHasher;
 use crate::db::Database;
 use crate::http::trace::{observe, Listener};
-use crate::http::{backend_auth, fapi, health, ApiError};
+use crate::http::{backend_auth, fapi, health, nul, ApiError};
 use crate::instance::{self, jwks, SecretKeyVerifier};
 use crate::modules::session::{jobs, writes, SessionWrites, TokenMinter, TokenSessionReads};
 use crate::modules::Module;
@@ -177,6 +177,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(body_limit))
                 .wrap(from_fn(fapi::method_override))
                 .wrap(fapi::cors(&cors_settings))
+                .wrap(from_fn(nul::refuse_nul_in_path))
                 .wrap(from_fn(observe))
                 // `/v1` first: the token route is under it, and each route
                 // tried before it costs a match.
@@ -204,6 +205,7 @@ impl Application {
                 .app_data(backend_state.clone())
                 .app_data(web::Data::new(Listener("backend")))
                 .app_data(web::PayloadConfig::new(body_limit))
+                .wrap(from_fn(nul::refuse_nul_in_path))
                 .wrap(from_fn(observe))
                 // The detailed readiness and the metrics live here, on the
                 // listener that stays on a private network, where the

@@ -18,6 +18,7 @@ on_every_backend!(
     lockout_after_failed_passwords,
     revoked_ended_and_foreign_sessions_get_no_token,
     backend_sessions_and_clients,
+    session_objects_follow_clerks_schema,
     sign_in_tokens_and_the_ticket_strategy,
     session_module_on_its_own_database,
     concurrent_fresh_tokens_share_session_reads,
@@ -607,6 +608,54 @@ async fn revoked_ended_and_foreign_sessions_get_no_token(backend: Backend) {
         )
         .await;
     assert_error(&banned, StatusCode::FORBIDDEN, "user_banned");
+}
+
+/// The session object as Clerk's schema and SDK have it: the Backend API
+/// form has `latest_activity` and no `factor_verification_age` (a Frontend
+/// API field), in every response that carries one, revocation included.
+async fn session_objects_follow_clerks_schema(backend: Backend) {
+    let app = TestApp::spawn_with(backend, CONFIG).await;
+    let user_id = user(&app, "schema@example.com").await;
+    let mut phone = FapiClient::native(&app);
+    let session = phone.sign_in("schema@example.com", PASSWORD).await;
+    let backend_form = |object: &Value| {
+        assert_eq!(object["object"], "session", "{object}");
+        assert!(object.get("factor_verification_age").is_none(), "{object}");
+        let activity = &object["latest_activity"];
+        assert_eq!(activity["object"], "session_activity", "{object}");
+        assert!(activity["id"].is_string(), "{object}");
+        assert_eq!(activity["is_mobile"], false, "{object}");
+    };
+    let (_, fetched) = app.get(&format!("/v1/sessions/{session}")).await;
+    backend_form(&fetched);
+    let (_, listed) = app.get(&format!("/v1/sessions?user_id={user_id}")).await;
+    backend_form(&listed[0]);
+    let (_, created) = app.post("/v1/sessions", json!({"user_id": user_id})).await;
+    backend_form(&created);
+    let client_id = fetched["client_id"].as_str().unwrap();
+    let (_, client) = app.get(&format!("/v1/clients/{client_id}")).await;
+    backend_form(&client["sessions"][0]);
+    let (_, client) = phone.get("/v1/client").await;
+    let frontend = &client["response"]["sessions"][0];
+    assert_eq!(
+        frontend["factor_verification_age"],
+        json!([0, -1]),
+        "{client}"
+    );
+    assert_eq!(frontend["latest_activity"]["object"], "session_activity");
+    let (status, revoked) = app
+        .post(&format!("/v1/sessions/{session}/revoke"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert_eq!(revoked["status"], "revoked");
+    backend_form(&revoked);
+
+    let (_, instance) = app.get("/v1/instance").await;
+    assert_eq!(instance["object"], "instance");
+    assert!(
+        instance.get("workspace_id").is_some_and(Value::is_null),
+        "workspace_id is required and null: {instance}"
+    );
 }
 
 async fn backend_sessions_and_clients(backend: Backend) {

@@ -35,6 +35,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ClerkJson<T> {
 
 /// Parses a JSON object into `T`, naming the failing field on type errors.
 pub fn parse_json<T: DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
+    if let Some(path) = super::nul::json_path_with_nul(text) {
+        return Err(super::nul::refused(&path));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(text);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -96,6 +99,9 @@ impl<T: DeserializeOwned> FromRequest for ClerkQuery<T> {
 
 /// Parses a query string into `T`, naming the failing parameter.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    if let Some(param) = super::nul::query_param_with_nul(query) {
+        return Err(super::nul::refused(&param));
+    }
     let deserializer = serde_html_form::Deserializer::from_bytes(query.as_bytes());
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();

@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod fapi;
 pub mod health;
+pub mod nul;
 pub mod trace;
 
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};

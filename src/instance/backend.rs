@@ -19,6 +19,9 @@ async fn get(state: web::Data<AppState>) -> HttpResponse {
         "id": state.instance.id,
         "environment_type": state.instance.environment.as_str(),
         "allowed_origins": state.settings.frontend.allowed_origins,
+        // Clerk's schema requires it; a self-hosted instance belongs to no
+        // Clerk workspace, which the schema spells `null`.
+        "workspace_id": null,
     }))
 }
 

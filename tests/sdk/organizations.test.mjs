@@ -47,6 +47,25 @@ test('organizations and memberships', async () => {
   const members = await clerk.organizations.getOrganizationMembershipList({ organizationId: org.id });
   assert.equal(members.totalCount, 2);
 
+  // The list filters of the spec are applied, not ignored.
+  const byEmail = await clerk.organizations.getOrganizationMembershipList({
+    organizationId: org.id,
+    emailAddress: ['sdk.member@example.com'],
+  });
+  assert.equal(byEmail.totalCount, 1);
+  assert.equal(byEmail.data[0].publicUserData?.userId, otherUserId);
+  const orgMembers = await clerk.users.getUserList({ organizationId: [org.id] });
+  assert.equal(orgMembers.totalCount, 2);
+  assert.deepEqual(orgMembers.data.map((u) => u.id).sort(), [userId, otherUserId].sort());
+  const roles = await clerk.organizationRoles.getOrganizationRoleList({ query: 'admin' });
+  assert.deepEqual(roles.data.map((r) => r.key), ['org:admin']);
+
+  const settings = await clerk.instance.getOrganizationSettings();
+  assert.equal(settings.maxAllowedPermissions, 0);
+  const anonymous = await clerk.organizations.createOrganization({ name: 'Nobody made me' });
+  assert.equal(anonymous.createdBy, undefined);
+  await clerk.organizations.deleteOrganization(anonymous.id);
+
   const promoted = await clerk.organizations.updateOrganizationMembership({
     organizationId: org.id,
     userId: otherUserId,

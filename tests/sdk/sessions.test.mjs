@@ -25,6 +25,7 @@ test('sessions: create, list, get, token, verify (PEM and JWKS), revoke', async 
   assert.match(session.id, /^sess_[0-9A-Za-z]{27}$/);
   assert.equal(session.userId, userId);
   assert.equal(session.status, 'active');
+  assert.equal(session.latestActivity?.isMobile, false);
 
   const list = await clerk.sessions.getSessionList({ userId });
   assert.equal(list.totalCount, 1);
@@ -54,6 +55,9 @@ test('sessions: create, list, get, token, verify (PEM and JWKS), revoke', async 
 
   const revoked = await clerk.sessions.revokeSession(session.id);
   assert.equal(revoked.status, 'revoked');
+  assert.equal(revoked.id, session.id);
+  assert.equal(revoked.clientId, session.clientId);
+  assert.ok(revoked.latestActivity?.id, 'the revoked session carries its latest activity');
   await assert.rejects(clerk.sessions.getToken(session.id), (error) => {
     assert.equal(error.status, 401);
     assert.equal(error.errors[0].code, 'signed_out');

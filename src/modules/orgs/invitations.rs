@@ -10,6 +10,7 @@ use serde_json::Value;
 
 pub use super::acceptance::{accept, accept_for_new_user, check_acceptable, peek_ticket};
 use super::claims;
+use super::list::Sort;
 use super::service::{ensure_role_exists, load_org, lock_org, pool};
 use crate::crypto::ids::new_id;
 use crate::crypto::secret_keys::digest;
@@ -255,12 +256,16 @@ pub async fn create(
     Ok(objects)
 }
 
-/// Which invitations a list shows.
+/// Which invitations a list shows, and in what order.
 #[derive(Debug, Default, Clone)]
 pub struct InvitationFilter {
     pub organization_id: Option<String>,
     pub email_addresses: Vec<String>,
+    /// Part of the address (lower-cased).
+    pub email_address_query: Option<String>,
     pub status: Option<String>,
+    /// `created_at` or `email_address`; newest first without one.
+    pub sort: Option<Sort>,
 }
 
 fn filtered(filter: &InvitationFilter, now: i64) -> invitations::BoxedQuery<'_, MultiBackend> {
@@ -270,6 +275,13 @@ fn filtered(filter: &InvitationFilter, now: i64) -> invitations::BoxedQuery<'_, 
     }
     if !filter.email_addresses.is_empty() {
         query = query.filter(invitations::email_address.eq_any(&filter.email_addresses));
+    }
+    if let Some(text) = &filter.email_address_query {
+        query = query.filter(
+            invitations::email_address
+                .like(crate::db::contains_pattern(text))
+                .escape('\\'),
+        );
     }
     match filter.status.as_deref() {
         None => {}
@@ -314,12 +326,23 @@ pub async fn list(
                 load_org(conn, org_id)?;
             }
             let now = now_ms();
-            let rows: Vec<InvitationRow> = filtered(&filter, now)
-                .select(InvitationRow::as_select())
-                .order((invitations::created_at.desc(), invitations::id.desc()))
-                .limit(page.limit)
-                .offset(page.offset)
-                .load(conn)?;
+            let query = filtered(&filter, now).select(InvitationRow::as_select());
+            let sort = filter.sort.unwrap_or(Sort {
+                field: "created_at",
+                descending: true,
+            });
+            let query = match (sort.field, sort.descending) {
+                ("email_address", false) => {
+                    query.order((invitations::email_address.asc(), invitations::id.asc()))
+                }
+                ("email_address", true) => {
+                    query.order((invitations::email_address.desc(), invitations::id.desc()))
+                }
+                (_, false) => query.order((invitations::created_at.asc(), invitations::id.asc())),
+                (_, true) => query.order((invitations::created_at.desc(), invitations::id.desc())),
+            };
+            let rows: Vec<InvitationRow> =
+                query.limit(page.limit).offset(page.offset).load(conn)?;
             let total: i64 = filtered(&filter, now).count().get_result(conn)?;
             let objects = rows
                 .into_iter()

@@ -9,6 +9,7 @@ pub mod backend;
 mod claims;
 pub mod frontend;
 pub mod invitations;
+mod list;
 mod memberships;
 mod model;
 mod roles;

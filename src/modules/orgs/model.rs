@@ -61,12 +61,18 @@ pub struct OrganizationObject {
     pub has_image: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members_count: Option<i64>,
+    /// Whether no member can manage members (listed on request only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_member_with_elevated_permissions: Option<bool>,
     pub max_allowed_memberships: i32,
     pub admin_delete_enabled: bool,
     pub public_metadata: Value,
     /// Backend API only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub private_metadata: Option<Value>,
+    /// The creating user; absent (not `null`, which Clerk's schema does
+    /// not allow) for an organization created without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -90,6 +96,7 @@ impl OrganizationObject {
             image_url: String::new(),
             has_image: false,
             members_count,
+            missing_member_with_elevated_permissions: None,
             max_allowed_memberships: row.max_allowed_memberships,
             admin_delete_enabled: row.admin_delete_enabled,
             public_metadata: parse_metadata(&row.public_metadata),

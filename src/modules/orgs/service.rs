@@ -6,13 +6,14 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+pub use super::list::member_user_ids;
 pub use super::memberships::{
     add_member, change_role, list_memberships, membership, membership_metadata, membership_objects,
     remove_deleted_user, remove_member, CreateMembership,
 };
 pub(super) use super::memberships::{ensure_role_exists, ensure_room, insert_member};
 use super::model::{MembershipRow, OrganizationRow};
-use super::store::{self, MembershipFilter, OrgFilter, SettingsRow};
+use super::store::{self, MembershipFilter, SettingsRow};
 use super::{claims, slug};
 use crate::crypto::ids::new_id;
 use crate::db::{write_transaction, DbConnection, DbPool};
@@ -232,30 +233,6 @@ pub async fn get(state: &AppState, id_or_slug: String) -> Result<(OrganizationRo
             let org = load_org(conn, &id_or_slug)?;
             let count = store::members_count(conn, &org.id)?;
             Ok((org, count))
-        })
-        .await
-}
-
-/// A page of organizations and the total.
-pub async fn list(
-    state: &AppState,
-    filter: OrgFilter,
-    newest_first: bool,
-    page: Pagination,
-    with_counts: bool,
-) -> Result<(Vec<(OrganizationRow, Option<i64>)>, i64), ApiError> {
-    pool(state)
-        .run("orgs.list", move |conn| {
-            let mut rows = Vec::new();
-            for org in store::list_orgs(conn, &filter, newest_first, page)? {
-                let count = if with_counts {
-                    Some(store::members_count(conn, &org.id)?)
-                } else {
-                    None
-                };
-                rows.push((org, count));
-            }
-            Ok::<_, ApiError>((rows, store::count_orgs(conn, &filter)?))
         })
         .await
 }

@@ -106,65 +106,6 @@ pub fn delete_org(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
         .map(drop)
 }
 
-/// Filters of `GET /v1/organizations`.
-#[derive(Debug, Default, Clone)]
-pub struct OrgFilter {
-    pub query: Option<String>,
-    pub user_ids: Vec<String>,
-    pub organization_ids: Vec<String>,
-}
-
-fn filtered(filter: &OrgFilter) -> organizations::BoxedQuery<'_, MultiBackend> {
-    let mut query = organizations::table.into_boxed();
-    if let Some(text) = &filter.query {
-        let pattern = crate::db::contains_pattern(text);
-        query = query.filter(
-            organizations::id
-                .like(pattern.clone())
-                .escape('\\')
-                .or(organizations::slug.like(pattern.clone()).escape('\\'))
-                .or(lower(organizations::name).like(pattern).escape('\\')),
-        );
-    }
-    if !filter.organization_ids.is_empty() {
-        query = query.filter(organizations::id.eq_any(&filter.organization_ids));
-    }
-    if !filter.user_ids.is_empty() {
-        query = query.filter(
-            organizations::id.eq_any(
-                memberships::table
-                    .filter(memberships::user_id.eq_any(&filter.user_ids))
-                    .select(memberships::organization_id),
-            ),
-        );
-    }
-    query
-}
-
-diesel::define_sql_function! {
-    /// SQL `lower()` on a non-null text.
-    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
-
-pub fn list_orgs(
-    conn: &mut DbConnection,
-    filter: &OrgFilter,
-    newest_first: bool,
-    page: Pagination,
-) -> QueryResult<Vec<OrganizationRow>> {
-    let query = filtered(filter).select(OrganizationRow::as_select());
-    let query = if newest_first {
-        query.order((organizations::created_at.desc(), organizations::id.desc()))
-    } else {
-        query.order((organizations::created_at.asc(), organizations::id.asc()))
-    };
-    query.limit(page.limit).offset(page.offset).load(conn)
-}
-
-pub fn count_orgs(conn: &mut DbConnection, filter: &OrgFilter) -> QueryResult<i64> {
-    filtered(filter).count().get_result(conn)
-}
-
 pub fn members_count(conn: &mut DbConnection, org_id: &str) -> QueryResult<i64> {
     memberships::table
         .filter(memberships::organization_id.eq(org_id))
@@ -309,23 +250,6 @@ pub fn count_members_with_permission(
         .get_result(conn)
 }
 
-pub fn list_roles(conn: &mut DbConnection, page: Pagination) -> QueryResult<Vec<RoleRow>> {
-    roles::table
-        .select(RoleRow::as_select())
-        .order((
-            roles::is_system.desc(),
-            roles::created_at.asc(),
-            roles::role_key.asc(),
-        ))
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)
-}
-
-pub fn count_roles(conn: &mut DbConnection) -> QueryResult<i64> {
-    roles::table.count().get_result(conn)
-}
-
 pub fn find_role(conn: &mut DbConnection, id_or_key: &str) -> QueryResult<Option<RoleRow>> {
     roles::table
         .filter(roles::id.eq(id_or_key).or(roles::role_key.eq(id_or_key)))
@@ -401,25 +325,6 @@ pub fn revoke(conn: &mut DbConnection, role_id: &str, permission_id: &str) -> Qu
     )
     .execute(conn)
     .map(drop)
-}
-
-pub fn list_permissions(
-    conn: &mut DbConnection,
-    page: Pagination,
-) -> QueryResult<Vec<PermissionRow>> {
-    permissions::table
-        .select(PermissionRow::as_select())
-        .order((
-            permissions::is_system.desc(),
-            permissions::permission_key.asc(),
-        ))
-        .limit(page.limit)
-        .offset(page.offset)
-        .load(conn)
-}
-
-pub fn count_permissions(conn: &mut DbConnection) -> QueryResult<i64> {
-    permissions::table.count().get_result(conn)
 }
 
 pub fn find_permission(

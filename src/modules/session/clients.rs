@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::model::{ClientObject, ClientRow, SessionObject, SessionRow};
+use super::model::{minutes_since, ClientObject, ClientRow, SessionObject, SessionRow};
 use super::service::{client_sessions, find_client, pool};
 use super::store;
 use crate::crypto::ids::{self, prefix};
@@ -105,6 +105,7 @@ pub async fn frontend_session(
 
 fn frontend_session_object(row: &SessionRow, user: Option<UserObject>, now: i64) -> SessionObject {
     let mut object = SessionObject::from_row(row, now);
+    object.factor_verification_age = Some([minutes_since(row.first_factor_verified_at, now), -1]);
     if let Some(user) = user {
         object.public_user_data = Some(users::service::PublicUserData::of(&user));
         object.user = Some(user);

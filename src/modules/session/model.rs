@@ -86,7 +86,13 @@ pub struct SessionObject {
     pub last_active_at: i64,
     pub expire_at: i64,
     pub abandon_at: i64,
-    pub factor_verification_age: [i64; 2],
+    /// Required by Clerk's schema and read by its SDK (see
+    /// [`SessionActivity`]).
+    pub latest_activity: SessionActivity,
+    /// Frontend API only: minutes since the first and second factor
+    /// verifications (`-1`: none), as the session token's `fva`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub factor_verification_age: Option<[i64; 2]>,
     pub tasks: Vec<Value>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -101,7 +107,30 @@ pub struct SessionObject {
     pub last_active_token: Option<Value>,
 }
 
+/// Clerk's `session_activity` object (`latest_activity` of a session):
+/// where and on what device the session was last used. Steward records no
+/// device, address or place, so only the required fields are sent, and
+/// `is_mobile` is false because nothing says otherwise; the id is the
+/// session's own, as a session has exactly one such activity here.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionActivity {
+    pub object: &'static str,
+    pub id: String,
+    pub is_mobile: bool,
+}
+
+impl SessionActivity {
+    fn of(row: &SessionRow) -> Self {
+        Self {
+            object: "session_activity",
+            id: row.id.clone(),
+            is_mobile: false,
+        }
+    }
+}
+
 impl SessionObject {
+    /// The Backend API form.
     pub fn from_row(row: &SessionRow, now: i64) -> Self {
         Self {
             object: "session",
@@ -114,7 +143,8 @@ impl SessionObject {
             last_active_at: row.last_active_at,
             expire_at: row.expire_at,
             abandon_at: row.abandon_at,
-            factor_verification_age: [minutes_since(row.first_factor_verified_at, now), -1],
+            latest_activity: SessionActivity::of(row),
+            factor_verification_age: None,
             tasks: Vec::new(),
             created_at: row.created_at,
             updated_at: row.updated_at,

@@ -137,20 +137,77 @@ pub fn delete_user(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
         .map(|deleted| deleted > 0)
 }
 
-/// One page of users matching `filter`, in `order`.
+/// Where a `starting_after` page begins: after the user with this id and
+/// creation time, in the list's direction.
+#[derive(Debug, Clone)]
+pub struct Cursor {
+    pub id: String,
+    pub created_at: i64,
+}
+
+/// The cursor for user `id`, if that user exists.
+pub fn cursor_of(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Cursor>> {
+    users::table
+        .find(id)
+        .select(users::created_at)
+        .first(conn)
+        .optional()
+        .map(|created_at| {
+            created_at.map(|created_at| Cursor {
+                id: id.to_owned(),
+                created_at,
+            })
+        })
+}
+
+/// One page of users matching `filter`, in `order`, after `cursor` when
+/// one is given (ordering by `created_at` only, checked by the caller).
 pub fn list_users(
     conn: &mut DbConnection,
     filter: &UserFilter,
     order: Order,
     page: Pagination,
+    cursor: Option<&Cursor>,
 ) -> QueryResult<Vec<UserRow>> {
     if filter.matches_nothing {
         return Ok(Vec::new());
     }
-    ordered(filtered(filter), order)
+    let mut query = filtered(filter);
+    if let Some(cursor) = cursor {
+        query = if order.descending {
+            query.filter(
+                users::created_at.lt(cursor.created_at).or(users::created_at
+                    .eq(cursor.created_at)
+                    .and(users::id.lt(cursor.id.clone()))),
+            )
+        } else {
+            query.filter(
+                users::created_at.gt(cursor.created_at).or(users::created_at
+                    .eq(cursor.created_at)
+                    .and(users::id.gt(cursor.id.clone()))),
+            )
+        };
+    }
+    ordered(query, order)
         .select(UserRow::as_select())
         .limit(page.limit)
         .offset(page.offset)
+        .load(conn)
+}
+
+/// The ids of every user matching `filter`, in `order`: for lists of
+/// other objects (organization memberships) filtered or ordered by their
+/// users.
+pub fn matching_ids(
+    conn: &mut DbConnection,
+    filter: &UserFilter,
+    order: Order,
+) -> QueryResult<Vec<String>> {
+    if filter.matches_nothing {
+        return Ok(Vec::new());
+    }
+    ordered(filtered(filter), order)
+        .select(users::id)
         .load(conn)
 }
 
@@ -164,11 +221,25 @@ pub fn count_users(conn: &mut DbConnection, filter: &UserFilter) -> QueryResult<
 
 fn filtered(filter: &UserFilter) -> BoxedUsers<'_> {
     let mut query = users::table.into_boxed();
+    if let Some(within) = &filter.within {
+        query = query.filter(users::id.eq_any(within));
+    }
     if !filter.user_ids.is_empty() {
         query = query.filter(users::id.eq_any(&filter.user_ids));
     }
+    if !filter.excluded_user_ids.is_empty() {
+        query = query.filter(users::id.ne_all(&filter.excluded_user_ids));
+    }
     if !filter.external_ids.is_empty() {
         query = query.filter(users::external_id.eq_any(&filter.external_ids));
+    }
+    if !filter.excluded_external_ids.is_empty() {
+        // A user without an external id is not one of the excluded.
+        query = query.filter(
+            users::external_id
+                .is_null()
+                .or(users::external_id.ne_all(&filter.excluded_external_ids)),
+        );
     }
     if !filter.usernames.is_empty() {
         query = query.filter(users::username.eq_any(&filter.usernames));
@@ -280,5 +351,17 @@ fn ordered(query: BoxedUsers<'_>, order: Order) -> BoxedUsers<'_> {
         OrderField::Username => by!(query, users::username),
         OrderField::FirstName => by!(query, users::first_name),
         OrderField::LastName => by!(query, users::last_name),
+        OrderField::EmailAddress => by!(query, primary_email()),
+        // Every value is null: the tie-break is the order.
+        OrderField::Unset if order.descending => query.order_by(users::id.desc()),
+        OrderField::Unset => query.order_by(users::id.asc()),
     }
+}
+
+/// The user's primary email address, for ordering.
+fn primary_email(
+) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::Text>> {
+    diesel::dsl::sql(
+        "(SELECT e.email_address FROM email_addresses e WHERE e.id = users.primary_email_address_id)",
+    )
 }

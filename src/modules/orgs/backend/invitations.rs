@@ -9,14 +9,29 @@ use serde_json::Value;
 use super::{page_of, Reply};
 use crate::http::{ApiError, ClerkJson, ClerkQuery, Pagination};
 use crate::modules::orgs::invitations::{self, CreateInvitation, InvitationFilter};
+use crate::modules::orgs::list::{search_text, Sort};
 use crate::state::AppState;
 
-/// Invitation list parameters.
+/// Invitation list parameters (each list reads those Clerk's spec gives it).
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct InvitationParams {
     status: Option<String>,
+    /// One address (`GET /v1/organizations/{id}/invitations`).
+    email_address: Option<String>,
+    /// Part of an address (`GET /v1/organization_invitations`).
+    query: Option<String>,
+    order_by: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
+}
+
+/// The orderings Clerk's spec lists for invitations.
+const ORDERS: [&str; 2] = ["created_at", "email_address"];
+
+impl InvitationParams {
+    fn sort(&self) -> Result<Option<Sort>, ApiError> {
+        Sort::parse(self.order_by.as_deref(), &ORDERS)
+    }
 }
 
 async fn invitations_page(
@@ -36,7 +51,14 @@ pub(super) async fn list_invitations(
 ) -> Reply {
     let filter = InvitationFilter {
         organization_id: Some(path.into_inner()),
+        email_addresses: params
+            .email_address
+            .iter()
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty())
+            .collect(),
         status: params.status.clone(),
+        sort: params.sort()?,
         ..InvitationFilter::default()
     };
     invitations_page(&state, filter, &params).await
@@ -61,6 +83,8 @@ pub(super) async fn instance_invitations(
 ) -> Reply {
     let filter = InvitationFilter {
         status: params.status.clone(),
+        email_address_query: search_text(params.query.as_deref())?.map(|q| q.to_lowercase()),
+        sort: params.sort()?,
         ..InvitationFilter::default()
     };
     invitations_page(&state, filter, &params).await

@@ -5,10 +5,11 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::{page_of, MetadataBody, Reply};
-use crate::http::{ApiError, ClerkJson, ClerkQuery, Pagination};
+use crate::http::{ClerkJson, ClerkQuery, Pagination};
+use crate::modules::orgs::list::{self, search_text, ListOptions, OrgFilter, Sort};
 use crate::modules::orgs::model::OrganizationObject;
 use crate::modules::orgs::service::{self, CreateOrganization, UpdateOrganization};
-use crate::modules::orgs::store::OrgFilter;
+use crate::modules::users::service::split_signed;
 use crate::state::AppState;
 
 /// `GET /v1/organizations` parameters.
@@ -22,55 +23,43 @@ pub(super) struct ListParams {
     order_by: Option<String>,
     #[serde(default)]
     include_members_count: bool,
+    #[serde(default)]
+    include_missing_member_with_elevated_permissions: bool,
     limit: Option<i64>,
     offset: Option<i64>,
 }
+
+/// The orderings Clerk's spec lists for organizations.
+const ORDERS: [&str; 3] = ["created_at", "name", "members_count"];
 
 pub(super) async fn list(
     state: web::Data<AppState>,
     ClerkQuery(params): ClerkQuery<ListParams>,
 ) -> Reply {
     let page = Pagination::new(params.limit, params.offset)?;
-    let newest_first = match params
-        .order_by
-        .as_deref()
-        .map(|o| o.trim_start_matches(' '))
-    {
-        None | Some("-created_at") => true,
-        Some("+created_at") | Some("created_at") => false,
-        Some(_) => {
-            return Err(ApiError::param_value(
-                "order_by",
-                "order_by must be +created_at or -created_at.",
-            ))
-        }
-    };
-    if params
-        .query
-        .as_ref()
-        .is_some_and(|q| q.chars().count() > 256)
-    {
-        return Err(ApiError::param_too_long("query", 256));
-    }
+    let sort = Sort::parse(params.order_by.as_deref(), &ORDERS)?.unwrap_or(Sort {
+        field: "created_at",
+        descending: true,
+    });
+    let (user_ids, excluded_user_ids) = split_signed(&params.user_id);
     let filter = OrgFilter {
-        query: params
-            .query
-            .map(|q| q.trim().to_lowercase())
-            .filter(|q| !q.is_empty()),
-        user_ids: params.user_id,
+        query: search_text(params.query.as_deref())?,
+        user_ids,
+        excluded_user_ids,
         organization_ids: params.organization_id,
     };
-    let (rows, total) = service::list(
-        &state,
-        filter,
-        newest_first,
-        page,
-        params.include_members_count,
-    )
-    .await?;
+    let options = ListOptions {
+        members_count: params.include_members_count,
+        missing_admin: params.include_missing_member_with_elevated_permissions,
+    };
+    let (rows, total) = list::list_organizations(&state, filter, sort, page, options).await?;
     let data: Vec<OrganizationObject> = rows
-        .iter()
-        .map(|(org, count)| OrganizationObject::backend(org, *count))
+        .into_iter()
+        .map(|listed| {
+            let mut object = OrganizationObject::backend(&listed.org, listed.members_count);
+            object.missing_member_with_elevated_permissions = listed.missing_admin;
+            object
+        })
         .collect();
     Ok(page_of(data, total))
 }
@@ -84,9 +73,26 @@ pub(super) async fn create(
     Ok(HttpResponse::Ok().json(OrganizationObject::backend(&org, Some(count))))
 }
 
-pub(super) async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+/// `GET /v1/organizations/{id}` parameters. The members count is always
+/// sent, as before the spec made it optional.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct GetParams {
+    #[serde(default)]
+    include_missing_member_with_elevated_permissions: bool,
+}
+
+pub(super) async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ClerkQuery(params): ClerkQuery<GetParams>,
+) -> Reply {
     let (org, count) = service::get(&state, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(OrganizationObject::backend(&org, Some(count))))
+    let mut object = OrganizationObject::backend(&org, Some(count));
+    if params.include_missing_member_with_elevated_permissions {
+        object.missing_member_with_elevated_permissions =
+            Some(list::missing_admin(&state, org.id).await?);
+    }
+    Ok(HttpResponse::Ok().json(object))
 }
 
 pub(super) async fn update(

@@ -5,24 +5,39 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::{page_of, Reply};
-use crate::http::{ClerkJson, ClerkQuery, Pagination};
+use crate::http::{ApiError, ClerkJson, ClerkQuery, Pagination};
+use crate::modules::orgs::list::{search_text, RoleSearch, Sort};
 use crate::modules::orgs::roles::{self, PermissionInput, RoleInput, SettingsInput};
 use crate::modules::orgs::service;
 use crate::state::AppState;
 
 /// Role and permission list parameters.
 #[derive(Debug, Default, Deserialize)]
-pub(super) struct PageParams {
+pub(super) struct ListParams {
+    query: Option<String>,
+    order_by: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
 }
 
+/// The orderings Clerk's spec lists for roles and permissions.
+const ORDERS: [&str; 3] = ["created_at", "name", "key"];
+
+impl ListParams {
+    fn search(&self) -> Result<RoleSearch, ApiError> {
+        Ok(RoleSearch {
+            query: search_text(self.query.as_deref())?,
+            sort: Sort::parse(self.order_by.as_deref(), &ORDERS)?,
+            page: Pagination::new(self.limit, self.offset)?,
+        })
+    }
+}
+
 pub(super) async fn list_roles(
     state: web::Data<AppState>,
-    ClerkQuery(params): ClerkQuery<PageParams>,
+    ClerkQuery(params): ClerkQuery<ListParams>,
 ) -> Reply {
-    let (data, total) =
-        roles::list_roles(&state, Pagination::new(params.limit, params.offset)?).await?;
+    let (data, total) = roles::list_roles(&state, params.search()?).await?;
     Ok(page_of(data, total))
 }
 
@@ -61,10 +76,9 @@ pub(super) async fn revoke(state: web::Data<AppState>, path: web::Path<(String, 
 
 pub(super) async fn list_permissions(
     state: web::Data<AppState>,
-    ClerkQuery(params): ClerkQuery<PageParams>,
+    ClerkQuery(params): ClerkQuery<ListParams>,
 ) -> Reply {
-    let (data, total) =
-        roles::list_permissions(&state, Pagination::new(params.limit, params.offset)?).await?;
+    let (data, total) = roles::list_permissions(&state, params.search()?).await?;
     Ok(page_of(data, total))
 }
 

@@ -79,13 +79,15 @@ fn name(raw: Option<String>) -> Result<String, ApiError> {
     Ok(name)
 }
 
+/// Clerk's `permission` object. Its schema requires a string description,
+/// so a permission created without one has `""`.
 fn permission_object(row: PermissionRow) -> Value {
     json!({
         "object": "permission",
         "id": row.id,
         "key": row.permission_key,
         "name": row.name,
-        "description": row.description,
+        "description": row.description.unwrap_or_default(),
         "type": if row.is_system { "system" } else { "user" },
         "created_at": row.created_at,
         "updated_at": row.updated_at,

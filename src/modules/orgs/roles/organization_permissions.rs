@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use super::{key, name, permission_object, refresh_role_holders, system_immutable};
 use crate::crypto::ids::new_id;
 use crate::db::write_transaction;
-use crate::http::{ApiError, Pagination};
+use crate::http::ApiError;
+use crate::modules::orgs::list::{self, RoleSearch};
 use crate::modules::orgs::service::pool;
 use crate::modules::orgs::store::{self, PermissionRow};
 use crate::state::AppState;
@@ -17,15 +18,12 @@ use crate::time::now_ms;
 /// `GET /v1/organization_permissions`.
 pub async fn list_permissions(
     state: &AppState,
-    page: Pagination,
+    search: RoleSearch,
 ) -> Result<(Vec<Value>, i64), ApiError> {
     pool(state)
         .run("orgs.list_permissions", move |conn| {
-            let rows = store::list_permissions(conn, page)?;
-            Ok((
-                rows.into_iter().map(permission_object).collect(),
-                store::count_permissions(conn)?,
-            ))
+            let (rows, total) = list::list_permissions(conn, &search)?;
+            Ok::<_, ApiError>((rows.into_iter().map(permission_object).collect(), total))
         })
         .await
 }

@@ -8,8 +8,9 @@ use serde_json::{json, Value};
 use super::{key, name, permission_object, refresh_role_holders, system_immutable};
 use crate::crypto::ids::new_id;
 use crate::db::{write_transaction, DbConnection};
-use crate::http::{ApiError, ErrorCode, Pagination};
+use crate::http::{ApiError, ErrorCode};
 use crate::modules::orgs::claims;
+use crate::modules::orgs::list::{self, RoleSearch};
 use crate::modules::orgs::model::{RoleObject, RoleRow};
 use crate::modules::orgs::service::{self, pool};
 use crate::modules::orgs::store::{self, SettingsRow};
@@ -42,16 +43,17 @@ fn role_object(
 /// `GET /v1/organization_roles`.
 pub async fn list_roles(
     state: &AppState,
-    page: Pagination,
+    search: RoleSearch,
 ) -> Result<(Vec<RoleObject>, i64), ApiError> {
     pool(state)
         .run("orgs.list_roles", move |conn| {
             let settings = store::load_settings(conn)?;
+            let (rows, total) = list::list_roles(conn, &search)?;
             let mut objects = Vec::new();
-            for role in store::list_roles(conn, page)? {
+            for role in rows {
                 objects.push(role_object(conn, role, &settings)?);
             }
-            Ok((objects, store::count_roles(conn)?))
+            Ok((objects, total))
         })
         .await
 }

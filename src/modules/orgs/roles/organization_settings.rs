@@ -14,13 +14,16 @@ use crate::modules::orgs::store::{self, SettingsRow};
 use crate::state::AppState;
 use crate::time::now_ms;
 
-/// Clerk's `organization_settings` object.
+/// Clerk's `organization_settings` object. `max_allowed_permissions` is
+/// deprecated and a no-op in Clerk (permissions are unlimited) but its SDK
+/// still reads it: 0 is Clerk's "no limit", as for memberships.
 pub fn settings_object(row: &SettingsRow) -> Value {
     json!({
         "object": "organization_settings",
         "enabled": row.enabled,
         "max_allowed_memberships": row.max_allowed_memberships,
         "max_allowed_roles": 50,
+        "max_allowed_permissions": 0,
         "max_allowed_domains": 0,
         "creator_role": row.creator_role,
         "domains_default_role": row.default_role,

@@ -31,9 +31,10 @@ mod read;
 mod update;
 mod user_metadata;
 
+pub use super::list::{split_signed, ListUsersParams, Order as UserOrder, UserFilter};
 pub use create::create_user;
 pub use moderation::{delete_user, set_banned, set_locked};
-pub use read::{count_users, get_user, list_users, verified_emails};
+pub use read::{count_users, get_user, list_users, matching_user_ids, verified_emails};
 pub use update::update_user;
 pub use user_metadata::{merge_metadata, replace_metadata};
 

@@ -1,12 +1,14 @@
-//! Reading users: get one, list and count with filters, and a user's
-//! verified email addresses (used by the orgs module for invitations).
+//! Reading users: get one, list and count with filters, a user's verified
+//! email addresses (used by the orgs module for invitations), and the
+//! users among given ones that match a filter (for membership lists).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{load, pool, to_object};
 use crate::db::DbConnection;
 use crate::http::ApiError;
-use crate::modules::users::list::ListUsersParams;
+use crate::modules::orgs;
+use crate::modules::users::list::{ListUsersParams, Order, UserFilter};
 use crate::modules::users::model::{EmailAddressRow, TotalCount, UserObject, UserRow};
 use crate::modules::users::store;
 use crate::state::AppState;
@@ -27,18 +29,92 @@ pub async fn verified_emails(state: &AppState, user_id: String) -> Result<Vec<St
         .await
 }
 
+/// Most users an id restriction may name (an organization's members as a
+/// user filter): each is a bound parameter, and both databases cap those.
+const MAX_WITHIN: usize = 10_000;
+
+/// Turns the organization filters into user ids through the orgs service:
+/// the two modules may keep their tables in different databases.
+async fn resolve_organizations(state: &AppState, filter: &mut UserFilter) -> Result<(), ApiError> {
+    if !filter.organization_ids.is_empty() {
+        let members = orgs::service::member_user_ids(
+            state,
+            std::mem::take(&mut filter.organization_ids),
+            MAX_WITHIN,
+        )
+        .await?;
+        restrict_to(filter, members);
+    }
+    if !filter.excluded_organization_ids.is_empty() {
+        let members = orgs::service::member_user_ids(
+            state,
+            std::mem::take(&mut filter.excluded_organization_ids),
+            MAX_WITHIN,
+        )
+        .await?;
+        filter.excluded_user_ids.extend(members);
+    }
+    Ok(())
+}
+
+/// Narrows `filter` to `ids` (intersecting any restriction already set).
+fn restrict_to(filter: &mut UserFilter, ids: Vec<String>) {
+    filter.within = Some(match filter.within.take() {
+        None => ids,
+        Some(current) => {
+            let keep: HashSet<String> = ids.into_iter().collect();
+            current.into_iter().filter(|id| keep.contains(id)).collect()
+        }
+    });
+}
+
 /// `GET /v1/users`.
 pub async fn list_users(
     state: &AppState,
     params: ListUsersParams,
 ) -> Result<Vec<UserObject>, ApiError> {
-    let filter = params.filter()?;
+    let mut filter = params.filter()?;
     let order = params.order()?;
     let page = params.pagination()?;
+    let cursor = params.cursor(order)?;
+    resolve_organizations(state, &mut filter).await?;
     pool(state)
         .run("users.list", move |conn| {
-            let rows = store::list_users(conn, &filter, order, page)?;
+            let cursor = match &cursor {
+                None => None,
+                Some(id) => Some(store::cursor_of(conn, id)?.ok_or_else(|| {
+                    ApiError::param_value("starting_after", "starting_after names no user.")
+                })?),
+            };
+            let rows = store::list_users(conn, &filter, order, page, cursor.as_ref())?;
             with_emails(conn, rows)
+        })
+        .await
+}
+
+/// The ids of the users among `candidates` that match `filter`, in
+/// `order`: how the orgs module filters and orders memberships by their
+/// users' attributes without reading the users' tables. Over
+/// [`MAX_WITHIN`] candidates the request is refused with a 422 naming
+/// `param`, the parameter that asked for it.
+pub async fn matching_user_ids(
+    state: &AppState,
+    mut filter: UserFilter,
+    order: Order,
+    candidates: Vec<String>,
+    param: &str,
+) -> Result<Vec<String>, ApiError> {
+    if candidates.len() > MAX_WITHIN {
+        return Err(ApiError::param_value(
+            param,
+            format!("{param} by user attributes is limited to lists of {MAX_WITHIN} members."),
+        ));
+    }
+    resolve_organizations(state, &mut filter).await?;
+    restrict_to(&mut filter, candidates);
+    pool(state)
+        .run("users.matching_ids", move |conn| {
+            store::matching_ids(conn, &filter, order).map_err(ApiError::from)
         })
         .await
 }
@@ -68,7 +144,8 @@ pub async fn count_users(
     state: &AppState,
     params: ListUsersParams,
 ) -> Result<TotalCount, ApiError> {
-    let filter = params.filter()?;
+    let mut filter = params.filter()?;
+    resolve_organizations(state, &mut filter).await?;
     let total = pool(state)
         .run("users.count", move |conn| {
             store::count_users(conn, &filter).map_err(ApiError::from)
