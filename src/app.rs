@@ -267,6 +267,7 @@ fn start_session_background(state: &Arc<AppState>) {
 fn start_jobs(state: &Arc<AppState>) {
     actix_web::rt::spawn(jobs::compact_activity(state.clone()));
     actix_web::rt::spawn(jobs::trim_old_rows(state.clone()));
+    actix_web::rt::spawn(crate::modules::users::jobs::trim_old_checks(state.clone()));
 }
 
 /// Re-reads signing keys and stored instance settings every

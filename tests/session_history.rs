@@ -241,7 +241,6 @@ async fn old_rows_are_trimmed(backend: Backend) {
             session_activity: cutoff,
             token_issuances: cutoff,
             session_events: cutoff,
-            credential_checks: cutoff,
         };
         let deleted = jobs::trim_session_tables(conn, &cutoffs).unwrap();
         (

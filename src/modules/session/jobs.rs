@@ -10,9 +10,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 
 use super::model::status;
-use crate::db::schema::{
-    credential_checks, session_activity, session_events, session_token_issuances, sessions,
-};
+use crate::db::schema::{session_activity, session_events, session_token_issuances, sessions};
 use crate::db::DbConnection;
 use crate::http::ApiError;
 use crate::state::AppState;
@@ -95,7 +93,7 @@ pub fn compact(conn: &mut DbConnection, since: i64, inactivity_ms: i64) -> Query
     Ok(updated)
 }
 
-/// Runs [`trim`] every `retention.trim_interval`.
+/// Runs [`trim_session_tables`] every `retention.trim_interval`.
 pub async fn trim_old_rows(state: Arc<AppState>) {
     let mut ticker = tokio::time::interval(state.settings.retention.trim_interval);
     loop {
@@ -106,26 +104,17 @@ pub async fn trim_old_rows(state: Arc<AppState>) {
             session_activity: now - ms(retention.session_activity),
             token_issuances: now - ms(retention.token_issuances),
             session_events: now - ms(retention.session_events),
-            credential_checks: now - ms(retention.credential_checks),
         };
-        let session_rows = super::service::pool(&state)
+        let trimmed = super::service::pool(&state)
             .run("sessions.trim", move |conn| {
                 trim_session_tables(conn, &cutoffs).map_err(ApiError::from)
             })
             .await;
-        let checks = state
-            .db
-            .for_module(crate::modules::Module::Users)
-            .run("credential_checks.trim", move |conn| {
-                trim_credential_checks(conn, cutoffs.credential_checks).map_err(ApiError::from)
-            })
-            .await;
-        match (session_rows, checks) {
-            (Ok(a), Ok(b)) => metrics::counter!("steward_job_rows_total", "job" => "trim")
-                .increment((a + b) as u64),
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::warn!(%error, "trimming old rows failed; retrying later")
+        match trimmed {
+            Ok(rows) => {
+                metrics::counter!("steward_job_rows_total", "job" => "trim").increment(rows as u64)
             }
+            Err(error) => tracing::warn!(%error, "trimming old rows failed; retrying later"),
         }
     }
 }
@@ -136,7 +125,6 @@ pub struct Cutoffs {
     pub session_activity: i64,
     pub token_issuances: i64,
     pub session_events: i64,
-    pub credential_checks: i64,
 }
 
 /// Deletes the rows of `$table` whose `$time` is before `$cutoff`, at most
@@ -176,9 +164,4 @@ pub fn trim_session_tables(conn: &mut DbConnection, cutoffs: &Cutoffs) -> QueryR
         cutoffs.token_issuances
     ) + trim_table!(conn, session_events, occurred_at, cutoffs.session_events)
         + super::store::trim_deleted_users(conn, cutoffs.session_events)?)
-}
-
-/// Deletes credential checks older than `cutoff`.
-pub fn trim_credential_checks(conn: &mut DbConnection, cutoff: i64) -> QueryResult<usize> {
-    Ok(trim_table!(conn, credential_checks, created_at, cutoff))
 }

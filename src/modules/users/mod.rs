@@ -6,6 +6,7 @@ mod account;
 mod auth;
 pub mod backend;
 pub mod frontend;
+pub mod jobs;
 mod list;
 mod model;
 mod password;
