@@ -3,10 +3,12 @@
 //! One binary, built as a modular monolith: see `docs/ARCHITECTURE.md`.
 
 pub mod app;
+pub mod bapi;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod fapi;
 pub mod http;
 pub mod instance;
 pub mod metadata;

@@ -57,7 +57,10 @@ impl Module {
     pub fn configure_frontend(self, cfg: &mut ServiceConfig) {
         match self {
             Self::Orgs => orgs::frontend::configure(cfg),
-            Self::Session => session::frontend::configure(cfg),
+            Self::Session => {
+                session::frontend::configure(cfg);
+                crate::fapi::configure_session_routes(cfg);
+            }
             Self::Signin => signin::frontend::configure(cfg),
             Self::Signup => signup::frontend::configure(cfg),
             Self::Users => users::frontend::configure(cfg),
@@ -68,7 +71,10 @@ impl Module {
     pub fn configure_backend(self, cfg: &mut ServiceConfig) {
         match self {
             Self::Orgs => orgs::backend::configure(cfg),
-            Self::Session => session::backend::configure(cfg),
+            Self::Session => {
+                session::backend::configure(cfg);
+                crate::bapi::configure_session_routes(cfg);
+            }
             Self::Signin => signin::backend::configure(cfg),
             // Sign-ups have no Backend API.
             Self::Signup => {}

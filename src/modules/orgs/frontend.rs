@@ -11,9 +11,9 @@ use super::invitations::{self, CreateInvitation, InvitationFilter};
 use super::model::{MembershipRow, OrganizationObject};
 use super::service::{self, CreateMembership, CreateOrganization, UpdateOrganization};
 use super::store::MembershipFilter;
+use crate::fapi::envelope;
 use crate::http::fapi::{FapiCaller, FapiForm};
 use crate::http::{ApiError, ClerkQuery, ErrorCode, Pagination};
-use crate::modules::session::frontend::envelope;
 use crate::modules::session::service as sessions;
 use crate::state::AppState;
 

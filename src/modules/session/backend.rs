@@ -1,4 +1,5 @@
-//! Backend API handlers: `/v1/sessions` and `/v1/clients`.
+//! Backend API handlers: `/v1/sessions` and `/v1/clients` (`POST
+//! /v1/sessions`, which checks the user first, is in `crate::bapi`).
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -16,7 +17,6 @@ type Reply = Result<HttpResponse, ApiError>;
 /// Mounts the routes inside the authenticated `/v1` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/sessions", web::get().to(list))
-        .route("/sessions", web::post().to(create))
         .route("/sessions/{id}", web::get().to(get))
         .route("/sessions/{id}/revoke", web::post().to(revoke))
         .route("/sessions/{id}/tokens", web::post().to(token))
@@ -76,21 +76,6 @@ async fn list(state: web::Data<AppState>, ClerkQuery(params): ClerkQuery<ListPar
     } else {
         HttpResponse::Ok().json(data)
     })
-}
-
-/// `POST /v1/sessions` body.
-#[derive(Debug, Default, Deserialize)]
-struct CreateParams {
-    user_id: Option<String>,
-}
-
-async fn create(state: web::Data<AppState>, ClerkJson(body): ClerkJson<CreateParams>) -> Reply {
-    let user_id = body
-        .user_id
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| ApiError::param_missing("user_id"))?;
-    let session = service::create_backend_session(&state, user_id).await?;
-    Ok(HttpResponse::Ok().json(SessionObject::from_row(&session, now_ms())))
 }
 
 async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Reply {

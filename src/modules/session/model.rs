@@ -6,7 +6,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::db::schema::{clients, sessions};
-use crate::modules::users::service::{PublicUserData, UserObject};
 
 /// A `clients` row: one browser or app installation.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
@@ -73,7 +72,8 @@ impl SessionRow {
     }
 }
 
-/// Clerk's `session` object (Backend API form; the Frontend API adds `user`).
+/// Clerk's `session` object (Backend API form; `crate::fapi` adds the user
+/// for the Frontend API's).
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionObject {
     pub object: &'static str,
@@ -96,12 +96,6 @@ pub struct SessionObject {
     pub tasks: Vec<Value>,
     pub created_at: i64,
     pub updated_at: i64,
-    /// Frontend API only: the user, without private metadata.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<UserObject>,
-    /// Frontend API only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_user_data: Option<PublicUserData>,
     /// Frontend API only: the last token minted, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_active_token: Option<Value>,
@@ -148,31 +142,9 @@ impl SessionObject {
             tasks: Vec::new(),
             created_at: row.created_at,
             updated_at: row.updated_at,
-            user: None,
-            public_user_data: None,
             last_active_token: None,
         }
     }
-}
-
-/// Clerk's Frontend API `client` object: the client with its active
-/// sessions (each with its user) and its current sign-in / sign-up. Typed,
-/// so the response is written straight from it: `GET /v1/client` runs on
-/// every page load, and building it as a `serde_json::Value` tree (then
-/// cloning and dropping it) was most of that request's cost.
-#[derive(Debug, Clone, Serialize)]
-pub struct ClientObject {
-    pub object: &'static str,
-    pub id: String,
-    pub sessions: Vec<SessionObject>,
-    pub sign_in: Option<Value>,
-    pub sign_up: Option<Value>,
-    pub last_active_session_id: Option<String>,
-    pub last_authentication_strategy: Option<String>,
-    pub cookie_expires_at: Option<i64>,
-    pub captcha_bypass: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 /// Whole minutes between `then` and `now` (Clerk's `fva` unit).

@@ -1,16 +1,17 @@
 //! Clients, sessions and tokens. The sign-in and sign-up modules create
 //! sessions through [`create_session`]; the users module ends them through
-//! [`end_user_sessions`] and [`end_deleted_user_sessions`]; nothing else
+//! [`end_user_sessions`] and [`end_deleted_user_sessions`]; `crate::fapi`
+//! reads clients and sessions for the Frontend API's objects; nothing else
 //! touches the session tables.
 
 pub use super::clients::{
-    backend_client_object, client_object, client_with_sessions, frontend_session,
-    get_backend_client, list_clients,
+    backend_client_object, frontend_session_object, get_backend_client, list_clients,
+    live_client_on,
 };
 pub use super::endings::{
     end_deleted_user_sessions, end_other_sessions, end_user_sessions, finish, sign_out_client,
 };
-use super::model::{status, ClientRow, SessionRow};
+pub use super::model::{status, ClientRow, SessionObject, SessionRow};
 pub(super) use super::refresh::is_active_now;
 pub use super::refresh::session_token;
 use super::store::{self, SessionFilter};
@@ -18,7 +19,7 @@ use super::writes::{self, SessionWrite};
 use crate::crypto::ids::{self, new_id, prefix};
 use crate::db::{write_transaction, DbConnection, DbPool};
 use crate::http::{ApiError, ErrorCode, Pagination};
-use crate::modules::{orgs, users, Module};
+use crate::modules::{orgs, Module};
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -131,8 +132,9 @@ pub async fn set_client_attempt(
 /// Starts a session for `user_id` on the client, after a completed sign-in
 /// or sign-up by `strategy` (`None` for sessions the Backend API creates).
 /// In single-session mode the client's active sessions are replaced. The
-/// strategy becomes the client's and the user's last authentication strategy.
-/// 404 for a user deleted since the caller read them.
+/// strategy becomes the client's last authentication strategy (the areas
+/// that sign in record it on the user). 404 for a user deleted since the
+/// caller read them.
 pub async fn create_session(
     state: &AppState,
     client_id: String,
@@ -144,7 +146,7 @@ pub async fn create_session(
     let row = SessionRow {
         id: new_id(prefix::SESSION),
         client_id,
-        user_id: user_id.clone(),
+        user_id,
         status: status::ACTIVE.to_owned(),
         last_active_organization_id: None,
         claims_snapshot: "{}".to_owned(),
@@ -195,9 +197,6 @@ pub async fn create_session(
         .await?;
     for id in replaced {
         state.tokens.forget_session(&id);
-    }
-    if let Some(strategy) = strategy {
-        users::service::record_sign_in(state, user_id, strategy).await?;
     }
     Ok(session)
 }
@@ -453,17 +452,13 @@ pub async fn client_sessions(
 }
 
 /// Creates a session for a user without a sign-in (Backend API
-/// `POST /v1/sessions`), on a new client of its own.
+/// `POST /v1/sessions`), on a new client of its own. The caller has
+/// checked that the user exists: the session area knows users only by id
+/// (a deleted one is refused here, as in [`create_session`]).
 pub async fn create_backend_session(
     state: &AppState,
     user_id: String,
 ) -> Result<SessionRow, ApiError> {
-    if users::service::frontend_user(state, user_id.clone())
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("user").with_param("user_id"));
-    }
     let client = ensure_client(state, None).await?;
     create_session(state, client.id, user_id, None).await
 }

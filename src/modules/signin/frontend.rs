@@ -3,9 +3,9 @@
 use actix_web::{web, HttpResponse};
 
 use super::service::{self, AttemptFirstFactor, CreateSignIn, PrepareFirstFactor};
+use crate::fapi::envelope;
 use crate::http::fapi::{FapiCaller, FapiForm};
 use crate::http::ApiError;
-use crate::modules::session::frontend::envelope;
 use crate::modules::session::service as sessions;
 use crate::state::AppState;
 

@@ -131,9 +131,14 @@ async fn complete(
     user_id: String,
     strategy: &'static str,
 ) -> Result<SignInRow, ApiError> {
-    let session =
-        session::service::create_session(state, row.client_id.clone(), user_id, Some(strategy))
-            .await?;
+    let session = session::service::create_session(
+        state,
+        row.client_id.clone(),
+        user_id.clone(),
+        Some(strategy),
+    )
+    .await?;
+    users::record_sign_in(state, user_id, strategy).await?;
     row.status = status::COMPLETE.to_owned();
     row.first_factor_strategy = Some(strategy.to_owned());
     row.first_factor_status = Some("verified".to_owned());

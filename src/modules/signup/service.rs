@@ -399,6 +399,7 @@ async fn complete(state: &AppState, row: &mut SignUpRow) -> Result<(), ApiError>
         Some(strategy),
     )
     .await?;
+    users::record_sign_in(state, user.id.clone(), strategy).await?;
     row.status = status::COMPLETE.to_owned();
     row.created_user_id = Some(user.id);
     row.created_session_id = Some(session.id);

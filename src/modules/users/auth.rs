@@ -203,7 +203,9 @@ pub fn record_unlock(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> 
 }
 
 /// Notes a completed sign-in: `last_sign_in_at`, `last_active_at` and the
-/// last authentication strategy.
+/// last authentication strategy. The areas that sign users in (sign-in,
+/// sign-up and its invitation tickets) call it once the session exists;
+/// the session area knows users only by id.
 pub async fn record_sign_in(
     state: &AppState,
     user_id: String,

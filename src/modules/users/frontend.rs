@@ -6,9 +6,9 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::account::{self, ChangePassword, UpdateSelf};
+use crate::fapi::{envelope, frontend_session};
 use crate::http::fapi::{FapiCaller, FapiForm};
 use crate::http::ApiError;
-use crate::modules::session::frontend::envelope;
 use crate::modules::session::service as sessions;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -102,7 +102,7 @@ async fn sessions_of(state: &AppState, caller: &FapiCaller, active_only: bool) -
     let now = now_ms();
     let mut objects = Vec::new();
     for row in sessions::user_sessions(state, me.user_id.clone(), active_only).await? {
-        objects.push(sessions::frontend_session(state, &row, now).await?);
+        objects.push(frontend_session(state, &row, now).await?);
     }
     // Clerk's SDKs read these two lists as plain arrays.
     let mut builder = HttpResponse::Ok();
