@@ -41,19 +41,23 @@ pub async fn client_with_sessions(
     }
     let read = state
         .db
-        .read_with_failover(Module::Session, "clients.get_with_sessions", move |conn| {
-            let Some(client) = store::find_live_client(conn, &client_id)? else {
-                return Ok(None);
-            };
-            let mut sessions = Vec::new();
-            for row in store::sessions_of_client(conn, &client.id)? {
-                if row.is_active(now) {
-                    let user = users::service::frontend_user_on(conn, &row.user_id)?;
-                    sessions.push((row, user));
+        .read_with_failover::<_, ApiError, _>(
+            Module::Session,
+            "clients.get_with_sessions",
+            move |conn| {
+                let Some(client) = store::find_live_client(conn, &client_id)? else {
+                    return Ok(None);
+                };
+                let mut sessions = Vec::new();
+                for row in store::sessions_of_client(conn, &client.id)? {
+                    if row.is_active(now) {
+                        let user = users::service::frontend_user_on(conn, &row.user_id)?;
+                        sessions.push((row, user));
+                    }
                 }
-            }
-            Ok(Some((client, sessions)))
-        })
+                Ok(Some((client, sessions)))
+            },
+        )
         .await?;
     let Some((client, rows)) = read else {
         return Ok(None);

@@ -20,3 +20,26 @@ pub mod writes;
 pub use token::TokenMinter;
 pub use token_reads::TokenSessionReads;
 pub use writes::SessionWrites;
+
+/// The session area's registry entry. Its services read the users, orgs,
+/// sign-in and sign-up areas (the client object, organization claims).
+pub const AREA: super::Area = super::Area {
+    id: super::Module::Session,
+    frontend: Some(frontend::configure),
+    backend: Some(backend::configure),
+    // The spool replayer and the token issuance writer.
+    background: &[
+        |state| Box::pin(writes::replay_spool(state)),
+        |state| Box::pin(writes::insert_issuance_batches(state)),
+    ],
+    jobs: &[
+        |state| Box::pin(jobs::compact_activity(state)),
+        |state| Box::pin(jobs::trim_old_rows(state)),
+    ],
+    calls: &[
+        super::Module::Orgs,
+        super::Module::Signin,
+        super::Module::Signup,
+        super::Module::Users,
+    ],
+};

@@ -1,0 +1,175 @@
+//! Process roles from outside: each built-in role serves exactly its
+//! areas' routes on each listener (404 elsewhere), and a process connects
+//! only to the databases its role uses, so a module database that is down
+//! at start-up stops nothing that does not need it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::postgres::PgPair;
+use common::{assert_error, Backend, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// One route per area and listener that answers something other than 404
+/// (200, 401 signed out, 422 missing parameter) wherever the area is
+/// served: (area, Backend API?, method, path).
+const PROBES: [(&str, bool, Method, &str); 9] = [
+    ("session", false, Method::GET, "/v1/environment"),
+    ("signin", false, Method::POST, "/v1/client/sign_ins"),
+    ("signup", false, Method::POST, "/v1/client/sign_ups"),
+    ("users", false, Method::GET, "/v1/me"),
+    (
+        "orgs",
+        false,
+        Method::GET,
+        "/v1/me/organization_memberships",
+    ),
+    ("session", true, Method::GET, "/v1/sessions"),
+    ("signin", true, Method::POST, "/v1/sign_in_tokens"),
+    ("users", true, Method::GET, "/v1/users"),
+    ("orgs", true, Method::GET, "/v1/organizations"),
+];
+
+/// Each built-in role with the areas it serves on the Frontend API and on
+/// the Backend API (sign-up has no Backend API).
+const ROLES: [(&str, &[&str], &[&str]); 9] = [
+    (
+        "all",
+        &["session", "signin", "signup", "users", "orgs"],
+        &["session", "signin", "users", "orgs"],
+    ),
+    ("session", &["session"], &["session"]),
+    ("signup", &["signup"], &[]),
+    ("signin", &["signin"], &["signin"]),
+    ("users", &["users"], &["users"]),
+    ("orgs", &["orgs"], &["orgs"]),
+    ("frontend", &["signin", "signup", "users", "orgs"], &[]),
+    ("backend", &[], &["session", "signin", "users", "orgs"]),
+    ("worker", &[], &[]),
+];
+
+async fn probe(app: &TestApp, backend: bool, method: Method, path: &str) -> (StatusCode, Value) {
+    let post = method == Method::POST;
+    let mut request = if backend {
+        app.bapi(method, path)
+    } else {
+        app.http
+            .request(method, format!("{}{path}", app.frontend_url))
+    };
+    if post {
+        request = request.form(&[("locale", "en")]);
+    }
+    app.send(request).await
+}
+
+async fn built_in_roles_serve_exactly_their_routes(backend: Backend) {
+    for (role, frontend, backend_areas) in ROLES {
+        let app = TestApp::spawn_with(backend, &format!("role = \"{role}\"\n")).await;
+        for (area, on_backend, method, path) in PROBES {
+            let served = if on_backend {
+                backend_areas.contains(&area)
+            } else {
+                frontend.contains(&area)
+            };
+            let response = probe(&app, on_backend, method.clone(), path).await;
+            let what = format!("{role}: {method} {path} ({area})");
+            if served {
+                assert_ne!(response.0, StatusCode::NOT_FOUND, "{what}: {}", response.1);
+            } else {
+                assert_error(&response, StatusCode::NOT_FOUND, "resource_not_found");
+            }
+        }
+        // The core is in every role: the JWKS on both listeners, health.
+        for url in [&app.frontend_url, &app.backend_url] {
+            let health = app.http.get(format!("{url}/healthz"));
+            assert_eq!(app.send(health).await.0, StatusCode::OK, "{role} {url}");
+        }
+        let jwks = app
+            .http
+            .get(format!("{}/.well-known/jwks.json", app.frontend_url));
+        assert_eq!(app.send(jwks).await.0, StatusCode::OK, "{role}");
+        let (status, _) = app.get("/v1/jwks").await;
+        assert_eq!(status, StatusCode::OK, "{role}");
+    }
+}
+
+on_every_backend!(built_in_roles_serve_exactly_their_routes);
+
+/// The Backend API's detailed `/readyz`.
+async fn readyz(app: &TestApp) -> (StatusCode, Value) {
+    app.send(app.http.get(format!("{}/readyz", app.backend_url)))
+        .await
+}
+
+/// The readiness entry of the database called `name`, if reported.
+fn database<'a>(body: &'a Value, name: &str) -> Option<&'a Value> {
+    body["databases"]
+        .as_array()
+        .expect("databases")
+        .iter()
+        .find(|db| db["name"] == name)
+}
+
+/// The orgs area on a database of its own that is down when the
+/// processes start: a `signin` process (which neither serves nor calls
+/// orgs) starts ready without it; an `orgs` process starts too, answers
+/// 503 on its routes and names the database in `/readyz`, and becomes
+/// ready, with the database migrated, once it is up.
+#[actix_web::test]
+async fn a_module_database_down_at_start_up_stops_only_what_needs_it() {
+    let pair = actix_web::rt::task::spawn_blocking(PgPair::start)
+        .await
+        .unwrap();
+    pair.kill_primary();
+    let extra = format!(
+        "[database]\nconnect_timeout = \"1s\"\nretry_budget = \"1s\"\n\
+         [database.modules.orgs]\nurl = \"{}\"\n",
+        pair.primary_url
+    );
+
+    let signin =
+        TestApp::spawn_with(Backend::Postgres, &format!("role = \"signin\"\n{extra}")).await;
+    let (status, body) = readyz(&signin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready", "{body}");
+    assert!(database(&body, "orgs").is_none(), "{body}");
+    let (status, body) = signin
+        .post("/v1/sign_in_tokens", json!({ "user_id": "user_missing" }))
+        .await;
+    assert_ne!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+
+    let orgs = TestApp::spawn_with(Backend::Postgres, &format!("role = \"orgs\"\n{extra}")).await;
+    let (status, body) = readyz(&orgs).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "unavailable", "{body}");
+    assert_eq!(
+        database(&body, "orgs").expect("orgs reported")["status"],
+        "unavailable"
+    );
+    assert_eq!(database(&body, "primary").expect("primary")["status"], "ok");
+    assert_error(
+        &orgs.get("/v1/organizations").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    );
+
+    pair.start_primary();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = readyz(&orgs).await;
+        if status == StatusCode::OK {
+            assert_eq!(body["status"], "ready", "{body}");
+            assert_eq!(database(&body, "orgs").expect("orgs")["status"], "ok");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {body}");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Migrated in the background: the orgs tables are there.
+    let (status, body) = orgs.get("/v1/organizations").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total_count"], 0, "{body}");
+}
