@@ -150,13 +150,13 @@ mod tests {
     #[test]
     fn unknown_modules_are_refused_by_name() {
         for toml in [
-            "[modules.billing]\nenabled = true\n",
-            "[roles]\npay = [\"users\", \"billing\"]\n",
-            "[database.modules.billing]\nurl = \"sqlite://billing.db\"\n",
+            "[modules.telepathy]\nenabled = true\n",
+            "[roles]\npay = [\"users\", \"telepathy\"]\n",
+            "[database.modules.telepathy]\nurl = \"sqlite://telepathy.db\"\n",
         ] {
             let err = load(toml, &[]).expect_err(toml).to_string();
             assert!(
-                err.contains("unknown module `billing`") && err.contains("orgs, session"),
+                err.contains("unknown module `telepathy`") && err.contains("orgs, session"),
                 "{toml}: {err}"
             );
         }
