@@ -236,10 +236,14 @@ impl Database {
         let mut backoff = retry::Backoff::new();
         loop {
             let attempt = pool.clone();
+            // Err(true): not reachable yet; Err(false): reached, but the
+            // migrations failed, which waiting alone will not mend.
             let outcome = tokio::task::spawn_blocking(move || {
-                attempt.check_connect()?;
+                if let Err(error) = attempt.check_connect() {
+                    return Err((true, error));
+                }
                 if migrate {
-                    attempt.migrate()
+                    attempt.migrate().map_err(|error| (false, error))
                 } else {
                     Ok(0)
                 }
@@ -251,8 +255,15 @@ impl Database {
                     tracing::info!(database = pool.label(), applied, "database reached");
                     return;
                 }
-                Ok(Err(error)) => {
-                    tracing::debug!(%error, database = pool.label(), "still unreachable")
+                Ok(Err((true, error))) => {
+                    tracing::debug!(%error, database = pool.label(), "still unreachable");
+                }
+                Ok(Err((false, error))) => {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        database = pool.label(),
+                        "migrating a database reached late failed; retrying"
+                    );
                 }
                 // The runtime is shutting down.
                 Err(_) => return,
