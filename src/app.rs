@@ -1,4 +1,5 @@
-//! Builds the two HTTP listeners from the settings and the role's modules.
+//! Builds the two HTTP listeners from the settings and the role's modules,
+//! as the module registry (`modules::REGISTRY`) describes them.
 //!
 //! Start-up is split in two: [`prepare`] does the blocking work (connect,
 //! migrate, load or create the instance) and [`Application::start`] binds
@@ -12,15 +13,15 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
-use crate::config::Settings;
+use crate::config::{RoleScope, Settings};
 use crate::crypto::hash_threads::HashThreads;
 use crate::crypto::password::PasswordHasher;
 use crate::db::Database;
 use crate::http::trace::{observe, Listener};
 use crate::http::{backend_auth, fapi, health, nul, ApiError};
 use crate::instance::{self, jwks, SecretKeyVerifier};
-use crate::modules::session::{jobs, writes, SessionWrites, TokenMinter, TokenSessionReads};
-use crate::modules::Module;
+use crate::modules::session::{SessionWrites, TokenMinter, TokenSessionReads};
+use crate::modules::{self, Module, REGISTRY};
 use crate::notify::Mailer;
 use crate::state::AppState;
 
@@ -28,7 +29,8 @@ use crate::state::AppState;
 #[derive(Debug)]
 pub struct Prepared {
     pub state: Arc<AppState>,
-    pub modules: Vec<Module>,
+    /// What this process serves.
+    pub scope: RoleScope,
     /// The development secret key, when this run created the instance.
     pub created_secret_key: Option<String>,
 }
@@ -36,11 +38,11 @@ pub struct Prepared {
 /// Connects to the databases, migrates them when `database.migrate_on_start`
 /// is set, and loads or creates the instance. Blocking.
 pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
-    let modules = settings.role_modules()?;
-    let db = connect_databases(&settings)?;
+    let scope = settings.role_scope()?;
+    let db = connect_for_role(&settings, &databases_used(&settings, &scope))?;
     let primary_reachable = db.primary().check_connect().is_ok();
     if settings.database.migrate_on_start && primary_reachable {
-        let applied = db.migrate()?;
+        let applied = db.migrate_used()?;
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
@@ -87,27 +89,63 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
             hash_threads,
             session_writes,
         }),
-        modules,
+        scope,
         created_secret_key: boot.created_secret_key,
     })
 }
 
-/// Connects to every configured database and checks the writable ones
-/// answer. Pools are made for every enabled module's own database, not only
-/// the role's: a module served here may call another module's service (a
-/// ban ends sessions even in a process that does not serve the session API).
-///
-/// With replicas configured, an unreachable primary is not fatal: a session
-/// process restarted during a primary outage must come back and serve
-/// tokens from a replica (see [`bootstrap_from_replica`]).
+/// Whether this process runs the areas' jobs: a `worker`, or a process
+/// serving the session area unless `retention.jobs_in_session_processes`
+/// is off.
+fn runs_jobs(settings: &Settings, scope: &RoleScope) -> bool {
+    scope.worker || (scope.serves(Module::Session) && settings.retention.jobs_in_session_processes)
+}
+
+/// The modules whose databases a process in `scope` uses: those it serves
+/// (routes or jobs) and those their services call.
+fn databases_used(settings: &Settings, scope: &RoleScope) -> Vec<Module> {
+    let mut served = scope.modules();
+    if runs_jobs(settings, scope) {
+        served.extend(modules::areas_with_jobs());
+    }
+    let enabled = settings.enabled_modules();
+    served.retain(|module| enabled.contains(module));
+    modules::databases_used(&served)
+}
+
+/// Connects to every configured database and checks they all answer: for
+/// commands (`migrate`, `keys …`) that need every database.
 pub fn connect_databases(settings: &Settings) -> anyhow::Result<Database> {
-    let db = Database::connect(&settings.database, &settings.enabled_modules())?;
+    let enabled = settings.enabled_modules();
+    let db = Database::connect(&settings.database, &enabled, &enabled)?;
     for pool in db.writable_pools() {
-        match pool.check_connect() {
-            Err(error) if pool.label() == "primary" && db.has_replicas() => {
-                tracing::warn!(%error, "the primary is unreachable; starting from a replica");
-            }
-            other => other?,
+        pool.check_connect()?;
+    }
+    Ok(db)
+}
+
+/// Connects to the databases of the modules in `used`. Pools are made
+/// for every enabled module's own database, but only those of `used` are
+/// connected: a database the role does not use can be down.
+///
+/// The primary must answer, except with replicas configured: a session
+/// process restarted during a primary outage must come back and serve
+/// tokens from a replica (see [`bootstrap_from_replica`]). A module
+/// database in `used` that does not answer is marked waiting and tried
+/// again in the background once the listeners start (see
+/// [`Database::await_module_database`]); `/readyz` names it meanwhile.
+pub fn connect_for_role(settings: &Settings, used: &[Module]) -> anyhow::Result<Database> {
+    let db = Database::connect(&settings.database, &settings.enabled_modules(), used)?;
+    match db.primary().check_connect() {
+        Err(error) if db.has_replicas() => {
+            tracing::warn!(%error, "the primary is unreachable; starting from a replica");
+        }
+        other => other?,
+    }
+    for (module, pool) in db.used_module_databases() {
+        if let Err(error) = pool.check_connect() {
+            tracing::warn!(%error, module = module.name(), "a module database is unreachable; retrying in the background");
+            pool.set_waiting();
         }
     }
     Ok(db)
@@ -149,27 +187,19 @@ impl Application {
         };
         let body_limit = settings.server.max_body_bytes;
 
-        let modules = prepared.modules.clone();
-        actix_web::rt::spawn(prepared.state.db.clone().trim_commit_receipts());
-        if modules.contains(&Module::Session) {
-            start_session_background(&prepared.state);
-        }
-        if settings.role == crate::config::WORKER_ROLE
-            || (modules.contains(&Module::Session) && settings.retention.jobs_in_session_processes)
-        {
-            start_jobs(&prepared.state);
-        }
+        let scope = &prepared.scope;
+        start_background(&prepared.state, scope);
         // Routes are matched in the order they are mounted, and every
         // dynamic one tried costs a regex match: the session module, whose
         // token route every signed-in page calls, goes first.
-        let mut frontend_modules = modules.clone();
-        frontend_modules.sort_by_key(|module| *module != Module::Session);
+        let mut frontend_routes = routes(&scope.frontend, |area| area.frontend);
+        frontend_routes.sort_by_key(|(module, _)| *module != Module::Session);
         let frontend_state = state.clone();
         let cors_settings = settings.clone();
         let frontend = HttpServer::new(move || {
             let mut v1 = web::scope("/v1");
-            for module in &frontend_modules {
-                v1 = v1.configure(|cfg| module.configure_frontend(cfg));
+            for (_, configure) in &frontend_routes {
+                v1 = v1.configure(*configure);
             }
             App::new()
                 .app_data(frontend_state.clone())
@@ -193,13 +223,14 @@ impl Application {
         let frontend_addr = first_addr(&frontend.addrs())?;
 
         let backend_state = state;
+        let backend_routes = routes(&scope.backend, |area| area.backend);
         let backend = HttpServer::new(move || {
             let mut v1 = web::scope("/v1")
                 .wrap(from_fn(backend_auth::require_secret_key))
                 .route("/jwks", web::get().to(jwks::get_jwks))
                 .configure(instance::backend::configure);
-            for module in &modules {
-                v1 = v1.configure(|cfg| module.configure_backend(cfg));
+            for (_, configure) in &backend_routes {
+                v1 = v1.configure(*configure);
             }
             App::new()
                 .app_data(backend_state.clone())
@@ -256,18 +287,46 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// Starts the session module's own background work on the current
-/// runtime: the spool replayer and the token issuance writer.
-fn start_session_background(state: &Arc<AppState>) {
-    actix_web::rt::spawn(writes::replay_spool(state.clone()));
-    actix_web::rt::spawn(writes::insert_issuance_batches(state.clone()));
+/// The route mounters of `served` areas on one listener, as `pick` finds
+/// them in each area's registry entry.
+fn routes(
+    served: &[Module],
+    pick: fn(&modules::Area) -> Option<modules::Routes>,
+) -> Vec<(Module, modules::Routes)> {
+    served
+        .iter()
+        .filter_map(|module| Some((*module, pick(modules::area(*module))?)))
+        .collect()
 }
 
-/// Starts the compaction and retention jobs on the current runtime.
-fn start_jobs(state: &Arc<AppState>) {
-    actix_web::rt::spawn(jobs::compact_activity(state.clone()));
-    actix_web::rt::spawn(jobs::trim_old_rows(state.clone()));
-    actix_web::rt::spawn(crate::modules::users::jobs::trim_old_checks(state.clone()));
+/// Starts, on the current runtime, the commit-receipt trim, the wait for
+/// module databases that were down at start-up, the background work of
+/// every area served here and, when this process runs them, the jobs.
+fn start_background(state: &Arc<AppState>, scope: &RoleScope) {
+    actix_web::rt::spawn(state.db.clone().trim_commit_receipts());
+    let migrate = state.settings.database.migrate_on_start;
+    let waiting: Vec<Module> = state
+        .db
+        .used_module_databases()
+        .filter(|(_, pool)| pool.is_waiting())
+        .map(|(module, _)| module)
+        .collect();
+    for module in waiting {
+        actix_web::rt::spawn(state.db.clone().await_module_database(module, migrate));
+    }
+    let jobs = runs_jobs(&state.settings, scope);
+    for area in REGISTRY {
+        if scope.serves(area.id) {
+            for task in area.background {
+                actix_web::rt::spawn(task(state.clone()));
+            }
+        }
+        if jobs {
+            for task in area.jobs {
+                actix_web::rt::spawn(task(state.clone()));
+            }
+        }
+    }
 }
 
 /// Re-reads signing keys and stored instance settings every

@@ -34,7 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the Frontend and Backend APIs.
     Serve {
-        /// The process role: `all`, a module name, or a role from [roles].
+        /// The process role: `all`, `frontend`, `backend`, `worker`, a module
+        /// name, or a role from [roles].
         #[arg(long, value_name = "ROLE")]
         role: Option<String>,
     },
@@ -147,14 +148,17 @@ fn print_banner(prepared: &Prepared, application: &Application) {
     let backend = format!("http://{}", application.backend_addr());
     println!("Steward {} is serving", env!("CARGO_PKG_VERSION"));
     println!("  role:            {}", settings.role);
-    println!(
-        "  modules:         {}",
-        prepared
-            .modules
+    let names = |modules: &[crate::modules::Module]| {
+        modules
             .iter()
             .map(|m| m.name())
             .collect::<Vec<_>>()
             .join(", ")
+    };
+    println!(
+        "  modules:         frontend: {}; backend: {}",
+        names(&prepared.scope.frontend),
+        names(&prepared.scope.backend)
     );
     println!(
         "  database:        {}",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::mask::{serialize_masked_url, serialize_masked_urls};
-use crate::modules::Module;
+use crate::modules::id::Module;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

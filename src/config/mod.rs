@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::modules::Module;
+use crate::modules::id::Module;
 
 mod auth;
 mod background;
@@ -27,6 +27,7 @@ mod instance;
 mod load;
 mod mask;
 mod module_toggles;
+mod roles;
 mod server;
 mod session;
 mod validate;
@@ -43,15 +44,12 @@ pub use load::LoadOptions;
 pub(crate) use mask::serialize_masked_url;
 pub use mask::{mask_key, mask_url_password};
 pub use module_toggles::{ModuleToggle, ModulesSettings};
+pub use roles::{RoleScope, BACKEND_ROLE, FRONTEND_ROLE, WORKER_ROLE};
 pub use server::{FrontendSettings, ServerSettings};
 pub use session::{SessionSettings, SignInSettings};
 
 /// The defaults, compiled into the binary so `steward` runs with no file at all.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
-
-/// The built-in role that serves no module and runs the background jobs
-/// (see `retention.jobs_in_session_processes`).
-pub const WORKER_ROLE: &str = "worker";
 
 /// Environment variable that names a configuration file when `--config` is absent.
 pub const CONFIG_FILE_ENV: &str = "STEWARD_CONFIG";
@@ -60,7 +58,8 @@ pub const CONFIG_FILE_ENV: &str = "STEWARD_CONFIG";
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// The process role: `all`, a module name, or a name from `roles`.
+    /// The process role: `all`, a built-in role (`frontend`, `backend`,
+    /// `worker`), a module name, or a name from `roles`.
     pub role: String,
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -95,36 +94,11 @@ pub enum LogFormat {
 }
 
 impl Settings {
-    /// The modules this process serves: the role's modules that are enabled.
-    pub fn role_modules(&self) -> Result<Vec<Module>, ConfigError> {
-        let listed: Vec<Module> = if self.role == "all" {
-            Module::ALL.to_vec()
-        } else if self.role == WORKER_ROLE {
-            Vec::new()
-        } else if let Some(module) = Module::from_name(&self.role) {
-            vec![module]
-        } else if let Some(modules) = self.roles.get(&self.role) {
-            modules.clone()
-        } else {
-            return Err(ConfigError::new(
-                "role",
-                format!(
-                    "unknown role `{}`: use `all`, `worker`, a module name ({}) or a name defined in [roles]",
-                    self.role,
-                    Module::ALL.map(Module::name).join(", ")
-                ),
-            ));
-        };
-        Ok(listed
-            .into_iter()
-            .filter(|m| self.modules.is_enabled(*m))
-            .collect())
-    }
-
     /// Every module switched on in this configuration, whatever the role.
     pub fn enabled_modules(&self) -> Vec<Module> {
         Module::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|m| self.modules.is_enabled(*m))
             .collect()
     }
@@ -277,16 +251,6 @@ mod tests {
         ])
         .expect("an SMTP server makes https valid");
         load(&[("server.public_url", "http://localhost:3000")]).expect("log transport over http");
-    }
-
-    #[test]
-    fn roles_limit_modules() {
-        let settings = load(&[("role", "users")]).expect("valid");
-        assert_eq!(settings.role_modules().expect("valid"), vec![Module::Users]);
-        let off = load(&[("modules.users.enabled", "false")]).expect("valid");
-        assert!(!off.role_modules().expect("valid").contains(&Module::Users));
-        let worker = load(&[("role", "worker")]).expect("valid");
-        assert!(worker.role_modules().expect("valid").is_empty());
     }
 
     #[test]

@@ -3,8 +3,9 @@
 
 use secrecy::ExposeSecret;
 
+use super::roles::BUILT_IN_ROLES;
 use super::{ConfigError, Settings};
-use crate::modules::Module;
+use crate::modules::id::Module;
 
 impl Settings {
     /// Checks what types alone cannot: ranges, URL schemes, cross-key rules.
@@ -212,14 +213,17 @@ impl Settings {
 
     fn validate_role(&self) -> Result<(), ConfigError> {
         for name in self.roles.keys() {
-            if name == "all" || Module::from_name(name).is_some() {
+            if BUILT_IN_ROLES.contains(&name.as_str()) || Module::from_name(name).is_some() {
                 return Err(ConfigError::new(
                     &format!("roles.{name}"),
-                    "a named role cannot reuse `all` or a module name",
+                    format!(
+                        "a named role cannot reuse a built-in role ({}) or a module name",
+                        BUILT_IN_ROLES.join(", ")
+                    ),
                 ));
             }
         }
-        self.role_modules().map(|_| ())
+        self.role_scope().map(|_| ())
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {

@@ -12,8 +12,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{DbConnection, DbPool};
-use crate::http::{ApiError, ErrorCode};
+use super::{DbConnection, DbError, DbPool, Transient};
 
 /// The breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +42,6 @@ pub struct ReadFailover {
     state: Mutex<BreakerState>,
     primary_timeout: Duration,
     cooldown: Duration,
-}
-
-/// Whether an error means the database could not be reached (as opposed to
-/// an answer such as "not found").
-fn is_unreachable(error: &ApiError) -> bool {
-    error.code() == ErrorCode::ServiceUnavailable
 }
 
 impl ReadFailover {
@@ -89,21 +82,24 @@ impl ReadFailover {
     }
 
     /// Runs `work` on the primary, or on a replica when the primary cannot
-    /// be reached. `work` may run more than once, so it must only read.
-    pub async fn read<T, F>(
+    /// be reached (a [`Transient`] error: the database did not answer, as
+    /// opposed to an answer such as "not found"). `work` may run more than
+    /// once, so it must only read.
+    pub async fn read<T, E, F>(
         &self,
         primary: &DbPool,
         replicas: &[DbPool],
         query: &'static str,
         work: F,
-    ) -> Result<T, ApiError>
+    ) -> Result<T, E>
     where
-        F: Fn(&mut DbConnection) -> Result<T, ApiError> + Clone + Send + Sync + 'static,
+        F: Fn(&mut DbConnection) -> Result<T, E> + Clone + Send + Sync + 'static,
         T: Send + 'static,
+        E: From<DbError> + Transient + Send + 'static,
     {
-        if replicas.is_empty() {
+        let Some((last_replica, other_replicas)) = replicas.split_last() else {
             return primary.run(query, work).await;
-        }
+        };
         let state = self.state();
         if !matches!(state, BreakerState::Open { .. }) {
             let attempt =
@@ -115,21 +111,20 @@ impl ReadFailover {
                     }
                     return Ok(value);
                 }
-                Ok(Err(error)) if !is_unreachable(&error) => return Err(error),
+                Ok(Err(error)) if !error.is_transient() => return Err(error),
                 _ => self.set(BreakerState::Open {
                     until: Instant::now() + self.cooldown,
                 }),
             }
         }
-        let mut last = ApiError::unavailable();
-        for replica in replicas {
+        // The first replica that answers; the last one's error otherwise.
+        for replica in other_replicas {
             match replica.run(query, work.clone()).await {
-                Ok(value) => return Ok(value),
-                Err(error) if is_unreachable(&error) => last = error,
-                Err(error) => return Err(error),
+                Err(error) if error.is_transient() => {}
+                answered => return answered,
             }
         }
-        Err(last)
+        last_replica.run(query, work).await
     }
 }
 

@@ -2,6 +2,7 @@
 //! databases, and [`DbPool::run`], the one way handlers reach a database.
 
 mod connection;
+mod database;
 mod failover;
 pub mod migrations;
 mod receipts;
@@ -12,7 +13,7 @@ pub mod spool;
 mod transaction;
 mod url;
 
-use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,13 +23,13 @@ use tracing::Instrument;
 
 pub(crate) use connection::on_backend;
 pub use connection::{ConnectionManager, DbConnection, MultiBackend, PooledDbConnection};
+pub use database::Database;
 pub use failover::{BreakerState, ReadFailover};
 pub use retry::{is_connection_error, Transient};
 pub use transaction::write_transaction;
 pub use url::DatabaseUrl;
 
 use crate::config::DatabaseSettings;
-use crate::modules::Module;
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` substring pattern.
 pub fn contains_pattern(text: &str) -> String {
@@ -71,6 +72,9 @@ pub struct DbPool {
     pool: Pool<ConnectionManager>,
     manager: ConnectionManager,
     retry_budget: Duration,
+    /// Set while a database this process needs has not been reached since
+    /// start-up (see [`Database::await_module_database`]).
+    waiting: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for DbPool {
@@ -83,10 +87,15 @@ impl std::fmt::Debug for DbPool {
 }
 
 impl DbPool {
+    /// A pool for the database at `raw_url`. An `eager` pool keeps
+    /// connections open from the start; any other opens one only when a
+    /// query needs it, so a process never connects to a database its role
+    /// does not use.
     fn connect(
         label: &'static str,
         raw_url: &str,
         settings: &DatabaseSettings,
+        eager: bool,
     ) -> anyhow::Result<Self> {
         let url =
             DatabaseUrl::parse(raw_url).map_err(|e| anyhow::anyhow!("{label} database: {e}"))?;
@@ -107,7 +116,7 @@ impl DbPool {
         }
         let pool = Pool::builder()
             .max_size(settings.pool_size)
-            .min_idle(Some(settings.pool_size.min(2)))
+            .min_idle(Some(if eager { settings.pool_size.min(2) } else { 0 }))
             .connection_timeout(settings.connect_timeout)
             // No `SELECT 1` before every checkout: a lost connection is
             // found by the query that meets it (see `attempt`).
@@ -120,7 +129,14 @@ impl DbPool {
             pool,
             manager,
             retry_budget: settings.retry_budget,
+            waiting: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Whether this process still waits for the database to be reached
+    /// (and migrated) for the first time.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting.load(Ordering::Acquire)
     }
 
     /// The pool's role in metrics and readiness reports (`primary`, `replica`, a module).
@@ -290,6 +306,20 @@ impl DbPool {
         })
     }
 
+    /// Marks the database as not reached yet (see [`DbPool::is_waiting`]).
+    pub fn set_waiting(&self) {
+        self.waiting.store(true, Ordering::Release);
+    }
+
+    /// Runs its pending migrations; returns how many ran.
+    pub fn migrate(&self) -> anyhow::Result<usize> {
+        let mut conn = self
+            .get_blocking()
+            .with_context(|| format!("connecting to the {} database", self.label))?;
+        migrations::run_pending(&mut conn)
+            .with_context(|| format!("migrating the {} database", self.label))
+    }
+
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbError> {
         use diesel::connection::SimpleConnection;
@@ -327,178 +357,6 @@ struct LogConnectErrors {
 impl diesel::r2d2::HandleError<diesel::r2d2::Error> for LogConnectErrors {
     fn handle_error(&self, error: diesel::r2d2::Error) {
         tracing::warn!(pool = self.label, %error, "database connection failed");
-    }
-}
-
-/// Every pool this process uses.
-#[derive(Clone, Debug)]
-pub struct Database {
-    inner: Arc<Pools>,
-}
-
-#[derive(Debug)]
-struct Pools {
-    primary: DbPool,
-    replicas: Vec<DbPool>,
-    modules: BTreeMap<Module, DbPool>,
-    failover: ReadFailover,
-}
-
-impl Database {
-    /// Builds the pools for the primary, the replicas and the module
-    /// databases of `modules`. Nothing is connected yet except what r2d2
-    /// opens in the background; call [`Database::check_primary`] to fail fast.
-    pub fn connect(settings: &DatabaseSettings, modules: &[Module]) -> anyhow::Result<Self> {
-        let primary = DbPool::connect("primary", &settings.url, settings)?;
-        let replicas = settings
-            .replica_urls
-            .iter()
-            .map(|url| DbPool::connect("replica", url, settings))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let mut module_pools = BTreeMap::new();
-        for module in modules {
-            if let Some(db) = settings.modules.get(module) {
-                module_pools.insert(*module, DbPool::connect(module.name(), &db.url, settings)?);
-            }
-        }
-        Ok(Self {
-            inner: Arc::new(Pools {
-                primary,
-                replicas,
-                modules: module_pools,
-                failover: ReadFailover::new(settings.primary_timeout, settings.breaker_cooldown),
-            }),
-        })
-    }
-
-    /// The read/write primary.
-    pub fn primary(&self) -> &DbPool {
-        &self.inner.primary
-    }
-
-    /// The database that holds `module`'s tables: its own, or the primary.
-    pub fn for_module(&self, module: Module) -> &DbPool {
-        self.inner
-            .modules
-            .get(&module)
-            .unwrap_or(&self.inner.primary)
-    }
-
-    /// Runs a read for `module` that may fail over to a replica: on the
-    /// module's own database when it has one, otherwise through the
-    /// primary's circuit breaker (see [`ReadFailover`]). `work` may run
-    /// more than once, so it must only read.
-    pub async fn read_with_failover<T, F>(
-        &self,
-        module: Module,
-        query: &'static str,
-        work: F,
-    ) -> Result<T, crate::http::ApiError>
-    where
-        F: Fn(&mut DbConnection) -> Result<T, crate::http::ApiError>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        T: Send + 'static,
-    {
-        match self.inner.modules.get(&module) {
-            Some(own) => own.run(query, work).await,
-            None => self.read_primary_with_failover(query, work).await,
-        }
-    }
-
-    /// Whether `module`'s tables live in a database of their own.
-    pub fn has_own_database(&self, module: Module) -> bool {
-        self.inner.modules.contains_key(&module)
-    }
-
-    /// A read of the primary's own tables (the instance, secret keys) that
-    /// may fail over to a replica; see [`Database::read_with_failover`].
-    pub async fn read_primary_with_failover<T, F>(
-        &self,
-        query: &'static str,
-        work: F,
-    ) -> Result<T, crate::http::ApiError>
-    where
-        F: Fn(&mut DbConnection) -> Result<T, crate::http::ApiError>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        T: Send + 'static,
-    {
-        self.inner
-            .failover
-            .read(&self.inner.primary, &self.inner.replicas, query, work)
-            .await
-    }
-
-    /// The read failover's breaker state, for `/readyz`.
-    pub fn breaker_state(&self) -> BreakerState {
-        self.inner.failover.state()
-    }
-
-    /// The read replicas.
-    pub fn replicas(&self) -> &[DbPool] {
-        &self.inner.replicas
-    }
-
-    /// Whether read replicas are configured.
-    pub fn has_replicas(&self) -> bool {
-        !self.inner.replicas.is_empty()
-    }
-
-    /// Every pool: the primary, the replicas, then module databases.
-    pub fn all_pools(&self) -> impl Iterator<Item = &DbPool> {
-        std::iter::once(&self.inner.primary)
-            .chain(self.inner.replicas.iter())
-            .chain(self.inner.modules.values())
-    }
-
-    /// Pools that take writes and therefore migrations: the primary and the
-    /// module databases (replicas follow the primary by replication).
-    pub fn writable_pools(&self) -> impl Iterator<Item = &DbPool> {
-        std::iter::once(&self.inner.primary).chain(self.inner.modules.values())
-    }
-
-    /// Deletes old commit receipts (see [`receipts`]) from every writable
-    /// PostgreSQL database every few minutes, until the process stops.
-    /// Every process may run it: the delete is idempotent.
-    pub async fn trim_commit_receipts(self) {
-        let mut ticker = tokio::time::interval(receipts::RECEIPT_RETENTION / 3);
-        loop {
-            ticker.tick().await;
-            for pool in self.writable_pools().filter(|p| p.backend() == "postgres") {
-                let outcome = pool
-                    .run("commit_receipts.trim", |conn| {
-                        receipts::trim(conn).map_err(DbError::from)
-                    })
-                    .await;
-                match outcome {
-                    Ok(deleted) => {
-                        metrics::counter!("steward_job_rows_total", "job" => "trim_commit_receipts")
-                            .increment(deleted as u64);
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, pool = pool.label(), "trimming commit receipts failed; retrying later");
-                    }
-                }
-            }
-        }
-    }
-
-    /// Migrates every writable database; returns how many migrations ran.
-    pub fn migrate(&self) -> anyhow::Result<usize> {
-        let mut applied = 0;
-        for pool in self.writable_pools() {
-            let mut conn = pool
-                .get_blocking()
-                .with_context(|| format!("connecting to the {} database", pool.label()))?;
-            applied += migrations::run_pending(&mut conn)
-                .with_context(|| format!("migrating the {} database", pool.label()))?;
-        }
-        Ok(applied)
     }
 }
 

@@ -10,7 +10,6 @@ use std::time::Duration;
 use diesel::result::{DatabaseErrorKind, Error};
 
 use super::DbError;
-use crate::http::{ApiError, ErrorCode};
 
 /// Messages libpq and PostgreSQL give when a connection is lost or the
 /// server is not (yet) accepting work. Diesel reports most of them as
@@ -51,14 +50,6 @@ impl Transient for DbError {
             Self::Query(error) => is_connection_error(error),
             Self::Cancelled | Self::ResultLost => false,
         }
-    }
-}
-
-impl Transient for ApiError {
-    /// Database failures become 503 `service_unavailable` (see the
-    /// `From<DbError>` conversion); no other error of a query is transient.
-    fn is_transient(&self) -> bool {
-        self.code() == ErrorCode::ServiceUnavailable
     }
 }
 
@@ -105,7 +96,5 @@ mod tests {
     #[test]
     fn answers_from_the_database_are_not_transient() {
         assert!(!DbError::Query(Error::NotFound).is_transient());
-        assert!(!ApiError::not_found("session").is_transient());
-        assert!(ApiError::unavailable().is_transient());
     }
 }

@@ -91,17 +91,21 @@ async fn client_with_sessions(
     }
     let read = state
         .db
-        .read_with_failover(Module::Session, "clients.get_with_sessions", move |conn| {
-            let Some((client, rows)) = sessions::live_client_on(conn, &client_id, now)? else {
-                return Ok(None);
-            };
-            let mut with_users = Vec::with_capacity(rows.len());
-            for row in rows {
-                let user = session_user::read_on(conn, &row.user_id)?;
-                with_users.push((row, user));
-            }
-            Ok(Some((client, with_users)))
-        })
+        .read_with_failover::<_, ApiError, _>(
+            Module::Session,
+            "clients.get_with_sessions",
+            move |conn| {
+                let Some((client, rows)) = sessions::live_client_on(conn, &client_id, now)? else {
+                    return Ok(None);
+                };
+                let mut with_users = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let user = session_user::read_on(conn, &row.user_id)?;
+                    with_users.push((row, user));
+                }
+                Ok(Some((client, with_users)))
+            },
+        )
         .await?;
     let Some((client, rows)) = read else {
         return Ok(None);

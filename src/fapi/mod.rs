@@ -16,3 +16,35 @@ mod session_user;
 
 pub use client::{envelope, frontend_session, FrontendSession};
 pub use routes::configure as configure_session_routes;
+
+use crate::modules::{session, Area, Module};
+
+/// The session area's registry entry: the session module's own routes and
+/// background work ([`session::AREA`]), with the routes composed here
+/// mounted after its own on each listener (the token route stays first).
+/// Those composed routes are what call the other areas.
+pub const SESSION_AREA: Area = Area {
+    id: Module::Session,
+    frontend: Some(session_frontend),
+    backend: Some(session_backend),
+    background: session::AREA.background,
+    jobs: session::AREA.jobs,
+    calls: &[
+        // Organization claims when the active organization changes; goes
+        // once the organizations area pushes them into the session store.
+        Module::Orgs,
+        Module::Signin,
+        Module::Signup,
+        Module::Users,
+    ],
+};
+
+fn session_frontend(cfg: &mut actix_web::web::ServiceConfig) {
+    session::frontend::configure(cfg);
+    configure_session_routes(cfg);
+}
+
+fn session_backend(cfg: &mut actix_web::web::ServiceConfig) {
+    session::backend::configure(cfg);
+    crate::bapi::configure_session_routes(cfg);
+}

@@ -409,6 +409,15 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl crate::db::Transient for ApiError {
+    /// Database failures become 503 `service_unavailable` (see the
+    /// `From<DbError>` conversion); no other error of a query is transient,
+    /// so this is also what read failover treats as an unreachable database.
+    fn is_transient(&self) -> bool {
+        self.code() == ErrorCode::ServiceUnavailable
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
@@ -425,5 +434,17 @@ impl From<diesel::result::Error> for ApiError {
             }
             other => Self::internal(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApiError;
+    use crate::db::Transient;
+
+    #[test]
+    fn only_unavailability_is_transient() {
+        assert!(!ApiError::not_found("session").is_transient());
+        assert!(ApiError::unavailable().is_transient());
     }
 }

@@ -33,11 +33,18 @@ impl Readiness {
     }
 }
 
-/// Pings every pool within `database.connect_timeout`.
+/// Pings, within `database.connect_timeout`, every database this process
+/// uses: the primary, the replicas and the own databases of the modules
+/// its role serves or calls (a module database it does not use is neither
+/// connected nor reported). One that was down at start-up stays
+/// unavailable until it has been reached and migrated in the background.
 async fn check(state: &AppState) -> Readiness {
     let timeout = state.settings.database.connect_timeout;
-    let checks = state.db.all_pools().map(|pool| async move {
+    let checks = state.db.used_pools().map(|pool| async move {
         let outcome = match tokio::time::timeout(timeout, pool.ping()).await {
+            Ok(Ok(())) if pool.is_waiting() => {
+                Err("reachable; not yet connected and migrated".to_owned())
+            }
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("timed out".to_owned()),
@@ -68,8 +75,8 @@ async fn check(state: &AppState) -> Readiness {
     Readiness { status, databases }
 }
 
-/// Backend API `GET /readyz`: every database this process writes to
-/// answers (`ready`), or the primary is down but a replica answers, so
+/// Backend API `GET /readyz`: every database this process uses and writes
+/// to answers (`ready`), or the primary is down but a replica answers, so
 /// sessions are still served (`degraded`, also 200). The body names each
 /// database, the read failover breaker and the outage spool's depth.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {

@@ -1,84 +1,128 @@
 //! Product areas. Each module owns its tables and routes and talks to other
 //! modules only through their `service` functions, so a process role can run
 //! any subset of them.
+//!
+//! [`REGISTRY`] holds one [`Area`] per module (declared as `AREA` in the
+//! module's own `mod.rs`): its routes on each listener, its background
+//! work and the areas whose services it calls. `app` mounts, starts and
+//! connects from these descriptions alone, so adding an area is its folder,
+//! its id in `id.rs` and its line here (see `docs/ARCHITECTURE.md`,
+//! "Adding an area").
+
+use std::sync::Arc;
 
 use actix_web::web::ServiceConfig;
-use serde::{Deserialize, Serialize};
+use futures_util::future::LocalBoxFuture;
 
+use crate::state::AppState;
+
+pub mod id;
 pub mod orgs;
 pub mod session;
 pub mod signin;
 pub mod signup;
 pub mod users;
 
-/// A product area that a process role can serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Module {
-    /// Organizations, memberships, roles and permissions.
-    Orgs,
-    /// Clients, sessions and session tokens (the always-on core of sign-in).
-    Session,
-    /// Sign-in attempts (`/v1/client/sign_ins`).
-    Signin,
-    /// Sign-up attempts with email-code verification (`/v1/client/sign_ups`).
-    Signup,
-    /// User management (`/v1/users`).
-    Users,
+pub use id::Module;
+
+/// Every area of this build, in the order their routes are mounted.
+pub const REGISTRY: &[&Area] = &[
+    &orgs::AREA,
+    // The session module with the Frontend API routes composed above the
+    // modules (`src/fapi/`).
+    &crate::fapi::SESSION_AREA,
+    &signin::AREA,
+    &signup::AREA,
+    &users::AREA,
+];
+
+/// Mounts routes under `/v1` on one listener.
+pub type Routes = fn(&mut ServiceConfig);
+
+/// A task that runs until the process stops.
+pub type Task = fn(Arc<AppState>) -> LocalBoxFuture<'static, ()>;
+
+/// What the core needs to know about an area.
+pub struct Area {
+    pub id: Module,
+    /// Frontend API routes, when the area has any.
+    pub frontend: Option<Routes>,
+    /// Backend API routes (all behind the secret key), when it has any.
+    pub backend: Option<Routes>,
+    /// Work that runs in every process serving the area's routes.
+    pub background: &'static [Task],
+    /// Jobs (compaction, retention) that run in `worker` processes, and
+    /// with `retention.jobs_in_session_processes` in session processes.
+    pub jobs: &'static [Task],
+    /// Areas whose services this one's routes, jobs and services call: a
+    /// process serving this area also connects to their databases at
+    /// start-up (see [`databases_used`]). Only direct calls: a database
+    /// reached through another area's service is connected on first use.
+    pub calls: &'static [Module],
 }
 
-impl Module {
-    /// Every module in this build, in mounting order.
-    pub const ALL: [Module; 5] = [
-        Module::Orgs,
-        Module::Session,
-        Module::Signin,
-        Module::Signup,
-        Module::Users,
-    ];
+impl std::fmt::Debug for Area {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Area")
+            .field("id", &self.id)
+            .field("calls", &self.calls)
+            .finish_non_exhaustive()
+    }
+}
 
-    /// The module's name in configuration and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Orgs => "orgs",
-            Self::Session => "session",
-            Self::Signin => "signin",
-            Self::Signup => "signup",
-            Self::Users => "users",
+/// The registry entry of `module`.
+pub fn area(module: Module) -> &'static Area {
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|area| area.id == module)
+        .unwrap_or_else(|| unreachable!("{module} has no registry entry"))
+}
+
+/// The areas whose databases a process uses when it serves `served`
+/// (routes or jobs): those areas and the areas they call. A process
+/// connects to these at start-up, waits for those that are down and
+/// reports them in `/readyz`; any other module database gets a pool that
+/// connects only if a query ever needs it.
+pub fn databases_used(served: &[Module]) -> Vec<Module> {
+    let mut used: Vec<Module> = served
+        .iter()
+        .flat_map(|module| std::iter::once(module).chain(area(*module).calls))
+        .copied()
+        .collect();
+    used.sort();
+    used.dedup();
+    used
+}
+
+/// The areas that have jobs, for a process that runs them.
+pub fn areas_with_jobs() -> Vec<Module> {
+    REGISTRY
+        .iter()
+        .filter(|area| !area.jobs.is_empty())
+        .map(|area| area.id)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_id_has_exactly_one_registry_entry() {
+        for module in Module::ALL {
+            let entries = REGISTRY.iter().filter(|a| a.id == *module).count();
+            assert_eq!(entries, 1, "{module}");
         }
+        assert_eq!(REGISTRY.len(), Module::ALL.len());
     }
 
-    /// The module called `name`, if this build has it.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.name() == name)
-    }
-
-    /// Mounts the module's Frontend API routes under `/v1`.
-    pub fn configure_frontend(self, cfg: &mut ServiceConfig) {
-        match self {
-            Self::Orgs => orgs::frontend::configure(cfg),
-            Self::Session => {
-                session::frontend::configure(cfg);
-                crate::fapi::configure_session_routes(cfg);
-            }
-            Self::Signin => signin::frontend::configure(cfg),
-            Self::Signup => signup::frontend::configure(cfg),
-            Self::Users => users::frontend::configure(cfg),
-        }
-    }
-
-    /// Mounts the module's Backend API routes under `/v1`.
-    pub fn configure_backend(self, cfg: &mut ServiceConfig) {
-        match self {
-            Self::Orgs => orgs::backend::configure(cfg),
-            Self::Session => {
-                session::backend::configure(cfg);
-                crate::bapi::configure_session_routes(cfg);
-            }
-            Self::Signin => signin::backend::configure(cfg),
-            // Sign-ups have no Backend API.
-            Self::Signup => {}
-            Self::Users => users::backend::configure(cfg),
-        }
+    #[test]
+    fn databases_used_are_the_served_areas_and_those_they_call() {
+        assert_eq!(
+            databases_used(&[Module::Signin]),
+            vec![Module::Session, Module::Signin, Module::Users]
+        );
+        assert!(databases_used(&[]).is_empty());
     }
 }

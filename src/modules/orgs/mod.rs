@@ -16,3 +16,14 @@ mod roles;
 pub mod service;
 mod slug;
 mod store;
+
+/// Organizations' registry entry. Their services call the session area
+/// (claims refresh) and the users area (members' user data).
+pub const AREA: super::Area = super::Area {
+    id: super::Module::Orgs,
+    frontend: Some(frontend::configure),
+    backend: Some(backend::configure),
+    background: &[],
+    jobs: &[],
+    calls: &[super::Module::Session, super::Module::Users],
+};

@@ -20,3 +20,24 @@ pub mod writes;
 pub use token::TokenMinter;
 pub use token_reads::TokenSessionReads;
 pub use writes::SessionWrites;
+
+/// The session module's own part of its registry entry: its routes and
+/// background work. It calls no other area. The entry in the registry is
+/// [`crate::fapi::SESSION_AREA`], which mounts the Frontend and Backend API
+/// routes composed from several areas (`/v1/client`, `POST /v1/sessions`)
+/// with these.
+pub const AREA: super::Area = super::Area {
+    id: super::Module::Session,
+    frontend: Some(frontend::configure),
+    backend: Some(backend::configure),
+    // The spool replayer and the token issuance writer.
+    background: &[
+        |state| Box::pin(writes::replay_spool(state)),
+        |state| Box::pin(writes::insert_issuance_batches(state)),
+    ],
+    jobs: &[
+        |state| Box::pin(jobs::compact_activity(state)),
+        |state| Box::pin(jobs::trim_old_rows(state)),
+    ],
+    calls: &[],
+};

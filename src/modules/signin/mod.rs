@@ -10,3 +10,14 @@ mod model;
 pub mod service;
 mod store;
 mod tickets;
+
+/// The sign-in area's registry entry. Completed sign-ins become sessions;
+/// users and passwords are checked through the users service.
+pub const AREA: super::Area = super::Area {
+    id: super::Module::Signin,
+    frontend: Some(frontend::configure),
+    backend: Some(backend::configure),
+    background: &[],
+    jobs: &[],
+    calls: &[super::Module::Session, super::Module::Users],
+};

@@ -14,3 +14,14 @@ mod requests;
 pub mod service;
 mod store;
 mod validate;
+
+/// The users area's registry entry. Deleting or banning a user ends their
+/// sessions and memberships through those areas' services.
+pub const AREA: super::Area = super::Area {
+    id: super::Module::Users,
+    frontend: Some(frontend::configure),
+    backend: Some(backend::configure),
+    background: &[],
+    jobs: &[|state| Box::pin(jobs::trim_old_checks(state))],
+    calls: &[super::Module::Orgs, super::Module::Session],
+};
