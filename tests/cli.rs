@@ -11,8 +11,13 @@ use common::postgres::{cluster, free_port};
 const KEY: &str = "sk_test_clitestkeyclitestkeyclitestkey0123";
 const ENCRYPTION_KEY: &str = common::TEST_ENCRYPTION_KEY;
 
+/// Runs `steward` in a working directory of its own, so the files a
+/// command makes by default (the outage spool under `data/`) neither land
+/// in the repository nor are shared by tests running at once.
 fn steward(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let cwd = tempfile::tempdir().unwrap();
     common::steward_command()
+        .current_dir(cwd.path())
         .args(args)
         .envs(env.iter().copied())
         .output()
