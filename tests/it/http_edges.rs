@@ -2,15 +2,12 @@
 //! CORS preflights, oversized bodies, malformed requests below any
 //! handler, ambiguous query parameters, caching of credentials, and the
 //! modes of the files Steward creates.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 
-use common::fapi::{FapiClient, APP_ORIGIN};
-use common::{assert_error, Backend, TestApp};
+use crate::common::fapi::{FapiClient, APP_ORIGIN};
+use crate::common::{assert_error, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -172,7 +169,7 @@ async fn refusals_outside_handlers_are_clerk_style(backend: Backend) {
     // that is not a number), actix's HTTP/1 dispatcher answers before any
     // middleware or handler runs, with a status and no body; no option
     // changes that (see docs/operations.md). deploy/nginx.conf answers
-    // these itself, Clerk-style (tests/roles_nginx.rs).
+    // these itself, Clerk-style (tests/it/roles_nginx.rs).
     let uri_too_long = format!(
         "GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         "a".repeat(70_000)
@@ -265,7 +262,9 @@ async fn database_and_spool_files_are_private(backend: Backend) {
     let data = dir.path().join("data");
     let url = match backend {
         Backend::Sqlite => format!("sqlite://{}/steward.db", data.display()),
-        Backend::Postgres | Backend::PgBouncer => common::fresh_database(backend, dir.path()),
+        Backend::Postgres | Backend::PgBouncer => {
+            crate::common::fresh_database(backend, dir.path())
+        }
     };
     let root = dir.path().to_owned();
     let app = TestApp::spawn_on(backend, dir, url, "").await;

@@ -4,16 +4,13 @@
 //! the same email address or username exactly one wins. Each runs on
 //! SQLite, PostgreSQL and PgBouncer; on PostgreSQL the concurrent requests
 //! really overlap in the database (SQLite's write lock serialises them).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::fapi::FapiClient;
-use common::smtp::SmtpCapture;
-use common::{assert_error, Backend, TestApp};
+use crate::common::fapi::FapiClient;
+use crate::common::smtp::SmtpCapture;
+use crate::common::{assert_error, Backend, TestApp};
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

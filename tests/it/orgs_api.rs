@@ -1,12 +1,9 @@
 //! Organizations: Backend and Frontend API, roles and permissions, and the
 //! active organization in session tokens, on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::fapi::FapiClient;
+use crate::common::{assert_error, Backend, TestApp};
 use base64::Engine;
-use common::fapi::FapiClient;
-use common::{assert_error, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -670,10 +667,12 @@ fn member_ids(body: &Value) -> Vec<String> {
 /// attributes come through the users service.
 async fn list_filters_the_spec_defines(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let primary = common::fresh_database(backend, dir.path());
+    let primary = crate::common::fresh_database(backend, dir.path());
     let orgs_db = match backend {
         Backend::Sqlite => format!("sqlite://{}/orgs.db", dir.path().display()),
-        Backend::Postgres | Backend::PgBouncer => common::fresh_database(backend, dir.path()),
+        Backend::Postgres | Backend::PgBouncer => {
+            crate::common::fresh_database(backend, dir.path())
+        }
     };
     let config = format!("[database.modules.orgs]\nurl = \"{orgs_db}\"\n");
     let app = TestApp::spawn_on(backend, dir, primary, &config).await;

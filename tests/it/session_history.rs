@@ -1,14 +1,11 @@
 //! The session API's append-only history on SQLite and PostgreSQL: touches,
 //! token issuances and endings are inserted (each once, whatever replays
 //! it), compacted into the session row by a job, and trimmed by age.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::fapi::FapiClient;
-use common::{Backend, TestApp};
+use crate::common::fapi::FapiClient;
+use crate::common::{Backend, TestApp};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::json;

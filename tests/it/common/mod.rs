@@ -322,7 +322,6 @@ pub fn steward_command() -> std::process::Command {
 /// Runs each listed async test fn (taking a [`Backend`]) on SQLite, on
 /// PostgreSQL, and on PostgreSQL through PgBouncer in transaction mode, as
 /// `sqlite::name`, `postgres::name` and `pgbouncer::name`.
-#[macro_export]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {

@@ -5,12 +5,9 @@
 //! invitation per address, a slug's uniqueness, an invitation accepted or
 //! revoked) hold under concurrent requests on PostgreSQL, where SQLite's
 //! single writer cannot hide a race.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::fapi::FapiClient;
-use common::{assert_error, Backend, TestApp};
+use crate::common::fapi::FapiClient;
+use crate::common::{assert_error, Backend, TestApp};
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -1,22 +1,19 @@
 //! The `steward` binary as an operator uses it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::postgres::{cluster, free_port};
+use crate::common::postgres::{cluster, free_port};
 
 const KEY: &str = "sk_test_clitestkeyclitestkeyclitestkey0123";
-const ENCRYPTION_KEY: &str = common::TEST_ENCRYPTION_KEY;
+const ENCRYPTION_KEY: &str = crate::common::TEST_ENCRYPTION_KEY;
 
 /// Runs `steward` in a working directory of its own, so the files a
 /// command makes by default (the outage spool under `data/`) neither land
 /// in the repository nor are shared by tests running at once.
 fn steward(args: &[&str], env: &[(&str, &str)]) -> Output {
     let cwd = tempfile::tempdir().unwrap();
-    common::steward_command()
+    crate::common::steward_command()
         .current_dir(cwd.path())
         .args(args)
         .envs(env.iter().copied())
@@ -249,7 +246,7 @@ impl Drop for Server {
 fn serve(database_url: &str) -> (Server, String) {
     let (fapi, bapi) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
-    let child = common::steward_command()
+    let child = crate::common::steward_command()
         .arg("serve")
         .env("STEWARD__DATABASE__URL", database_url)
         .env(

@@ -2,16 +2,13 @@
 //! names no other product module, the client object it composes keeps its
 //! exact shape, sign-in bookkeeping is done by the areas that sign in, and
 //! the routes that moved out of the session module keep its toggle.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::fapi::FapiClient;
-use common::smtp::SmtpCapture;
-use common::{assert_error, Backend, TestApp};
+use crate::common::fapi::FapiClient;
+use crate::common::smtp::SmtpCapture;
+use crate::common::{assert_error, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

@@ -2,15 +2,12 @@
 //! server (aiosmtpd): sign-up in the call order of Clerk's Android SDK and
 //! in web mode, code sign-in, and the bad inputs (wrong, expired, reused
 //! codes), on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::fapi::FapiClient;
-use common::smtp::SmtpCapture;
-use common::{assert_error, Backend, TestApp};
+use crate::common::fapi::FapiClient;
+use crate::common::smtp::SmtpCapture;
+use crate::common::{assert_error, Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,9 +1,6 @@
 //! Backend API users: behaviour and bad input, on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{assert_error, Backend, TestApp};
+use crate::common::{assert_error, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -181,10 +178,12 @@ async fn list_filters_order_and_paging(backend: Backend) {
 /// combinations the spec refuses.
 async fn list_filters_the_spec_defines(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let primary = common::fresh_database(backend, dir.path());
+    let primary = crate::common::fresh_database(backend, dir.path());
     let orgs_db = match backend {
         Backend::Sqlite => format!("sqlite://{}/orgs.db", dir.path().display()),
-        Backend::Postgres | Backend::PgBouncer => common::fresh_database(backend, dir.path()),
+        Backend::Postgres | Backend::PgBouncer => {
+            crate::common::fresh_database(backend, dir.path())
+        }
     };
     let config = format!("[database.modules.orgs]\nurl = \"{orgs_db}\"\n");
     let app = TestApp::spawn_on(backend, dir, primary, &config).await;
@@ -994,7 +993,7 @@ async fn a_burst_of_password_checks_beyond_the_queue_is_shed(backend: Backend) {
         json!({"email_address": ["n@example.com"], "password": "native password"}),
     )
     .await;
-    let mut signed_in = common::fapi::FapiClient::native(&app);
+    let mut signed_in = crate::common::fapi::FapiClient::native(&app);
     let session = signed_in.sign_in("n@example.com", "native password").await;
     let path = format!("/v1/users/{}/verify_password", user["id"].as_str().unwrap());
     let answer = |response: reqwest::Response| async move {

@@ -1,10 +1,7 @@
 //! Process-level behaviour: health, readiness, metrics, trace ids, JWKS,
 //! roles, body limits, and the instance surviving a restart.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{assert_error, Backend, TestApp};
+use crate::common::{assert_error, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -269,10 +266,12 @@ async fn a_module_can_have_its_own_database(backend: Backend) {
     use steward::modules::Module;
 
     let dir = tempfile::tempdir().unwrap();
-    let primary = common::fresh_database(backend, dir.path());
+    let primary = crate::common::fresh_database(backend, dir.path());
     let users_db = match backend {
         Backend::Sqlite => format!("sqlite://{}/users.db", dir.path().display()),
-        Backend::Postgres | Backend::PgBouncer => common::fresh_database(backend, dir.path()),
+        Backend::Postgres | Backend::PgBouncer => {
+            crate::common::fresh_database(backend, dir.path())
+        }
     };
     let extra = format!("[database.modules.users]\nurl = \"{users_db}\"\n");
     let app = TestApp::spawn_on(backend, dir, primary, &extra).await;
@@ -316,7 +315,7 @@ async fn a_module_can_have_its_own_database(backend: Backend) {
 
     // The client object reads its sessions from the primary and each
     // session's user from the users database.
-    let mut phone = common::fapi::FapiClient::native(&app);
+    let mut phone = crate::common::fapi::FapiClient::native(&app);
     let session_id = phone.sign_in("own@example.com", "long enough").await;
     let (status, client) = phone.get("/v1/client").await;
     assert_eq!(status, StatusCode::OK, "{client}");
@@ -405,11 +404,13 @@ async fn last_used_badge_after_an_upgrade(backend: Backend) {
     // A database as the first release left it: only the first migration,
     // and an instance created then.
     let dir = tempfile::tempdir().unwrap();
-    let url = common::fresh_database(backend, dir.path());
+    let url = crate::common::fresh_database(backend, dir.path());
     let first_migration = match backend {
-        Backend::Sqlite => include_str!("../migrations/sqlite/2026-11-26-000001_foundation/up.sql"),
+        Backend::Sqlite => {
+            include_str!("../../migrations/sqlite/2026-11-26-000001_foundation/up.sql")
+        }
         Backend::Postgres | Backend::PgBouncer => {
-            include_str!("../migrations/postgres/2026-11-26-000001_foundation/up.sql")
+            include_str!("../../migrations/postgres/2026-11-26-000001_foundation/up.sql")
         }
     };
     // Earlier releases stored the key's DER as plain base64.
@@ -518,12 +519,13 @@ async fn plaintext_secrets_are_sealed_on_the_first_start_with_a_key(backend: Bac
     // A database as the previous version left it: migrated, with the
     // signing key and the client-token key stored as plain base64.
     let dir = tempfile::tempdir().unwrap();
-    let url = common::fresh_database(backend, dir.path());
+    let url = crate::common::fresh_database(backend, dir.path());
     let der = steward::crypto::signing_keys::generate_rsa_pkcs8().unwrap();
     let client_key = [42u8; 32];
     let (plain_der, plain_client) = (STANDARD.encode(&der), STANDARD.encode(client_key));
     let settings_in = |dir: &std::path::Path| {
-        let mut settings = common::test_settings(&url, dir, "", common::TEST_SECRET_KEY);
+        let mut settings =
+            crate::common::test_settings(&url, dir, "", crate::common::TEST_SECRET_KEY);
         if backend == Backend::PgBouncer {
             settings.database.pooler = steward::config::Pooler::Transaction;
         }

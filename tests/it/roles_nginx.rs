@@ -2,16 +2,13 @@
 //! `deploy/nginx.conf`): a `session` process and an everything-else process
 //! share a database; with the everything-else process killed, token refresh
 //! through nginx keeps working while sign-ins fail cleanly with 503.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::postgres::{cluster, free_port};
+use crate::common::postgres::{cluster, free_port};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -37,7 +34,7 @@ fn steward(database_url: &str, dir: &Path, role: &str) -> (Process, u16, u16) {
         "[roles]\nmain = [\"orgs\", \"signin\", \"signup\", \"users\"]\n",
     )
     .unwrap();
-    let child = common::steward_command()
+    let child = crate::common::steward_command()
         .args(["serve", "--role", role, "--config"])
         .arg(&config)
         .env("STEWARD__DATABASE__URL", database_url)
@@ -49,7 +46,7 @@ fn steward(database_url: &str, dir: &Path, role: &str) -> (Process, u16, u16) {
         .env("STEWARD__INSTANCE__SECRET_KEY", KEY)
         .env(
             "STEWARD__INSTANCE__ENCRYPTION_KEY",
-            common::TEST_ENCRYPTION_KEY,
+            crate::common::TEST_ENCRYPTION_KEY,
         )
         .env("STEWARD__SERVER__WORKERS", "1")
         .env("STEWARD__SPOOL__PATH", dir.join(format!("{role}-spool.db")))
@@ -76,7 +73,7 @@ fn nginx(dir: &Path, session_port: u16, main_port: u16) -> (Process, u16) {
         .find(|p| Path::new(p).is_file())
         .expect("nginx is installed (make test-deps)");
     let port = free_port();
-    let conf = include_str!("../deploy/nginx.conf")
+    let conf = include_str!("../../deploy/nginx.conf")
         .replace("127.0.0.1:8180", &format!("127.0.0.1:{session_port}"))
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{main_port}"))
         .replace("127.0.0.1:8000", &format!("127.0.0.1:{port}"));
@@ -294,7 +291,7 @@ async fn check_refusals(
     );
 
     // Straight to Steward, the parser's refusal has no body (see
-    // tests/http_edges.rs), but no ERROR line either.
+    // tests/it/http_edges.rs), but no ERROR line either.
     let answer = raw(session_fapi, uri_too_long.as_bytes());
     assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
     let deadline = Instant::now() + Duration::from_secs(10);

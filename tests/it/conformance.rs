@@ -6,15 +6,12 @@
 //! a server error, a response that breaks the spec's schema for its status,
 //! or a wrong content type or header. A missing schemathesis fails the
 //! test; it never skips.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Backend, TestApp};
+use crate::common::{Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,13 +1,10 @@
 //! Email delivery through a real SMTP server (aiosmtpd capturing to a
 //! Maildir), and what happens when no server answers.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::smtp::SmtpCapture;
-use common::{fresh_database, test_settings, Backend, TEST_SECRET_KEY};
+use crate::common::smtp::SmtpCapture;
+use crate::common::{fresh_database, test_settings, Backend, TEST_SECRET_KEY};
 use steward::config::Settings;
 use steward::notify::{CodePurpose, Mailer, NotifyError, SEND_TIMEOUT};
 
@@ -62,7 +59,7 @@ async fn sign_up_code_reaches_the_smtp_server() {
 #[tokio::test]
 async fn unreachable_server_is_an_error_without_the_code() {
     let dir = tempfile::tempdir().unwrap();
-    let nothing_listens = format!("smtp://127.0.0.1:{}", common::postgres::free_port());
+    let nothing_listens = format!("smtp://127.0.0.1:{}", crate::common::postgres::free_port());
     let mailer = Mailer::from_settings(&settings_with_smtp(&dir, &nothing_listens)).unwrap();
 
     let started = Instant::now();

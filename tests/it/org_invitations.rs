@@ -2,15 +2,12 @@
 //! user signs up with the ticket and joins with the invited role; an
 //! existing user accepts; revoked and expired invitations are refused. On
 //! SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::fapi::FapiClient;
-use common::smtp::SmtpCapture;
-use common::{assert_error, Backend, TestApp};
+use crate::common::fapi::FapiClient;
+use crate::common::smtp::SmtpCapture;
+use crate::common::{assert_error, Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -1,13 +1,10 @@
 //! Runs Clerk's own `@clerk/backend` SDK (tests/sdk, pinned in package.json)
 //! against Steward, on SQLite and PostgreSQL. Needs Node.js and
 //! `npm ci` in tests/sdk (make test does both); fails loudly without them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::Path;
 
-use common::{Backend, TestApp};
+use crate::common::{Backend, TestApp};
 
 on_every_backend!(
     clerk_backend_sdk_users,

@@ -4,16 +4,13 @@
 //! the spool; revoked sessions get no token, also after the session process
 //! is killed and restarted mid-outage; when the primary returns, every
 //! spooled write is applied exactly once. PostgreSQL only (replicas).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::fapi::FapiClient;
-use common::postgres::{free_port, PgPair};
-use common::{Backend, TestApp, TEST_SECRET_KEY};
+use crate::common::fapi::FapiClient;
+use crate::common::postgres::{free_port, PgPair};
+use crate::common::{Backend, TestApp, TEST_SECRET_KEY};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -33,7 +30,7 @@ struct SessionProcess {
 impl SessionProcess {
     fn start(pair: &PgPair, spool: &std::path::Path) -> Self {
         let (fapi, bapi) = (free_port(), free_port());
-        let child = common::steward_command()
+        let child = crate::common::steward_command()
             .args(["serve", "--role", "session"])
             .env("STEWARD__DATABASE__URL", &pair.primary_url)
             .env("STEWARD__DATABASE__REPLICA_URLS", &pair.replica_url)
@@ -50,7 +47,7 @@ impl SessionProcess {
             .env("STEWARD__INSTANCE__SECRET_KEY", TEST_SECRET_KEY)
             .env(
                 "STEWARD__INSTANCE__ENCRYPTION_KEY",
-                common::TEST_ENCRYPTION_KEY,
+                crate::common::TEST_ENCRYPTION_KEY,
             )
             .env("STEWARD__SERVER__WORKERS", "1")
             .env("STEWARD__LOG__LEVEL", "error")

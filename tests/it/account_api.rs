@@ -1,15 +1,12 @@
 //! A signed-in user managing their account on the Frontend API (`/v1/me`),
 //! with email verification through a real SMTP server, on SQLite and
 //! PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::fapi::FapiClient;
-use common::smtp::SmtpCapture;
-use common::{assert_error, Backend, TestApp};
+use crate::common::fapi::FapiClient;
+use crate::common::smtp::SmtpCapture;
+use crate::common::{assert_error, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -1,11 +1,8 @@
 //! Sign-in, sessions and session tokens over the Frontend API (native and
 //! web), and the Backend API sessions and clients, on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::fapi::{FapiClient, APP_ORIGIN};
-use common::{assert_error, Backend, TestApp};
+use crate::common::fapi::{FapiClient, APP_ORIGIN};
+use crate::common::{assert_error, Backend, TestApp};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -863,10 +860,12 @@ async fn session_module_on_its_own_database(backend: Backend) {
     use steward::modules::Module;
 
     let dir = tempfile::tempdir().unwrap();
-    let primary = common::fresh_database(backend, dir.path());
+    let primary = crate::common::fresh_database(backend, dir.path());
     let session_db = match backend {
         Backend::Sqlite => format!("sqlite://{}/sessions.db", dir.path().display()),
-        Backend::Postgres | Backend::PgBouncer => common::fresh_database(backend, dir.path()),
+        Backend::Postgres | Backend::PgBouncer => {
+            crate::common::fresh_database(backend, dir.path())
+        }
     };
     let config = format!("{CONFIG}[database.modules.session]\nurl = \"{session_db}\"\n");
     let app = TestApp::spawn_on(backend, dir, primary, &config).await;

@@ -1,16 +1,13 @@
 //! A session API that stays up: with the primary killed, session tokens are
 //! still minted from a streaming replica (real PostgreSQL primary and
 //! replica, PostgreSQL only: SQLite has no replicas).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::commit_cut::{CommitCutProxy, Cut};
-use common::fapi::FapiClient;
-use common::postgres::PgPair;
-use common::{Backend, TestApp};
+use crate::common::commit_cut::{CommitCutProxy, Cut};
+use crate::common::fapi::FapiClient;
+use crate::common::postgres::PgPair;
+use crate::common::{Backend, TestApp};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -391,7 +388,7 @@ fn probe_downtime(url: &str) -> (Instant, Instant) {
 #[actix_web::test]
 async fn a_commit_lost_with_its_connection_is_applied_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let direct_url = common::fresh_database(Backend::Postgres, dir.path());
+    let direct_url = crate::common::fresh_database(Backend::Postgres, dir.path());
     let port: u16 = direct_url
         .rsplit_once(':')
         .and_then(|(_, tail)| tail.split_once('/'))

@@ -4,16 +4,13 @@
 //! its own process; and a process connects only to the databases its role
 //! uses, so a module database that is down at start-up stops nothing that
 //! does not need it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::postgres::{cluster, free_port, PgPair};
-use common::{assert_error, Backend, TestApp};
+use crate::common::postgres::{cluster, free_port, PgPair};
+use crate::common::{assert_error, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -203,7 +200,7 @@ fn wait_for_port(port: u16) {
 /// BAPI ports.
 fn steward(database_url: &str, dir: &Path, role: &str) -> (Process, u16, u16) {
     let (fapi, bapi) = (free_port(), free_port());
-    let child = common::steward_command()
+    let child = crate::common::steward_command()
         .args(["serve", "--role", role])
         .env("STEWARD__DATABASE__URL", database_url)
         .env(
@@ -214,7 +211,7 @@ fn steward(database_url: &str, dir: &Path, role: &str) -> (Process, u16, u16) {
         .env("STEWARD__INSTANCE__SECRET_KEY", KEY)
         .env(
             "STEWARD__INSTANCE__ENCRYPTION_KEY",
-            common::TEST_ENCRYPTION_KEY,
+            crate::common::TEST_ENCRYPTION_KEY,
         )
         .env("STEWARD__SERVER__WORKERS", "1")
         .env("STEWARD__SPOOL__PATH", dir.join(format!("{role}-spool.db")))
@@ -235,7 +232,7 @@ fn nginx_full_split(dir: &Path, ports: &[(&str, u16)]) -> (Process, u16) {
         .find(|p| Path::new(p).is_file())
         .expect("nginx is installed (make test-deps)");
     let port = free_port();
-    let mut conf = include_str!("../deploy/nginx.conf")
+    let mut conf = include_str!("../../deploy/nginx.conf")
         .replace(
             "server 127.0.0.1:8080;\n        # Full split: server",
             "server",
