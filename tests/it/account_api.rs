@@ -2,11 +2,9 @@
 //! with email verification through a real SMTP server, on SQLite and
 //! PostgreSQL.
 
-use std::time::Duration;
-
 use crate::common::fapi::FapiClient;
-use crate::common::smtp::SmtpCapture;
-use crate::common::{assert_error, Backend, TestApp};
+use crate::common::smtp::{code_for, SmtpCapture};
+use crate::common::{assert_error, Backend, TestApp, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -14,8 +12,6 @@ on_every_backend!(
     profile_password_sessions_and_deletion,
     email_addresses_with_verification
 );
-
-const PASSWORD: &str = "a long password";
 
 async fn spawn(backend: Backend, smtp: &SmtpCapture) -> TestApp {
     let config = format!("[email]\nsmtp_url = \"{}\"\n", smtp.url);
@@ -169,19 +165,6 @@ async fn profile_password_sessions_and_deletion(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "signed_out",
     );
-}
-
-/// The six-digit code in the message sent to `to`.
-fn code_for(smtp: &SmtpCapture, to: &str) -> String {
-    let message = smtp.wait_for_message(to, Duration::from_secs(10));
-    let body = message
-        .split("Content-Type: text/plain")
-        .nth(1)
-        .expect("a text part");
-    body.split(|c: char| !c.is_ascii_digit())
-        .find(|run| run.len() == 6)
-        .expect("a code")
-        .to_owned()
 }
 
 async fn email_addresses_with_verification(backend: Backend) {

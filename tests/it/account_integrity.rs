@@ -5,15 +5,13 @@
 //! SQLite, PostgreSQL and PgBouncer; on PostgreSQL the concurrent requests
 //! really overlap in the database (SQLite's write lock serialises them).
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use crate::common::fapi::FapiClient;
-use crate::common::smtp::SmtpCapture;
-use crate::common::{assert_error, Backend, TestApp};
+use crate::common::smtp::{code_for, SmtpCapture};
+use crate::common::{assert_error, user, Backend, TestApp, PASSWORD};
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 on_every_backend!(
     deleting_a_user_ends_their_sessions_at_once,
@@ -29,21 +27,9 @@ on_every_backend!(
 /// about races, not about shedding load.
 const CONFIG: &str =
     "[frontend]\nallowed_origins = [\"http://app.example.com\"]\n[security]\npassword_hash_queue = 64\n";
-const PASSWORD: &str = "a long password";
 /// Wrong guesses a code allows before it is void: the fifth is refused as
 /// "too many" (`otp::MAX_ATTEMPTS`).
 const INCORRECT_ANSWERS_PER_CODE: usize = 4;
-
-async fn user(app: &TestApp, email: &str) -> String {
-    let (status, user) = app
-        .post(
-            "/v1/users",
-            json!({"email_address": [email], "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{user}");
-    user["id"].as_str().unwrap().to_owned()
-}
 
 /// How many answers had each (status, error code); `ok` for a 200.
 fn tally(answers: &[(StatusCode, Value)]) -> BTreeMap<(u16, String), usize> {
@@ -75,19 +61,6 @@ fn copies<'a>(app: &'a TestApp, owner: &FapiClient<'a>, n: usize) -> Vec<FapiCli
             caller
         })
         .collect()
-}
-
-/// The six-digit code in the message sent to `to`.
-fn code_for(smtp: &SmtpCapture, to: &str) -> String {
-    let message = smtp.wait_for_message(to, Duration::from_secs(10));
-    let body = message
-        .split("Content-Type: text/plain")
-        .nth(1)
-        .expect("a text part");
-    body.split(|c: char| !c.is_ascii_digit())
-        .find(|run| run.len() == 6)
-        .unwrap_or_else(|| panic!("no code in {body}"))
-        .to_owned()
 }
 
 fn wrong_code(code: &str) -> &'static str {

@@ -1,9 +1,10 @@
 //! The `steward` binary as an operator uses it.
 
-use std::process::{Child, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::postgres::{cluster, free_port};
+use crate::common::postgres::cluster;
+use crate::common::process::Serve;
 
 const KEY: &str = "sk_test_clitestkeyclitestkeyclitestkey0123";
 const ENCRYPTION_KEY: &str = crate::common::TEST_ENCRYPTION_KEY;
@@ -229,48 +230,6 @@ fn rewrap_moves_every_secret_to_a_new_key_given_outside_the_command_line() {
     assert!(key.status.success(), "{}", text(&key.stderr));
 }
 
-/// A `steward serve` child process, killed on drop, and the directory of
-/// its spool file, deleted after it.
-struct Server {
-    child: Child,
-    _spool_dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(database_url: &str) -> (Server, String) {
-    let (fapi, bapi) = (free_port(), free_port());
-    let dir = tempfile::tempdir().unwrap();
-    let child = crate::common::steward_command()
-        .arg("serve")
-        .env("STEWARD__DATABASE__URL", database_url)
-        .env(
-            "STEWARD__SERVER__FRONTEND_ADDR",
-            format!("127.0.0.1:{fapi}"),
-        )
-        .env("STEWARD__SERVER__BACKEND_ADDR", format!("127.0.0.1:{bapi}"))
-        .env("STEWARD__INSTANCE__SECRET_KEY", KEY)
-        .env("STEWARD__INSTANCE__ENCRYPTION_KEY", ENCRYPTION_KEY)
-        .env("STEWARD__SERVER__WORKERS", "1")
-        .env("STEWARD__SPOOL__PATH", dir.path().join("spool.db"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("steward serve starts");
-    (
-        Server {
-            child,
-            _spool_dir: dir,
-        },
-        format!("http://127.0.0.1:{bapi}"),
-    )
-}
-
 mod raw_http {
     //! A tiny blocking GET for the binary tests (no async runtime needed).
     use std::io::{Read, Write};
@@ -317,9 +276,12 @@ fn serve_answers_the_users_api_on_sqlite_and_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}/nested/dir/steward.db", dir.path().display());
     let postgres = cluster().create_database("cli_serve");
-    for url in [sqlite, postgres] {
-        let (_server, base) = serve(&url);
-        let (status, content_type, body) = wait_for_users(&base);
+    for (n, url) in [sqlite, postgres].into_iter().enumerate() {
+        let spool = dir.path().join(format!("spool-{n}.db"));
+        let mut serve = Serve::new(&url, KEY, &spool);
+        serve.command.stderr(Stdio::null());
+        let server = serve.start();
+        let (status, content_type, body) = wait_for_users(&server.bapi);
         assert_eq!(status, 200, "{url}: {body}");
         assert_eq!(content_type, "application/json");
         assert_eq!(body, "[]");

@@ -3,11 +3,9 @@
 //! in web mode, code sign-in, and the bad inputs (wrong, expired, reused
 //! codes), on SQLite and PostgreSQL.
 
-use std::time::Duration;
-
 use crate::common::fapi::FapiClient;
-use crate::common::smtp::SmtpCapture;
-use crate::common::{assert_error, Backend, TestApp};
+use crate::common::smtp::{code_for, SmtpCapture};
+use crate::common::{assert_error, Backend, TestApp, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -18,27 +16,12 @@ on_every_backend!(
     sign_in_with_email_code,
 );
 
-const PASSWORD: &str = "a long password";
-
 async fn spawn(backend: Backend, smtp: &SmtpCapture) -> TestApp {
     let config = format!(
         "[frontend]\nallowed_origins = [\"http://app.example.com\"]\n[email]\nsmtp_url = \"{}\"\n",
         smtp.url
     );
     TestApp::spawn_with(backend, &config).await
-}
-
-/// The six-digit code in the plain-text part of the message sent to `to`.
-fn code_for(smtp: &SmtpCapture, to: &str) -> String {
-    let message = smtp.wait_for_message(to, Duration::from_secs(10));
-    let body = message
-        .split("Content-Type: text/plain")
-        .nth(1)
-        .expect("a text part");
-    body.split(|c: char| !c.is_ascii_digit())
-        .find(|run| run.len() == 6)
-        .unwrap_or_else(|| panic!("no code in {body}"))
-        .to_owned()
 }
 
 async fn native_sign_up_in_android_order(backend: Backend) {

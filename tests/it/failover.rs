@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::common::commit_cut::{CommitCutProxy, Cut};
 use crate::common::fapi::FapiClient;
 use crate::common::postgres::PgPair;
-use crate::common::{Backend, TestApp};
+use crate::common::{metric_value, Backend, TestApp};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -133,17 +133,13 @@ async fn session_tokens_survive_a_dead_primary() {
     assert_eq!(status, StatusCode::OK, "{ready}");
     assert_eq!(ready["status"], "degraded");
     assert_eq!(ready["read_failover"]["breaker"], "open");
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.backend_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("steward_db_failover_total{from=\"primary\",to=\"replica\"} 1"),
+    let metrics = app.metrics().await;
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "steward_db_failover_total{from=\"primary\",to=\"replica\"}"
+        ),
+        Some(1.0),
         "one switch counted"
     );
     // Writes cannot go to a replica: they fail cleanly with 503.

@@ -7,7 +7,7 @@
 //! single writer cannot hide a race.
 
 use crate::common::fapi::FapiClient;
-use crate::common::{assert_error, Backend, TestApp};
+use crate::common::{assert_error, user, Backend, TestApp, PASSWORD};
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -17,23 +17,9 @@ on_every_backend!(
     a_refused_ticket_sign_up_creates_nothing,
 );
 
-const PASSWORD: &str = "a long password";
-
 /// Ticket sign-ups without a password complete at once, with no hashing
 /// to spread concurrent ones apart.
 const NO_PASSWORD: &str = "[auth.password]\nrequired = false\n";
-
-/// A user who can sign in with [`PASSWORD`].
-async fn user(app: &TestApp, email: &str) -> String {
-    let (status, user) = app
-        .post(
-            "/v1/users",
-            json!({"email_address": [email], "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{user}");
-    user["id"].as_str().unwrap().to_owned()
-}
 
 /// A user without a password (cheaper: nothing to hash).
 async fn bare_user(app: &TestApp, email: &str) -> String {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::common::fapi::FapiClient;
 use crate::common::smtp::SmtpCapture;
-use crate::common::{assert_error, Backend, TestApp};
+use crate::common::{assert_error, user, Backend, TestApp, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -15,8 +15,6 @@ on_every_backend!(
     invited_new_user_signs_up_and_joins,
     existing_users_accept_and_bad_tickets_are_refused
 );
-
-const PASSWORD: &str = "a long password";
 
 async fn spawn(backend: Backend, smtp: &SmtpCapture) -> TestApp {
     TestApp::spawn_with(backend, &format!("[email]\nsmtp_url = \"{}\"\n", smtp.url)).await
@@ -35,17 +33,6 @@ fn ticket_for(smtp: &SmtpCapture, to: &str) -> String {
         .chars()
         .take_while(char::is_ascii_alphanumeric)
         .collect()
-}
-
-async fn user(app: &TestApp, email: &str) -> String {
-    let (status, user) = app
-        .post(
-            "/v1/users",
-            json!({"email_address": [email], "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{user}");
-    user["id"].as_str().unwrap().to_owned()
 }
 
 async fn invited_new_user_signs_up_and_joins(backend: Backend) {

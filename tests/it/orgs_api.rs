@@ -2,7 +2,7 @@
 //! active organization in session tokens, on SQLite and PostgreSQL.
 
 use crate::common::fapi::FapiClient;
-use crate::common::{assert_error, Backend, TestApp};
+use crate::common::{assert_error, user, Backend, TestApp, PASSWORD};
 use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -17,19 +17,6 @@ on_every_backend!(
     list_filters_the_spec_defines,
     objects_follow_clerks_schema,
 );
-
-const PASSWORD: &str = "a long password";
-
-async fn user(app: &TestApp, email: &str) -> String {
-    let (status, user) = app
-        .post(
-            "/v1/users",
-            json!({"email_address": [email], "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{user}");
-    user["id"].as_str().unwrap().to_owned()
-}
 
 /// The claims of a token (signature checked elsewhere).
 fn claims(jwt: &str) -> Value {
@@ -666,16 +653,7 @@ fn member_ids(body: &Value) -> Vec<String> {
 /// the orgs module on a database of its own: membership filters on user
 /// attributes come through the users service.
 async fn list_filters_the_spec_defines(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let primary = crate::common::fresh_database(backend, dir.path());
-    let orgs_db = match backend {
-        Backend::Sqlite => format!("sqlite://{}/orgs.db", dir.path().display()),
-        Backend::Postgres | Backend::PgBouncer => {
-            crate::common::fresh_database(backend, dir.path())
-        }
-    };
-    let config = format!("[database.modules.orgs]\nurl = \"{orgs_db}\"\n");
-    let app = TestApp::spawn_on(backend, dir, primary, &config).await;
+    let app = TestApp::spawn_with_module_database(backend, "orgs", "").await;
     let owner = user(&app, "zoe@example.com").await;
     let ann = user(&app, "ann@example.com").await;
     let max = user(&app, "max@example.com").await;

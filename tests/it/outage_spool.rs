@@ -5,82 +5,34 @@
 //! is killed and restarted mid-outage; when the primary returns, every
 //! spooled write is applied exactly once. PostgreSQL only (replicas).
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::fapi::FapiClient;
-use crate::common::postgres::{free_port, PgPair};
-use crate::common::{Backend, TestApp, TEST_SECRET_KEY};
+use crate::common::postgres::PgPair;
+use crate::common::process::{Serve, Server};
+use crate::common::{metric_value, metrics, Backend, TestApp, PASSWORD, TEST_SECRET_KEY};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "a long password";
 /// Sessions 0..3 are touched; 3, 4 and 5 are ended three different ways.
 const SESSIONS: usize = 6;
 const OUTAGE: Duration = Duration::from_secs(30);
 
-/// A `steward serve --role session` process, killed on drop.
-struct SessionProcess {
-    child: Child,
-    fapi: String,
-    bapi: String,
-}
-
-impl SessionProcess {
-    fn start(pair: &PgPair, spool: &std::path::Path) -> Self {
-        let (fapi, bapi) = (free_port(), free_port());
-        let child = crate::common::steward_command()
-            .args(["serve", "--role", "session"])
-            .env("STEWARD__DATABASE__URL", &pair.primary_url)
-            .env("STEWARD__DATABASE__REPLICA_URLS", &pair.replica_url)
-            .env("STEWARD__DATABASE__PRIMARY_TIMEOUT", "300ms")
-            .env("STEWARD__DATABASE__BREAKER_COOLDOWN", "2s")
-            .env("STEWARD__DATABASE__CONNECT_TIMEOUT", "1s")
-            .env("STEWARD__SPOOL__PATH", spool)
-            .env("STEWARD__SPOOL__REPLAY_INTERVAL", "300ms")
-            .env(
-                "STEWARD__SERVER__FRONTEND_ADDR",
-                format!("127.0.0.1:{fapi}"),
-            )
-            .env("STEWARD__SERVER__BACKEND_ADDR", format!("127.0.0.1:{bapi}"))
-            .env("STEWARD__INSTANCE__SECRET_KEY", TEST_SECRET_KEY)
-            .env(
-                "STEWARD__INSTANCE__ENCRYPTION_KEY",
-                crate::common::TEST_ENCRYPTION_KEY,
-            )
-            .env("STEWARD__SERVER__WORKERS", "1")
-            .env("STEWARD__LOG__LEVEL", "error")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("steward serve starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", bapi)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the session process did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            child,
-            fapi: format!("http://127.0.0.1:{fapi}"),
-            bapi: format!("http://127.0.0.1:{bapi}"),
-        }
-    }
-
-    /// SIGKILL: no shutdown, no flushing.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for SessionProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `steward serve --role session` process in front of `pair`, killed
+/// on drop.
+fn session_process(pair: &PgPair, spool: &std::path::Path) -> Server {
+    let mut serve = Serve::new(&pair.primary_url, TEST_SECRET_KEY, spool);
+    serve
+        .command
+        .args(["--role", "session"])
+        .env("STEWARD__DATABASE__REPLICA_URLS", &pair.replica_url)
+        .env("STEWARD__DATABASE__PRIMARY_TIMEOUT", "300ms")
+        .env("STEWARD__DATABASE__BREAKER_COOLDOWN", "2s")
+        .env("STEWARD__DATABASE__CONNECT_TIMEOUT", "1s")
+        .env("STEWARD__SPOOL__REPLAY_INTERVAL", "300ms")
+        .env("STEWARD__LOG__LEVEL", "error");
+    serve.start()
 }
 
 /// A signed-in native app: its client token and session.
@@ -91,7 +43,7 @@ struct Device {
 
 async fn fapi(
     http: &reqwest::Client,
-    process: &SessionProcess,
+    process: &Server,
     device: &Device,
     action: &str,
 ) -> (StatusCode, Value) {
@@ -108,7 +60,7 @@ async fn fapi(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn revoke(http: &reqwest::Client, process: &SessionProcess, device: &Device) -> StatusCode {
+async fn revoke(http: &reqwest::Client, process: &Server, device: &Device) -> StatusCode {
     http.post(format!(
         "{}/v1/sessions/{}/revoke",
         process.bapi, device.session
@@ -123,7 +75,7 @@ async fn revoke(http: &reqwest::Client, process: &SessionProcess, device: &Devic
 /// Token statuses of every device, in order.
 async fn token_statuses(
     http: &reqwest::Client,
-    process: &SessionProcess,
+    process: &Server,
     devices: &[Device],
 ) -> Vec<StatusCode> {
     let mut statuses = Vec::new();
@@ -166,18 +118,9 @@ fn applied(url: &str, devices: &[String]) -> (i64, i64, Vec<String>) {
     (activity, events, statuses)
 }
 
-async fn metric(http: &reqwest::Client, process: &SessionProcess, name: &str) -> f64 {
-    let text = http
-        .get(format!("{}/metrics", process.bapi))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
+async fn metric(http: &reqwest::Client, process: &Server, name: &str) -> f64 {
+    let text = metrics(http, &process.bapi).await;
+    metric_value(&text, name).unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
 }
 
 #[actix_web::test]
@@ -222,7 +165,7 @@ async fn writes_during_an_outage_are_spooled_and_applied_exactly_once() {
     .unwrap();
 
     let http = reqwest::Client::new();
-    let process = SessionProcess::start(&pair, &spool);
+    let process = session_process(&pair, &spool);
     for device in &devices {
         assert_eq!(
             fapi(&http, &process, device, "tokens").await.0,
@@ -256,7 +199,7 @@ async fn writes_during_an_outage_are_spooled_and_applied_exactly_once() {
     // Killed mid-outage and started again (from the replica): the spooled
     // revocations still hold.
     process.kill();
-    let process = SessionProcess::start(&pair, &spool);
+    let process = session_process(&pair, &spool);
     assert_eq!(
         token_statuses(&http, &process, &devices).await,
         expected_tokens()

@@ -49,7 +49,7 @@ async fn health_readiness_and_metrics(backend: Backend) {
     assert_error(&public_metrics, StatusCode::NOT_FOUND, "resource_not_found");
 
     app.get("/v1/users").await;
-    let metrics = backend_metrics(&app).await;
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("steward_http_request_duration_seconds_bucket{listener=\"backend\",method=\"GET\",route=\"/v1/users\",status=\"200\""),
         "HTTP latency per route"
@@ -64,18 +64,6 @@ async fn health_readiness_and_metrics(backend: Backend) {
         ),
         "DB latency per query"
     );
-}
-
-/// The Backend API listener's `/metrics`.
-async fn backend_metrics(app: &TestApp) -> String {
-    let response = app
-        .http
-        .get(format!("{}/metrics", app.backend_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.text().await.unwrap()
 }
 
 /// The request-duration series of the Frontend API's `/healthz`, by labels.
@@ -94,7 +82,7 @@ async fn invented_methods_add_no_series(backend: Backend) {
     let invented = |n: usize| Method::from_bytes(format!("M{n:05}ZZ").as_bytes()).unwrap();
     let response = app.send(app.http.request(invented(0), &healthz)).await;
     assert_error(&response, StatusCode::NOT_FOUND, "resource_not_found");
-    let before = backend_metrics(&app).await;
+    let before = app.metrics().await;
     let series_before = healthz_series(&before);
     assert!(
         series_before.iter().any(|s| s.contains("method=\"other\"")),
@@ -109,7 +97,7 @@ async fn invented_methods_add_no_series(backend: Backend) {
             .unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
-    let after = backend_metrics(&app).await;
+    let after = app.metrics().await;
     assert_eq!(
         healthz_series(&after),
         series_before,
@@ -261,20 +249,7 @@ async fn restart_reuses_the_instance(backend: Backend) {
 }
 
 async fn a_module_can_have_its_own_database(backend: Backend) {
-    use diesel::prelude::*;
-    use steward::db::schema::users;
-    use steward::modules::Module;
-
-    let dir = tempfile::tempdir().unwrap();
-    let primary = crate::common::fresh_database(backend, dir.path());
-    let users_db = match backend {
-        Backend::Sqlite => format!("sqlite://{}/users.db", dir.path().display()),
-        Backend::Postgres | Backend::PgBouncer => {
-            crate::common::fresh_database(backend, dir.path())
-        }
-    };
-    let extra = format!("[database.modules.users]\nurl = \"{users_db}\"\n");
-    let app = TestApp::spawn_on(backend, dir, primary, &extra).await;
+    let app = TestApp::spawn_with_module_database(backend, "users", "").await;
     let (status, _) = app
         .post(
             "/v1/users",
@@ -292,21 +267,8 @@ async fn a_module_can_have_its_own_database(backend: Backend) {
         .map(|d| d["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["primary", "users"]);
-    let state = app.state.clone();
-    let (in_primary, in_module) = actix_web::rt::task::spawn_blocking(move || {
-        let count = |pool: &steward::db::DbPool| -> i64 {
-            users::table
-                .count()
-                .get_result(&mut *pool.get_blocking().unwrap())
-                .unwrap()
-        };
-        (
-            count(state.db.primary()),
-            count(state.db.for_module(Module::Users)),
-        )
-    })
-    .await
-    .unwrap();
+    let rows = app.row_counts().await;
+    let (in_primary, in_module) = (rows.rows("primary", "users"), rows.rows("users", "users"));
     assert_eq!(
         (in_primary, in_module),
         (0, 1),

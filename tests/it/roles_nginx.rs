@@ -5,65 +5,35 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::postgres::{cluster, free_port};
+use crate::common::process::{wait_for_port, Process, Serve, Server};
+use crate::common::{metric_value, metrics, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const KEY: &str = "sk_test_rolestestkeyrolestestkeyroles0123";
-const PASSWORD: &str = "a long password";
-
-/// A child process killed on drop.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A `steward serve` process; returns it with its FAPI and BAPI ports.
-fn steward(database_url: &str, dir: &Path, role: &str) -> (Process, u16, u16) {
-    let (fapi, bapi) = (free_port(), free_port());
+fn steward(database_url: &str, dir: &Path, role: &str) -> (Server, u16, u16) {
     let config = dir.join(format!("{role}.toml"));
     std::fs::write(
         &config,
         "[roles]\nmain = [\"orgs\", \"signin\", \"signup\", \"users\"]\n",
     )
     .unwrap();
-    let child = crate::common::steward_command()
-        .args(["serve", "--role", role, "--config"])
+    let spool = dir.join(format!("{role}-spool.db"));
+    let mut serve = Serve::new(database_url, KEY, &spool);
+    serve
+        .command
+        .args(["--role", role, "--config"])
         .arg(&config)
-        .env("STEWARD__DATABASE__URL", database_url)
-        .env(
-            "STEWARD__SERVER__FRONTEND_ADDR",
-            format!("127.0.0.1:{fapi}"),
-        )
-        .env("STEWARD__SERVER__BACKEND_ADDR", format!("127.0.0.1:{bapi}"))
-        .env("STEWARD__INSTANCE__SECRET_KEY", KEY)
-        .env(
-            "STEWARD__INSTANCE__ENCRYPTION_KEY",
-            crate::common::TEST_ENCRYPTION_KEY,
-        )
-        .env("STEWARD__SERVER__WORKERS", "1")
-        .env("STEWARD__SPOOL__PATH", dir.join(format!("{role}-spool.db")))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(format!("{role}.log"))).unwrap())
-        .spawn()
-        .expect("steward serve starts");
-    wait_for_port(bapi);
-    (Process(child), fapi, bapi)
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        .stderr(std::fs::File::create(dir.join(format!("{role}.log"))).unwrap());
+    let server = serve.start();
+    let (fapi, bapi) = (server.fapi_port, server.bapi_port);
+    (server, fapi, bapi)
 }
 
 /// nginx with the shipped configuration, its addresses replaced.
@@ -92,7 +62,7 @@ fn nginx(dir: &Path, session_port: u16, main_port: u16) -> (Process, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("nginx starts");
-    wait_for_port(port);
+    wait_for_port(port, "nginx");
     (Process(child), port)
 }
 
@@ -296,15 +266,8 @@ async fn check_refusals(
     assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let metrics = http
-            .get(format!("http://127.0.0.1:{session_bapi}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metrics.contains("steward_http_malformed_requests_total 1") {
+        let metrics = metrics(http, &format!("http://127.0.0.1:{session_bapi}")).await;
+        if metric_value(&metrics, "steward_http_malformed_requests_total") == Some(1.0) {
             break;
         }
         assert!(Instant::now() < deadline, "the refused request is counted");

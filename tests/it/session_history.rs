@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::fapi::FapiClient;
-use crate::common::{Backend, TestApp};
+use crate::common::{user, Backend, TestApp, PASSWORD};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -23,19 +23,12 @@ on_every_backend!(
     a_worker_process_runs_the_jobs,
 );
 
-const PASSWORD: &str = "a long password";
 const CHEAP_HASH: &str = "[security.argon2]\nmemory_kib = 1024\niterations = 1\n\
                           [retention]\ncompaction_interval = \"1h\"\n";
 
 /// A signed-in native device; returns its client and session id.
 async fn signed_in<'a>(app: &'a TestApp, email: &str) -> (FapiClient<'a>, String) {
-    let (status, body) = app
-        .post(
-            "/v1/users",
-            json!({"email_address": [email], "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    user(app, email).await;
     let mut phone = FapiClient::native(app);
     let session = phone.sign_in(email, PASSWORD).await;
     (phone, session)

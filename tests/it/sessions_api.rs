@@ -2,7 +2,7 @@
 //! web), and the Backend API sessions and clients, on SQLite and PostgreSQL.
 
 use crate::common::fapi::{FapiClient, APP_ORIGIN};
-use crate::common::{assert_error, Backend, TestApp};
+use crate::common::{assert_error, Backend, TestApp, PASSWORD};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -23,7 +23,6 @@ on_every_backend!(
 );
 
 const CONFIG: &str = "[frontend]\nallowed_origins = [\"http://app.example.com\"]\n";
-const PASSWORD: &str = "a long password";
 
 async fn user(app: &TestApp, email: &str) -> String {
     let (status, user) = app
@@ -134,15 +133,7 @@ async fn native_password_sign_in_token_and_reuse(backend: Backend) {
         "the same client's reused token"
     );
     assert_eq!(phone.token.as_deref(), Some(bare.as_str()));
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.backend_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("steward_session_tokens_total{outcome=\"reused\"}"));
     phone.origin = Some(APP_ORIGIN.to_owned());
     let (_, with_origin) = phone.token(&session_id).await;
@@ -855,20 +846,7 @@ async fn sign_in_tokens_and_the_ticket_strategy(backend: Backend) {
 /// With `database.modules.session.url`, clients and sessions live in their
 /// own database; sign-in, tokens and organization claims still work.
 async fn session_module_on_its_own_database(backend: Backend) {
-    use diesel::prelude::*;
-    use steward::db::schema::sessions;
-    use steward::modules::Module;
-
-    let dir = tempfile::tempdir().unwrap();
-    let primary = crate::common::fresh_database(backend, dir.path());
-    let session_db = match backend {
-        Backend::Sqlite => format!("sqlite://{}/sessions.db", dir.path().display()),
-        Backend::Postgres | Backend::PgBouncer => {
-            crate::common::fresh_database(backend, dir.path())
-        }
-    };
-    let config = format!("{CONFIG}[database.modules.session]\nurl = \"{session_db}\"\n");
-    let app = TestApp::spawn_on(backend, dir, primary, &config).await;
+    let app = TestApp::spawn_with_module_database(backend, "session", CONFIG).await;
     let user_id = user(&app, "isolated@example.com").await;
     let (_, org) = app
         .post(
@@ -912,21 +890,11 @@ async fn session_module_on_its_own_database(backend: Backend) {
         .get("o")
         .is_none());
 
-    let state = app.state.clone();
-    let (in_primary, in_session_db) = actix_web::rt::task::spawn_blocking(move || {
-        let count = |pool: &steward::db::DbPool| -> i64 {
-            sessions::table
-                .count()
-                .get_result(&mut *pool.get_blocking().unwrap())
-                .unwrap()
-        };
-        (
-            count(state.db.primary()),
-            count(state.db.for_module(Module::Session)),
-        )
-    })
-    .await
-    .unwrap();
+    let rows = app.row_counts().await;
+    let (in_primary, in_session_db) = (
+        rows.rows("primary", "sessions"),
+        rows.rows("session", "sessions"),
+    );
     assert_eq!(
         (in_primary, in_session_db),
         (0, 1),

@@ -177,16 +177,7 @@ async fn list_filters_order_and_paging(backend: Backend) {
 /// `starting_after` cursor, `email_address` ordering, and the pairs and
 /// combinations the spec refuses.
 async fn list_filters_the_spec_defines(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let primary = crate::common::fresh_database(backend, dir.path());
-    let orgs_db = match backend {
-        Backend::Sqlite => format!("sqlite://{}/orgs.db", dir.path().display()),
-        Backend::Postgres | Backend::PgBouncer => {
-            crate::common::fresh_database(backend, dir.path())
-        }
-    };
-    let config = format!("[database.modules.orgs]\nurl = \"{orgs_db}\"\n");
-    let app = TestApp::spawn_on(backend, dir, primary, &config).await;
+    let app = TestApp::spawn_with_module_database(backend, "orgs", "").await;
     let mut ids = Vec::new();
     for (name, email) in [
         ("dan_1", "zed@example.com"),

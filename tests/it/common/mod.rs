@@ -1,10 +1,10 @@
 //! Integration test harness: spawns Steward in-process on port 0 with a
 //! fresh database per test, on SQLite or on PostgreSQL.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod commit_cut;
 pub mod fapi;
 pub mod postgres;
+pub mod process;
 pub mod smtp;
 
 use std::io::Write;
@@ -102,6 +102,41 @@ pub const TEST_SECRET_KEY: &str = "sk_test_stewardtestsecretkey0123456789abcdef"
 /// instances need one, and SQLite ones then seal the same way.
 pub const TEST_ENCRYPTION_KEY: &str = "c3Rld2FyZC10ZXN0LWVuY3J5cHRpb24ta2V5LTAwMzI=";
 
+/// The password of the users [`user`] creates.
+pub const PASSWORD: &str = "a long password";
+
+/// Creates a user who can sign in with [`PASSWORD`] through the Backend
+/// API; returns its id.
+pub async fn user(app: &TestApp, email: &str) -> String {
+    let (status, user) = app
+        .post(
+            "/v1/users",
+            serde_json::json!({"email_address": [email], "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    user["id"].as_str().expect("user id").to_owned()
+}
+
+/// The Prometheus text a Backend API at `bapi_url` serves on `/metrics`.
+pub async fn metrics(http: &reqwest::Client, bapi_url: &str) -> String {
+    let response = http
+        .get(format!("{bapi_url}/metrics"))
+        .send()
+        .await
+        .expect("metrics request sent");
+    assert_eq!(response.status(), StatusCode::OK, "/metrics");
+    response.text().await.expect("metrics body")
+}
+
+/// The value of the series `name` (with its labels, if it has any) in
+/// Prometheus text.
+pub fn metric_value(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
 impl TestApp {
     /// Steward with default settings on a fresh database.
     pub async fn spawn(backend: Backend) -> Self {
@@ -113,6 +148,24 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = fresh_database(backend, dir.path());
         Self::spawn_on(backend, dir, database_url, extra_toml).await
+    }
+
+    /// Steward with `module`'s tables on a database of their own (fresh,
+    /// like the primary), and `extra_toml` layered over the defaults.
+    pub async fn spawn_with_module_database(
+        backend: Backend,
+        module: &str,
+        extra_toml: &str,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let primary = fresh_database(backend, dir.path());
+        let own = if backend.is_postgres() {
+            fresh_database(backend, dir.path())
+        } else {
+            format!("sqlite://{}/{module}.db", dir.path().display())
+        };
+        let config = format!("{extra_toml}[database.modules.{module}]\nurl = \"{own}\"\n");
+        Self::spawn_on(backend, dir, primary, &config).await
     }
 
     /// Steward on an existing database (for restart tests).
@@ -190,6 +243,11 @@ impl TestApp {
         self.send(self.bapi(Method::DELETE, path)).await
     }
 
+    /// This app's `/metrics` (Backend API listener).
+    pub async fn metrics(&self) -> String {
+        metrics(&self.http, &self.backend_url).await
+    }
+
     /// Rows per table in every database the app writes to: taken before
     /// and after a batch of requests that must all be refused, it shows
     /// that none of them wrote anything ([`TestApp::assert_rows_unchanged`]).
@@ -253,6 +311,14 @@ impl TestApp {
 /// Rows per `pool.table`, from [`TestApp::row_counts`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowCounts(std::collections::BTreeMap<String, i64>);
+
+impl RowCounts {
+    /// Rows of `table` in the database labelled `pool` (`primary`, or a
+    /// module's name); 0 where that database has no such table.
+    pub fn rows(&self, pool: &str, table: &str) -> i64 {
+        self.0.get(&format!("{pool}.{table}")).copied().unwrap_or(0)
+    }
+}
 
 fn count_rows(conn: &mut steward::db::DbConnection, table: &str) -> i64 {
     use diesel::prelude::*;

@@ -1,9 +1,9 @@
-//! An ephemeral PostgreSQL cluster for one test binary.
+//! An ephemeral PostgreSQL cluster for the test run.
 //!
-//! Started once per test binary with initdb/pg_ctl (as the `postgres` user
-//! when running as root, because PostgreSQL refuses to run as root), on a
-//! free loopback port, with its data and socket in a temp dir. Each test gets
-//! its own database. A watchdog shell stops the cluster and removes its
+//! Started once per run (the integration tests are one binary) with
+//! initdb/pg_ctl (as the `postgres` user when running as root, because
+//! PostgreSQL refuses to run as root), on a free loopback port, with its
+//! data and socket in a temp dir. Each test gets its own database. A watchdog shell stops the cluster and removes its
 //! files when the test process exits, however it exits.
 
 use std::path::{Path, PathBuf};
@@ -20,9 +20,9 @@ pub struct PgCluster {
 
 static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
 
-/// The cluster for this test binary, started on first use. Panics with the
-/// reason when PostgreSQL cannot be started: a test that needs it must fail
-/// loudly, never skip.
+/// The cluster of this run, started on first use. Panics with the reason
+/// when PostgreSQL cannot be started: a test that needs it must fail loudly,
+/// never skip.
 pub fn cluster() -> &'static PgCluster {
     CLUSTER.get_or_init(|| {
         PgCluster::start().unwrap_or_else(|e| panic!("PostgreSQL test cluster: {e}"))
@@ -103,15 +103,15 @@ pub fn free_port() -> u16 {
 }
 
 /// PgBouncer 1.18 in transaction mode in front of the test cluster, one per
-/// test binary; every database of the cluster is reachable through it.
+/// run; every database of the cluster is reachable through it.
 pub struct Bouncer {
     port: u16,
 }
 
 static BOUNCER: OnceLock<Bouncer> = OnceLock::new();
 
-/// The bouncer for this test binary, started on first use; fails loudly
-/// when PgBouncer is not installed.
+/// The bouncer of this run, started on first use; fails loudly when
+/// PgBouncer is not installed.
 pub fn bouncer() -> &'static Bouncer {
     BOUNCER
         .get_or_init(|| Bouncer::start(cluster().port).unwrap_or_else(|e| panic!("PgBouncer: {e}")))

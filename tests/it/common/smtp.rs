@@ -123,6 +123,19 @@ impl SmtpCapture {
     }
 }
 
+/// The six-digit code in the plain-text part of the message sent to `to`.
+pub fn code_for(smtp: &SmtpCapture, to: &str) -> String {
+    let message = smtp.wait_for_message(to, Duration::from_secs(10));
+    let body = message
+        .split("Content-Type: text/plain")
+        .nth(1)
+        .expect("a text part");
+    body.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {body}"))
+        .to_owned()
+}
+
 /// The addresses in the `X-RcptTo` header aiosmtpd adds.
 fn envelope_recipients(message: &str) -> Vec<String> {
     message
