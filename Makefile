@@ -13,7 +13,7 @@ TEST_PACKAGES := postgresql pgbouncer nginx
 SDK_DIR := tests/sdk
 # Python tools for the tests: aiosmtpd (a real SMTP server that captures
 # mail) and schemathesis (checks the Backend API against Clerk's OpenAPI
-# spec, tests/conformance.rs).
+# spec, tests/it/conformance.rs).
 VENV := .tools/venv
 AIOSMTPD_VERSION := 1.4.6
 SCHEMATHESIS_VERSION := 4.32.5

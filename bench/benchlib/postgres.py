@@ -1,6 +1,6 @@
 """An ephemeral PostgreSQL cluster for one benchmark run.
 
-As tests/common/postgres.rs does: initdb into a temp dir, owned by and run
+As tests/it/common/postgres.rs does: initdb into a temp dir, owned by and run
 as the `postgres` user when we are root (PostgreSQL refuses to run as
 root), listening on 127.0.0.1 at a free port, socket dir outside the data
 dir. Unlike the tests, durability stays at PostgreSQL's defaults (fsync,

@@ -13,7 +13,7 @@ BAPI `POST /v1/users` without a password, a BAPI sign-in token
 through FAPI as a native client (`POST /v1/client/sign_ins?_is_native=true`,
 `strategy=ticket`). The response's `Authorization` header is the client
 JWT, sent back raw in `Authorization` as Clerk's mobile SDKs do
-(tests/common/fapi.rs). A handful of users get a password (one Argon2id
+(tests/it/common/fapi.rs). A handful of users get a password (one Argon2id
 hash each at the run's cost) for the sign-in scenario.
 """
 
