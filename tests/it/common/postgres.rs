@@ -94,6 +94,48 @@ fn run_as_postgres(program: &Path, args: &[&str], root: bool) -> Result<(), Stri
     }
 }
 
+/// A new directory under /tmp for a cluster's data, with a `sockets`
+/// directory inside, owned by `postgres` when running as root. It outlives
+/// this process until the watchdog removes it.
+fn postgres_dir(prefix: &str, root: bool) -> Result<PathBuf, String> {
+    let base = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .map_err(|e| e.to_string())?
+        .keep();
+    std::fs::create_dir_all(base.join("sockets")).map_err(|e| e.to_string())?;
+    if root {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&base)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err("chown to postgres failed (does the postgres user exist?)".into());
+        }
+    }
+    Ok(base)
+}
+
+/// A new cluster in `data`: UTF-8, superuser `postgres`, trusted local
+/// connections, and no fsync (test data need not survive a crash).
+fn initdb(bindir: &Path, data: &str, root: bool) -> Result<(), String> {
+    run_as_postgres(
+        &bindir.join("initdb"),
+        &[
+            "-D",
+            data,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        root,
+    )
+}
+
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -171,49 +213,18 @@ impl PgCluster {
     fn start() -> Result<Self, String> {
         let bindir = pg_bindir()?;
         let root = is_root();
-        let base = tempfile::Builder::new()
-            .prefix("steward-pg-")
-            .tempdir_in("/tmp")
-            .map_err(|e| e.to_string())?
-            .keep();
+        let base = postgres_dir("steward-pg-", root)?;
         let data = base.join("data");
         let sockets = base.join("sockets");
-        std::fs::create_dir_all(&sockets).map_err(|e| e.to_string())?;
-        if root {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&base)
-                .status()
-                .map_err(|e| e.to_string())?;
-            if !status.success() {
-                return Err("chown to postgres failed (does the postgres user exist?)".into());
-            }
-        }
         let data_str = data.to_string_lossy().into_owned();
-        run_as_postgres(
-            &bindir.join("initdb"),
-            &[
-                "-D",
-                &data_str,
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-            root,
-        )?;
+        initdb(&bindir, &data_str, root)?;
         let port = free_port();
         let conf = format!(
             "\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n\
              fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 300\n",
             sockets.display()
         );
-        let conf_path = data.join("postgresql.conf");
-        let mut existing = std::fs::read_to_string(&conf_path).map_err(|e| e.to_string())?;
-        existing.push_str(&conf);
-        std::fs::write(&conf_path, existing).map_err(|e| e.to_string())?;
+        append(&format!("{data_str}/postgresql.conf"), &conf)?;
         let log = base.join("postgres.log").to_string_lossy().into_owned();
         run_as_postgres(
             &bindir.join("pg_ctl"),
@@ -287,36 +298,11 @@ impl PgPair {
     fn try_start() -> Result<Self, String> {
         let bindir = pg_bindir()?;
         let root = is_root();
-        let base = tempfile::Builder::new()
-            .prefix("steward-pgpair-")
-            .tempdir_in("/tmp")
-            .map_err(|e| e.to_string())?
-            .keep();
+        let base = postgres_dir("steward-pgpair-", root)?;
         let sockets = base.join("sockets");
-        std::fs::create_dir_all(&sockets).map_err(|e| e.to_string())?;
-        if root {
-            Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&base)
-                .status()
-                .map_err(|e| e.to_string())?;
-        }
         let primary = base.join("primary").to_string_lossy().into_owned();
         let replica = base.join("replica").to_string_lossy().into_owned();
-        run_as_postgres(
-            &bindir.join("initdb"),
-            &[
-                "-D",
-                &primary,
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-            root,
-        )?;
+        initdb(&bindir, &primary, root)?;
         let (primary_port, replica_port) = (free_port(), free_port());
         let settings = |port: u16| {
             format!(
