@@ -7,12 +7,11 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 
 use crate::common::fapi::{FapiClient, APP_ORIGIN};
-use crate::common::{assert_error, Backend, TestApp};
+use crate::common::{assert_error, user, Backend, TestApp, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 const CONFIG: &str = "[frontend]\nallowed_origins = [\"http://app.example.com\"]\n";
-const PASSWORD: &str = "a long enough password";
 
 on_every_backend!(
     a_null_origin_changes_nothing,
@@ -21,21 +20,9 @@ on_every_backend!(
     database_and_spool_files_are_private,
 );
 
-/// A user created through the Backend API.
-async fn create_user(app: &TestApp, email: &str) -> Value {
-    let (status, user) = app
-        .post(
-            "/v1/users",
-            json!({"email_address": [email], "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{user}");
-    user
-}
-
 async fn a_null_origin_changes_nothing(backend: Backend) {
     let app = TestApp::spawn_with(backend, CONFIG).await;
-    let user = create_user(&app, "null@example.com").await;
+    let user = user(&app, "null@example.com").await;
 
     // A sandboxed iframe or a `data:` page sends `Origin: null`.
     let mut framed = FapiClient::web(&app);
@@ -57,10 +44,7 @@ async fn a_null_origin_changes_nothing(backend: Backend) {
     assert_eq!(framed.token, None, "no client was handed out");
     assert_eq!(app.user_count().await, 1, "no user was created");
     let (_, sessions) = app
-        .get(&format!(
-            "/v1/sessions?user_id={}",
-            user["id"].as_str().unwrap()
-        ))
+        .get(&format!("/v1/sessions?user_id={}", user.as_str()))
         .await;
     assert_eq!(sessions, json!([]), "no session was created");
 
@@ -202,7 +186,7 @@ fn assert_private(response: &reqwest::Response, what: &str) {
 
 async fn credential_responses_are_not_stored(backend: Backend) {
     let app = TestApp::spawn_with(backend, CONFIG).await;
-    let user = create_user(&app, "private@example.com").await;
+    let user = user(&app, "private@example.com").await;
     let mut browser = FapiClient::web(&app);
     let session_id = browser.sign_in("private@example.com", PASSWORD).await;
     let cookie = format!("__client={}", browser.token.clone().unwrap());
@@ -233,9 +217,7 @@ async fn credential_responses_are_not_stored(backend: Backend) {
         .unwrap();
     assert_private(&sign_in, "a sign-in envelope (signing in again)");
 
-    let (_, session) = app
-        .post("/v1/sessions", json!({"user_id": user["id"]}))
-        .await;
+    let (_, session) = app.post("/v1/sessions", json!({"user_id": user})).await;
     let token = app
         .bapi(
             Method::POST,
@@ -269,7 +251,7 @@ async fn database_and_spool_files_are_private(backend: Backend) {
     let root = dir.path().to_owned();
     let app = TestApp::spawn_on(backend, dir, url, "").await;
     // A write, so the WAL files exist.
-    create_user(&app, "modes@example.com").await;
+    user(&app, "modes@example.com").await;
 
     let mut files = vec![root.join("spool.db")];
     if backend == Backend::Sqlite {

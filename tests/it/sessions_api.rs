@@ -3,7 +3,7 @@
 //! API's sessions and clients in `backend`.
 
 use crate::common::fapi::{FapiClient, APP_ORIGIN};
-use crate::common::{assert_error, Backend, TestApp, PASSWORD};
+use crate::common::{assert_error, user, Backend, TestApp, PASSWORD};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -20,17 +20,6 @@ mod backend;
 mod sign_in;
 
 const CONFIG: &str = "[frontend]\nallowed_origins = [\"http://app.example.com\"]\n";
-
-async fn user(app: &TestApp, email: &str) -> String {
-    let (status, user) = app
-        .post(
-            "/v1/users",
-            json!({"email_address": [email], "password": PASSWORD, "first_name": "Test"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{user}");
-    user["id"].as_str().unwrap().to_owned()
-}
 
 /// Verifies a session token against the instance's JWKS and returns its claims.
 async fn verify(app: &TestApp, jwt: &str) -> Value {
