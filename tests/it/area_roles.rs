@@ -6,11 +6,11 @@
 //! does not need it.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::postgres::{cluster, free_port, PgPair};
-use crate::common::{assert_error, Backend, TestApp};
+use crate::common::process::{call, nginx, Process, Serve, Server};
+use crate::common::{assert_error, Backend, TestApp, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -176,61 +176,25 @@ async fn a_module_database_down_at_start_up_stops_only_what_needs_it() {
 }
 
 const KEY: &str = "sk_test_arearolestestkeyarearolestest0123";
-const PASSWORD: &str = "a long password";
-
-/// A child process killed on drop.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A `steward serve --role ROLE` process; returns it with its FAPI and
 /// BAPI ports.
-fn steward(database_url: &str, dir: &Path, role: &str) -> (Process, u16, u16) {
-    let (fapi, bapi) = (free_port(), free_port());
-    let child = crate::common::steward_command()
-        .args(["serve", "--role", role])
-        .env("STEWARD__DATABASE__URL", database_url)
-        .env(
-            "STEWARD__SERVER__FRONTEND_ADDR",
-            format!("127.0.0.1:{fapi}"),
-        )
-        .env("STEWARD__SERVER__BACKEND_ADDR", format!("127.0.0.1:{bapi}"))
-        .env("STEWARD__INSTANCE__SECRET_KEY", KEY)
-        .env(
-            "STEWARD__INSTANCE__ENCRYPTION_KEY",
-            crate::common::TEST_ENCRYPTION_KEY,
-        )
-        .env("STEWARD__SERVER__WORKERS", "1")
-        .env("STEWARD__SPOOL__PATH", dir.join(format!("{role}-spool.db")))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(format!("{role}.log"))).unwrap())
-        .spawn()
-        .expect("steward serve starts");
-    wait_for_port(bapi);
-    (Process(child), fapi, bapi)
+fn steward(database_url: &str, dir: &Path, role: &str) -> (Server, u16, u16) {
+    let spool = dir.join(format!("{role}-spool.db"));
+    let mut serve = Serve::new(database_url, KEY, &spool);
+    serve
+        .command
+        .args(["--role", role])
+        .stderr(std::fs::File::create(dir.join(format!("{role}.log"))).unwrap());
+    let server = serve.start();
+    let (fapi, bapi) = (server.fapi_port, server.bapi_port);
+    (server, fapi, bapi)
 }
 
 /// nginx with the shipped configuration turned into the full per-area
 /// split (each area upstream's commented address), addresses replaced by
 /// the areas' processes' Frontend API ports.
 fn nginx_full_split(dir: &Path, ports: &[(&str, u16)]) -> (Process, u16) {
-    let program = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-        .expect("nginx is installed (make test-deps)");
     let port = free_port();
     let mut conf = include_str!("../../deploy/nginx.conf")
         .replace(
@@ -250,53 +214,7 @@ fn nginx_full_split(dir: &Path, ports: &[(&str, u16)]) -> (Process, u16) {
             &format!("127.0.0.1:{actual};"),
         );
     }
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new(program)
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .args(["-e", "stderr", "-g"])
-        .arg(format!(
-            "daemon off; master_process off; pid {}/nginx.pid;",
-            dir.display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx starts");
-    wait_for_port(port);
-    (Process(child), port)
-}
-
-/// A native Frontend API call through nginx: status, the client token
-/// handed back, the body and `Retry-After`.
-async fn call(
-    http: &reqwest::Client,
-    method: Method,
-    url: String,
-    token: Option<&str>,
-    form: &[(&str, &str)],
-) -> (StatusCode, Option<String>, Value, Option<String>) {
-    let mut request = http.request(method, url);
-    if let Some(token) = token {
-        request = request.header("authorization", token);
-    }
-    if !form.is_empty() {
-        request = request.form(form);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let (authorization, retry_after) = (header("authorization"), header("retry-after"));
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, authorization, body, retry_after)
+    (nginx(dir, &conf, port), port)
 }
 
 /// The full per-area split behind the shipped nginx configuration: one
@@ -306,7 +224,7 @@ async fn call(
 async fn full_per_area_split_behind_nginx(database_url: String) {
     let dir = tempfile::tempdir().unwrap();
     let areas = ["session", "signin", "signup", "users", "orgs"];
-    let mut processes: Vec<(Process, u16, u16)> = areas
+    let mut processes: Vec<(Server, u16, u16)> = areas
         .iter()
         .map(|role| steward(&database_url, dir.path(), role))
         .collect();

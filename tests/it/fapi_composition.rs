@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::common::fapi::FapiClient;
 use crate::common::smtp::SmtpCapture;
-use crate::common::{assert_error, Backend, TestApp};
+use crate::common::{assert_error, Backend, TestApp, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -22,7 +22,6 @@ on_every_backend!(
 
 const CONFIG: &str = "[frontend]\nallowed_origins = [\"http://app.example.com\"]\n\
                       [session]\nmulti_session = true\n";
-const PASSWORD: &str = "a long password";
 
 /// Every product area but the session module, present or announced.
 const OTHER_AREAS: [(&str, &str); 8] = [

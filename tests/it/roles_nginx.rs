@@ -5,11 +5,10 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::postgres::{cluster, free_port};
-use crate::common::process::{wait_for_port, Process, Serve, Server};
+use crate::common::process::{self, call, Process, Serve, Server};
 use crate::common::{metric_value, metrics, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -38,60 +37,12 @@ fn steward(database_url: &str, dir: &Path, role: &str) -> (Server, u16, u16) {
 
 /// nginx with the shipped configuration, its addresses replaced.
 fn nginx(dir: &Path, session_port: u16, main_port: u16) -> (Process, u16) {
-    let program = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-        .expect("nginx is installed (make test-deps)");
     let port = free_port();
     let conf = include_str!("../../deploy/nginx.conf")
         .replace("127.0.0.1:8180", &format!("127.0.0.1:{session_port}"))
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{main_port}"))
         .replace("127.0.0.1:8000", &format!("127.0.0.1:{port}"));
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new(program)
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .args(["-e", "stderr", "-g"])
-        .arg(format!(
-            "daemon off; master_process off; pid {}/nginx.pid;",
-            dir.display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx starts");
-    wait_for_port(port, "nginx");
-    (Process(child), port)
-}
-
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    form: &[(&str, &str)],
-) -> (StatusCode, Option<String>, Value, Option<String>) {
-    let mut request = http.request(method, url);
-    if let Some(token) = token {
-        request = request.header("authorization", token);
-    }
-    if !form.is_empty() {
-        request = request.form(form);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let (authorization, retry_after) = (header("authorization"), header("retry-after"));
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, authorization, body, retry_after)
+    (process::nginx(dir, &conf, port), port)
 }
 
 async fn check_roles_behind_nginx(database_url: String) {

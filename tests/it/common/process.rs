@@ -1,9 +1,13 @@
 //! Child processes of the tests: `steward serve` as an operator runs it,
-//! and the wait until a child listens on its port.
+//! nginx in front of such processes, the wait until a child listens on its
+//! port, and a Frontend API call to them.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
 
 use super::postgres::free_port;
 
@@ -115,4 +119,62 @@ impl Server {
     pub fn kill(self) {
         self.process.kill();
     }
+}
+
+/// nginx (Debian's) in the foreground with the configuration `conf`,
+/// written into `dir`; returns once it listens on `port`, the one `conf`
+/// names.
+pub fn nginx(dir: &Path, conf: &str, port: u16) -> Process {
+    let program = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("nginx is installed (make test-deps)");
+    std::fs::write(dir.join("nginx.conf"), conf).expect("write nginx.conf");
+    let child = Command::new(program)
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .args(["-e", "stderr", "-g"])
+        .arg(format!(
+            "daemon off; master_process off; pid {}/nginx.pid;",
+            dir.display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx starts");
+    let process = Process(child);
+    wait_for_port(port, "nginx");
+    process
+}
+
+/// A native Frontend API call to a child process (or nginx in front of
+/// some): status, the client token handed back, the body and `Retry-After`.
+pub async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    form: &[(&str, &str)],
+) -> (StatusCode, Option<String>, Value, Option<String>) {
+    let mut request = http.request(method, url);
+    if let Some(token) = token {
+        request = request.header("authorization", token);
+    }
+    if !form.is_empty() {
+        request = request.form(form);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (authorization, retry_after) = (header("authorization"), header("retry-after"));
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, authorization, body, retry_after)
 }
