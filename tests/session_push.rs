@@ -18,13 +18,16 @@ use common::{Backend, TestApp};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use steward::db::schema::{outbox, outbox_versions, session_org_claims};
+use steward::db::schema::{
+    outbox, outbox_backfills, outbox_versions, session_org_claims, session_users,
+};
 use steward::modules::Module;
 
 on_every_backend!(
     role_change_reaches_the_next_token,
     switching_needs_a_membership,
     client_shows_users_as_the_users_area_does,
+    data_from_before_the_outbox_is_filled_on_start,
 );
 
 const PASSWORD: &str = "a long password";
@@ -284,6 +287,59 @@ async fn client_shows_users_as_the_users_area_does(backend: Backend) {
         }),
         "the session's public user data",
     );
+}
+
+/// An instance upgraded from before the outbox: its session tables are
+/// empty and nothing was ever written to the outbox. The first start fills
+/// them from the memberships and users that exist.
+async fn data_from_before_the_outbox_is_filled_on_start(backend: Backend) {
+    let first = TestApp::spawn(backend).await;
+    let owner = user(&first, "owner@example.com").await;
+    let member = user(&first, "member@example.com").await;
+    let org_id = organization(&first, "Team", &owner, Some(&member)).await;
+    let mut phone = FapiClient::native(&first);
+    let session = phone.sign_in("member@example.com", PASSWORD).await;
+
+    let state = first.state.clone();
+    actix_web::rt::task::spawn_blocking(move || {
+        let mut conn = state.db.primary().get_blocking().unwrap();
+        diesel::delete(session_org_claims::table).execute(&mut *conn).unwrap();
+        diesel::delete(session_users::table).execute(&mut *conn).unwrap();
+        diesel::delete(outbox::table).execute(&mut *conn).unwrap();
+        diesel::delete(outbox_versions::table).execute(&mut *conn).unwrap();
+        diesel::delete(outbox_backfills::table).execute(&mut *conn).unwrap();
+    })
+    .await
+    .unwrap();
+    let (status, client) = phone.get("/v1/client").await;
+    assert_eq!(status, StatusCode::OK, "{client}");
+    assert!(
+        client["response"]["sessions"][0].get("user").is_none(),
+        "the session area has no copy yet: {client}"
+    );
+    let (status, body) = touch(&mut phone, &session, &org_id).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no claims yet: {body}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let _second = TestApp::spawn_on(backend, dir, first.database_url.clone(), "").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, client) = phone.get("/v1/client").await;
+        assert_eq!(status, StatusCode::OK, "{client}");
+        if client["response"]["sessions"][0]["user"]["id"] == member.as_str() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "users never filled: {client}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = touch(&mut phone, &session, &org_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, token) = phone.token(&session).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert_eq!(claims(token["jwt"].as_str().unwrap())["o"]["rol"], "member");
+    let (_, waiting) = outbox_state(&first, &owner, &org_id).await;
+    assert_eq!(waiting, 0, "every membership was delivered, the owner's too");
+    assert_eq!(applied_versions(&first, &owner, &org_id).await, vec![1]);
 }
 
 /// Steward with the session area on the primary of `session`, everything
