@@ -48,7 +48,10 @@ async fn user(app: &TestApp, email: &str) -> String {
 /// An organization created by `owner`, with `member` in it as `org:member`.
 async fn organization(app: &TestApp, name: &str, owner: &str, member: Option<&str>) -> String {
     let (status, org) = app
-        .post("/v1/organizations", json!({"name": name, "created_by": owner}))
+        .post(
+            "/v1/organizations",
+            json!({"name": name, "created_by": owner}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{org}");
     let org_id = org["id"].as_str().unwrap().to_owned();
@@ -201,14 +204,20 @@ async fn switching_needs_a_membership(backend: Backend) {
 
     let (status, body) = touch(&mut phone, &session, &theirs).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["response"]["last_active_organization_id"], theirs.as_str());
+    assert_eq!(
+        body["response"]["last_active_organization_id"],
+        theirs.as_str()
+    );
     let (status, body) = touch(&mut phone, &session, &other).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["errors"][0]["code"], "resource_not_found");
     // By slug too, as before.
     let (status, body) = touch(&mut phone, &session, "theirs").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["response"]["last_active_organization_id"], theirs.as_str());
+    assert_eq!(
+        body["response"]["last_active_organization_id"],
+        theirs.as_str()
+    );
 
     // A former member cannot switch back.
     let (status, body) = app
@@ -255,11 +264,17 @@ async fn client_shows_users_as_the_users_area_does(backend: Backend) {
     let mut phone = FapiClient::native(&app);
     phone.sign_in("shown@example.com", PASSWORD).await;
     let (status, added) = phone
-        .post("/v1/me/email_addresses", &[("email_address", "second@example.com")])
+        .post(
+            "/v1/me/email_addresses",
+            &[("email_address", "second@example.com")],
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{added}");
     let (status, _) = app
-        .patch(&format!("/v1/users/{user_id}"), json!({"first_name": "Amazing Grace"}))
+        .patch(
+            &format!("/v1/users/{user_id}"),
+            json!({"first_name": "Amazing Grace"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
 
@@ -303,11 +318,19 @@ async fn data_from_before_the_outbox_is_filled_on_start(backend: Backend) {
     let state = first.state.clone();
     actix_web::rt::task::spawn_blocking(move || {
         let mut conn = state.db.primary().get_blocking().unwrap();
-        diesel::delete(session_org_claims::table).execute(&mut *conn).unwrap();
-        diesel::delete(session_users::table).execute(&mut *conn).unwrap();
+        diesel::delete(session_org_claims::table)
+            .execute(&mut *conn)
+            .unwrap();
+        diesel::delete(session_users::table)
+            .execute(&mut *conn)
+            .unwrap();
         diesel::delete(outbox::table).execute(&mut *conn).unwrap();
-        diesel::delete(outbox_versions::table).execute(&mut *conn).unwrap();
-        diesel::delete(outbox_backfills::table).execute(&mut *conn).unwrap();
+        diesel::delete(outbox_versions::table)
+            .execute(&mut *conn)
+            .unwrap();
+        diesel::delete(outbox_backfills::table)
+            .execute(&mut *conn)
+            .unwrap();
     })
     .await
     .unwrap();
@@ -338,8 +361,64 @@ async fn data_from_before_the_outbox_is_filled_on_start(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{token}");
     assert_eq!(claims(token["jwt"].as_str().unwrap())["o"]["rol"], "member");
     let (_, waiting) = outbox_state(&first, &owner, &org_id).await;
-    assert_eq!(waiting, 0, "every membership was delivered, the owner's too");
+    assert_eq!(
+        waiting, 0,
+        "every membership was delivered, the owner's too"
+    );
     assert_eq!(applied_versions(&first, &owner, &org_id).await, vec![1]);
+}
+
+/// Role changes racing on PostgreSQL, each request delivering the outbox
+/// as the others do: whatever order the deliveries land in, the session
+/// area ends with the role of the change that committed last, applied at
+/// the last version, and nothing left waiting.
+#[actix_web::test]
+async fn racing_changes_and_deliveries_end_in_the_last_committed_state() {
+    let app = TestApp::spawn_with(Backend::Postgres, NO_REUSE).await;
+    let owner = user(&app, "owner@example.com").await;
+    let member = user(&app, "member@example.com").await;
+    let org_id = organization(&app, "Team", &owner, Some(&member)).await;
+    let mut phone = FapiClient::native(&app);
+    let session = phone.sign_in("member@example.com", PASSWORD).await;
+    let (status, body) = touch(&mut phone, &session, &org_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let changes = (0..12).map(|i| {
+        let role = if i % 2 == 0 {
+            "org:admin"
+        } else {
+            "org:member"
+        };
+        change_role(&app, &org_id, &member, role)
+    });
+    futures_util::future::join_all(changes).await;
+
+    let (status, memberships) = app
+        .get(&format!(
+            "/v1/organizations/{org_id}/memberships?user_id={member}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{memberships}");
+    let role = memberships["data"][0]["role"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let latest = loop {
+        let (latest, waiting) = outbox_state(&app, &member, &org_id).await;
+        if waiting == 0 {
+            break latest;
+        }
+        assert!(Instant::now() < deadline, "{waiting} rows never delivered");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (status, token) = phone.token(&session).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    let claims = claims(token["jwt"].as_str().unwrap());
+    assert_eq!(claims["o"]["id"], org_id.as_str());
+    assert_eq!(claims["o"]["rol"], role.strip_prefix("org:").unwrap());
+    assert_eq!(
+        applied_versions(&app, &member, &org_id).await,
+        vec![latest],
+        "the last version is the one kept"
+    );
 }
 
 /// Steward with the session area on the primary of `session`, everything
@@ -370,7 +449,10 @@ async fn the_session_area_keeps_working_while_the_main_database_is_down() {
     main.kill_primary();
     let (status, body) = touch(&mut phone, &session, &theirs).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["response"]["last_active_organization_id"], theirs.as_str());
+    assert_eq!(
+        body["response"]["last_active_organization_id"],
+        theirs.as_str()
+    );
     let (status, token) = phone.token(&session).await;
     assert_eq!(status, StatusCode::OK, "{token}");
     let claims = claims(token["jwt"].as_str().unwrap());
@@ -378,7 +460,10 @@ async fn the_session_area_keeps_working_while_the_main_database_is_down() {
     assert_eq!(claims["o"]["rol"], "admin");
     let (status, client) = phone.get("/v1/client").await;
     assert_eq!(status, StatusCode::OK, "{client}");
-    assert_eq!(client["response"]["sessions"][0]["user"]["id"], member.as_str());
+    assert_eq!(
+        client["response"]["sessions"][0]["user"]["id"],
+        member.as_str()
+    );
     assert_eq!(
         client["response"]["sessions"][0]["public_user_data"]["identifier"],
         "member@example.com"

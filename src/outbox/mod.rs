@@ -149,7 +149,9 @@ pub async fn deliver(
         // PostgreSQL then lock the receiver's rows in the same order and
         // cannot deadlock.
         let mut batch = batch;
-        batch.sort_by(|a, b| (&a.topic, &a.entity, a.version).cmp(&(&b.topic, &b.entity, b.version)));
+        batch.sort_by(|a, b| {
+            (&a.topic, &a.entity, a.version).cmp(&(&b.topic, &b.entity, b.version))
+        });
         let attempt = Arc::new(batch);
         let applying = attempt.clone();
         let changed = target

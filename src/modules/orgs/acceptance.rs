@@ -5,8 +5,8 @@
 
 use diesel::prelude::*;
 
-use super::push::deliver_soon;
 use super::invitations::{find, object, settle, InvitationObject, InvitationRow};
+use super::push::deliver_soon;
 use super::service::{ensure_room, insert_member, load_org, lock_org, new_membership, pool};
 use super::store;
 use crate::crypto::secret_keys::digest;

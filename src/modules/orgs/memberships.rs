@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::claims;
-use super::push::{claims_changed, deliver_soon};
 use super::model::{MembershipObject, MembershipRow, OrganizationObject, OrganizationRow};
+use super::push::{claims_changed, deliver_soon};
 use super::service::{apply_metadata, load_org, lock_org, new_membership, pool, MANAGE_MEMBERS};
 use super::store::{self, MembershipFilter};
 use crate::db::{write_transaction, DbConnection};

@@ -12,11 +12,11 @@ pub use super::memberships::{
     remove_deleted_user, remove_member, CreateMembership,
 };
 pub(super) use super::memberships::{ensure_role_exists, ensure_room, insert_member};
-use super::push::{self, deliver_soon};
-pub use super::push::BACKFILL as SESSION_CLAIMS_BACKFILL;
 use super::model::{MembershipRow, OrganizationRow};
-use super::store::{self, MembershipFilter, SettingsRow};
+pub use super::push::BACKFILL as SESSION_CLAIMS_BACKFILL;
+use super::push::{self, deliver_soon};
 use super::slug;
+use super::store::{self, MembershipFilter, SettingsRow};
 use crate::crypto::ids::new_id;
 use crate::db::{write_transaction, DbConnection, DbPool};
 use crate::http::{ApiError, ErrorCode, Pagination};
@@ -249,7 +249,7 @@ pub struct UpdateOrganization {
     pub admin_delete_enabled: Option<bool>,
 }
 
-/// Updates an organization; a new slug refreshes members' token claims.
+/// Updates an organization; a new slug pushes the members' new token claims.
 pub async fn update(
     state: &AppState,
     id_or_slug: String,
@@ -266,25 +266,31 @@ pub async fn update(
         }
     }
     let slug_changed = new_slug.is_some();
-    let org = modify_org(state, "orgs.update", id_or_slug, slug_changed, move |conn, org| {
-        let (name, new_slug) = (name.clone(), new_slug.clone());
-        if let Some(slug) = new_slug {
-            if store::slug_taken(conn, &slug, &org.id)? {
-                return Err(slug_taken());
+    let org = modify_org(
+        state,
+        "orgs.update",
+        id_or_slug,
+        slug_changed,
+        move |conn, org| {
+            let (name, new_slug) = (name.clone(), new_slug.clone());
+            if let Some(slug) = new_slug {
+                if store::slug_taken(conn, &slug, &org.id)? {
+                    return Err(slug_taken());
+                }
+                org.slug = slug;
             }
-            org.slug = slug;
-        }
-        if let Some(name) = name {
-            org.name = name;
-        }
-        if let Some(max) = input.max_allowed_memberships {
-            org.max_allowed_memberships = max;
-        }
-        if let Some(enabled) = input.admin_delete_enabled {
-            org.admin_delete_enabled = enabled;
-        }
-        Ok(())
-    })
+            if let Some(name) = name {
+                org.name = name;
+            }
+            if let Some(max) = input.max_allowed_memberships {
+                org.max_allowed_memberships = max;
+            }
+            if let Some(enabled) = input.admin_delete_enabled {
+                org.admin_delete_enabled = enabled;
+            }
+            Ok(())
+        },
+    )
     .await?;
     if slug_changed {
         deliver_soon(state).await;

@@ -1,16 +1,17 @@
 //! Organization permissions (Backend API `/v1/organization_permissions`):
 //! list, get, create, update, delete. System permissions cannot change;
-//! deleting a permission refreshes the token claims of the roles that had it.
+//! deleting a permission pushes the new token claims of every member
+//! holding a role that had it.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{key, name, permission_object, role_holders_changed, system_immutable};
-use crate::modules::orgs::push::deliver_soon;
 use crate::crypto::ids::new_id;
 use crate::db::write_transaction;
 use crate::http::ApiError;
 use crate::modules::orgs::list::{self, RoleSearch};
+use crate::modules::orgs::push::deliver_soon;
 use crate::modules::orgs::service::pool;
 use crate::modules::orgs::store::{self, PermissionRow};
 use crate::state::AppState;

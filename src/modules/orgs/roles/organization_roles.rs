@@ -1,18 +1,18 @@
 //! Organization roles (Backend API `/v1/organization_roles`): list, get,
 //! create, update, delete, and granting or revoking a role's permissions.
-//! A change to what a role grants refreshes its holders' token claims.
+//! A change to what a role grants pushes its holders' new token claims.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{key, name, permission_object, role_holders_changed, system_immutable};
-use crate::modules::orgs::push::deliver_soon;
 use crate::crypto::ids::new_id;
 use crate::db::{write_transaction, DbConnection};
 use crate::http::{ApiError, ErrorCode};
 use crate::modules::orgs::claims;
 use crate::modules::orgs::list::{self, RoleSearch};
 use crate::modules::orgs::model::{RoleObject, RoleRow};
+use crate::modules::orgs::push::deliver_soon;
 use crate::modules::orgs::service::{self, pool};
 use crate::modules::orgs::store::{self, SettingsRow};
 use crate::state::AppState;

@@ -1,7 +1,6 @@
 //! Creating a user (`POST /v1/users`): every field is validated before the
 //! user and their email addresses are written in one transaction.
 
-use crate::modules::users::push;
 use super::{ensure_free, identifier_taken, lockout_ms, pool};
 use crate::crypto::ids::{new_id, prefix};
 use crate::db::write_transaction;
@@ -9,6 +8,7 @@ use crate::http::ApiError;
 use crate::metadata;
 use crate::modules::users::model::{EmailAddressRow, UserObject, UserRow};
 use crate::modules::users::password::prepare_password;
+use crate::modules::users::push;
 use crate::modules::users::requests::CreateUser;
 use crate::modules::users::{store, validate};
 use crate::state::AppState;

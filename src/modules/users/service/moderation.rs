@@ -2,12 +2,12 @@
 //! unlock. Deleting, banning or locking also ends the user's sessions when
 //! the session module is on.
 
-use crate::modules::users::push;
 use super::{load, lockout_ms, modify, pool};
 use crate::db::write_transaction;
 use crate::http::ApiError;
 use crate::modules::users::auth::record_unlock;
 use crate::modules::users::model::{DeletedObject, UserObject};
+use crate::modules::users::push;
 use crate::modules::users::store;
 use crate::modules::Module;
 use crate::state::AppState;
