@@ -17,7 +17,6 @@ use crate::http::ApiError;
 use crate::modules::session::service::{
     OrganizationClaims, MEMBERSHIP_CONTRIBUTOR, ORGANIZATION_CLAIMS, ORGANIZATION_CLAIMS_TOPIC,
 };
-use crate::modules::Module;
 use crate::outbox::{self, Backfill};
 use crate::state::AppState;
 
@@ -101,9 +100,6 @@ pub(super) fn role_holders_changed(
 /// an error: what it cannot deliver now, the outbox dispatcher delivers
 /// when the session database answers.
 pub(super) async fn deliver_soon(state: &AppState) {
-    if !state.settings.modules.is_enabled(Module::Session) {
-        return;
-    }
     let deadline = state.settings.database.primary_timeout;
     let source = pool(state);
     let delivery = outbox::deliver(state, &source, &ORGANIZATION_CLAIMS);

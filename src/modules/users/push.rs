@@ -14,7 +14,6 @@ use crate::db::schema::users;
 use crate::db::DbConnection;
 use crate::http::ApiError;
 use crate::modules::session::service::{ClientUser, CLIENT_USERS, CLIENT_USERS_TOPIC};
-use crate::modules::Module;
 use crate::outbox::{self, Backfill};
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -53,9 +52,6 @@ fn current(conn: &mut DbConnection, user_id: &str) -> Result<ClientUser, ApiErro
 /// an error: what it cannot deliver now, the outbox dispatcher delivers
 /// when the session database answers.
 pub(super) async fn deliver_soon(state: &AppState) {
-    if !state.settings.modules.is_enabled(Module::Session) {
-        return;
-    }
     let deadline = state.settings.database.primary_timeout;
     let source = pool(state);
     let delivery = outbox::deliver(state, &source, &CLIENT_USERS);
