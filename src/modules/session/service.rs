@@ -7,10 +7,11 @@
 //! to [`ORGANIZATION_CLAIMS`] and [`CLIENT_USERS`]; nothing else touches
 //! the session tables.
 
+use super::claims;
+pub(super) use super::claims::snapshot_for_switch;
 pub use super::claims::{
     OrganizationClaims, MEMBERSHIP_CONTRIBUTOR, ORGANIZATION_CLAIMS, ORGANIZATION_CLAIMS_TOPIC,
 };
-use super::claims;
 pub use super::client_users::{client_user_on, ClientUser, CLIENT_USERS, CLIENT_USERS_TOPIC};
 pub use super::clients::{
     backend_client_object, frontend_session_object, get_backend_client, list_clients,
@@ -19,7 +20,6 @@ pub use super::clients::{
 pub use super::endings::{
     end_deleted_user_sessions, end_other_sessions, end_user_sessions, finish, sign_out_client,
 };
-pub(super) use super::claims::snapshot_for_switch;
 pub use super::model::{status, ClientRow, SessionObject, SessionRow};
 pub(super) use super::refresh::is_active_now;
 pub use super::refresh::session_token;
