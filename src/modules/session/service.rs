@@ -284,9 +284,6 @@ pub(super) async fn organization_to_activate(
     let Some(id) = org_id.filter(|id| !id.is_empty()) else {
         return Ok(None);
     };
-    if !state.settings.modules.is_enabled(Module::Orgs) {
-        return Err(ApiError::not_found("organization"));
-    }
     let (user_id, id) = (user_id.to_owned(), id.to_owned());
     let found = state
         .db
