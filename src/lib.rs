@@ -14,6 +14,7 @@ pub mod instance;
 pub mod metadata;
 pub mod modules;
 pub mod notify;
+pub mod outbox;
 pub mod state;
 pub mod telemetry;
 pub mod time;

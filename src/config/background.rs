@@ -14,7 +14,8 @@ use super::ConfigError;
 pub struct SpoolSettings {
     /// A local SQLite file, created on first use. One per process.
     pub path: PathBuf,
-    /// How often spooled writes are offered to the database again.
+    /// How often spooled writes are offered to the database again; also
+    /// how often the outbox is delivered (`crate::outbox::dispatch`).
     #[serde(with = "humantime_serde")]
     pub replay_interval: Duration,
 }

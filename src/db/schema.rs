@@ -321,6 +321,56 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox (seq) {
+        seq -> BigInt,
+        topic -> Text,
+        entity -> Text,
+        version -> BigInt,
+        payload -> Text,
+        created_at -> BigInt,
+        delivered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    outbox_versions (topic, entity) {
+        topic -> Text,
+        entity -> Text,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    outbox_backfills (name) {
+        name -> Text,
+        done_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    session_org_claims (user_id, organization_id, contributor) {
+        user_id -> Text,
+        organization_id -> Text,
+        contributor -> Text,
+        organization_slug -> Nullable<Text>,
+        claims -> Nullable<Text>,
+        version -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    session_users (user_id) {
+        user_id -> Text,
+        user_object -> Nullable<Text>,
+        public_user_data -> Nullable<Text>,
+        locked_until -> Nullable<BigInt>,
+        version -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(email_addresses -> users (user_id));
 diesel::joinable!(organization_invitations -> organizations (organization_id));
 diesel::joinable!(organization_memberships -> organizations (organization_id));
@@ -353,4 +403,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     session_activity,
     session_token_issuances,
     session_events,
+    session_org_claims,
+    session_users,
 );

@@ -12,7 +12,6 @@ use crate::http::ApiError;
 use crate::modules::session::service::{
     self as sessions, frontend_session_object, ClientRow, SessionObject, SessionRow,
 };
-use crate::modules::users::service::{PublicUserData, UserObject};
 use crate::modules::{signin, signup, Module};
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -44,17 +43,19 @@ pub struct FrontendSession {
     #[serde(flatten)]
     pub session: SessionObject,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<UserObject>,
+    pub user: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_user_data: Option<PublicUserData>,
+    pub public_user_data: Option<Value>,
 }
 
 impl FrontendSession {
-    fn new(row: &SessionRow, user: Option<UserObject>, now: i64) -> Self {
+    /// `user`: the user object and the public user data ([`session_user`]).
+    fn new(row: &SessionRow, user: Option<(Value, Value)>, now: i64) -> Self {
+        let (user, public_user_data) = user.unzip();
         Self {
             session: frontend_session_object(row, now),
-            public_user_data: user.as_ref().map(PublicUserData::of),
             user,
+            public_user_data,
         }
     }
 }
@@ -65,30 +66,18 @@ pub async fn frontend_session(
     row: &SessionRow,
     now: i64,
 ) -> Result<FrontendSession, ApiError> {
-    let user = session_user::read(state, row.user_id.clone()).await?;
+    let user = session_user::read(state, row.user_id.clone(), now).await?;
     Ok(FrontendSession::new(row, user, now))
 }
 
 /// A live client and its active sessions as the Frontend API shows them,
 /// each with its user; `None` for an unknown or ended client. One unit of
-/// work when [`session_user::on_session_database`].
+/// work on the session database.
 async fn client_with_sessions(
     state: &AppState,
     client_id: String,
 ) -> Result<Option<(ClientRow, Vec<FrontendSession>)>, ApiError> {
     let now = now_ms();
-    if !session_user::on_session_database(state) {
-        let Some(client) = sessions::find_client(state, Some(client_id)).await? else {
-            return Ok(None);
-        };
-        let mut objects = Vec::new();
-        for row in sessions::client_sessions(state, client.id.clone()).await? {
-            if row.is_active(now) {
-                objects.push(frontend_session(state, &row, now).await?);
-            }
-        }
-        return Ok(Some((client, objects)));
-    }
     let read = state
         .db
         .read_with_failover::<_, ApiError, _>(
@@ -100,7 +89,7 @@ async fn client_with_sessions(
                 };
                 let mut with_users = Vec::with_capacity(rows.len());
                 for row in rows {
-                    let user = session_user::read_on(conn, &row.user_id)?;
+                    let user = session_user::read_on(conn, &row.user_id, now)?;
                     with_users.push((row, user));
                 }
                 Ok(Some((client, with_users)))

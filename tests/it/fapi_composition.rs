@@ -36,12 +36,10 @@ const OTHER_AREAS: [(&str, &str); 8] = [
 ];
 
 /// Names the session module may still use, as (file under
-/// `src/modules/session/`, area). One, until issue 15 item 5 lands: the
-/// organization claims read on an organization switch and after a
-/// membership change (`orgs::service::claims_for`), which the organizations
-/// area is to push into session-owned tables instead. Remove the entry with
-/// the use; the test fails while an entry is no longer needed.
-const KNOWN_EXCEPTIONS: [(&str, &str); 1] = [("service.rs", "orgs")];
+/// `src/modules/session/`, area): none, since the organization claims are
+/// pushed into session-owned tables. An entry added here must be used;
+/// the test fails while an entry is no longer needed.
+const KNOWN_EXCEPTIONS: [(&str, &str); 0] = [];
 
 #[test]
 fn the_session_module_names_no_other_product_module() {

@@ -25,5 +25,6 @@ mod platform;
 mod roles_nginx;
 mod sdk_compat;
 mod session_history;
+mod session_push;
 mod sessions_api;
 mod users_api;

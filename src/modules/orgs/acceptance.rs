@@ -6,6 +6,7 @@
 use diesel::prelude::*;
 
 use super::invitations::{find, object, settle, InvitationObject, InvitationRow};
+use super::push::deliver_soon;
 use super::service::{ensure_room, insert_member, load_org, lock_org, new_membership, pool};
 use super::store;
 use crate::crypto::secret_keys::digest;
@@ -73,6 +74,7 @@ pub async fn accept(
             })
         })
         .await?;
+    deliver_soon(state).await;
     Ok(accepted)
 }
 
@@ -134,5 +136,7 @@ pub async fn accept_for_new_user(
                 accept_in(conn, row, &user_id).map(drop)
             })
         })
-        .await
+        .await?;
+    deliver_soon(state).await;
+    Ok(())
 }

@@ -1,19 +1,20 @@
 //! Organization memberships: adding, changing and removing members within
 //! the membership limit and without losing the last admin, and the Clerk
-//! membership objects. Role and removal changes refresh the member's token
-//! claims through the session service.
+//! membership objects. Every change to a membership writes the member's
+//! new token claims to the outbox in its transaction (see `push`).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::claims;
 use super::model::{MembershipObject, MembershipRow, OrganizationObject, OrganizationRow};
+use super::push::{claims_changed, deliver_soon};
 use super::service::{apply_metadata, load_org, lock_org, new_membership, pool, MANAGE_MEMBERS};
 use super::store::{self, MembershipFilter};
 use crate::db::{write_transaction, DbConnection};
 use crate::http::{ApiError, ErrorCode, Pagination};
 use crate::metadata;
-use crate::modules::{session, users};
+use crate::modules::users;
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -75,6 +76,7 @@ pub async fn add_member(
             })
         })
         .await?;
+    deliver_soon(state).await;
     Ok(membership)
 }
 
@@ -99,7 +101,10 @@ pub(super) fn insert_member(
         });
     }
     store::insert_membership(conn, row)?;
-    Ok(())
+    claims_changed(
+        conn,
+        vec![(row.user_id.clone(), row.organization_id.clone())],
+    )
 }
 
 /// Refuses a new member beyond `max_allowed_memberships` (0: no limit).
@@ -177,16 +182,12 @@ pub async fn change_role(
                 membership.role = role;
                 membership.updated_at = now_ms();
                 store::save_membership(conn, &membership)?;
+                claims_changed(conn, vec![(membership.user_id.clone(), org.id.clone())])?;
                 Ok::<_, ApiError>(membership)
             })
         })
         .await?;
-    session::service::refresh_organization_claims(
-        state,
-        membership.user_id.clone(),
-        membership.organization_id.clone(),
-    )
-    .await?;
+    deliver_soon(state).await;
     Ok(membership)
 }
 
@@ -204,16 +205,12 @@ pub async fn remove_member(
                     .ok_or_else(|| ApiError::not_found("organization membership"))?;
                 ensure_not_last_admin(conn, &membership, None)?;
                 store::delete_membership(conn, &membership.id)?;
+                claims_changed(conn, vec![(membership.user_id.clone(), org.id.clone())])?;
                 Ok::<_, ApiError>(membership)
             })
         })
         .await?;
-    session::service::refresh_organization_claims(
-        state,
-        membership.user_id.clone(),
-        membership.organization_id.clone(),
-    )
-    .await?;
+    deliver_soon(state).await;
     Ok(membership)
 }
 
@@ -232,8 +229,8 @@ pub async fn remove_member(
 /// other, and must not make an account undeletable. Member counts are
 /// counted from the rows, so they drop with them. Only the removed
 /// memberships' claims change (no other member's role or organization
-/// does), so the removed user's sessions are the ones refreshed, as
-/// `remove_member` does.
+/// does), so the removed memberships are the ones pushed to the session
+/// area, as `remove_member` does.
 ///
 /// The orgs tables may live in a database of their own, so this cannot
 /// share a transaction with the user's deletion. It is ordered, idempotent
@@ -245,24 +242,24 @@ pub async fn remove_member(
 /// memberships behind a user who is already gone, with no request left
 /// that would remove them.
 pub async fn remove_deleted_user(state: &AppState, user_id: String) -> Result<(), ApiError> {
-    let removed = pool(state)
+    pool(state)
         .run("orgs.remove_deleted_user", move |conn| {
             write_transaction(conn, |conn| {
                 store::lock_user(conn, &user_id)?;
                 let now = now_ms();
                 store::record_deleted_user(conn, &user_id, now, now - DELETION_RECORD_MS)?;
-                store::delete_user_memberships(conn, &user_id).map_err(ApiError::from)
+                let removed = store::delete_user_memberships(conn, &user_id)?;
+                claims_changed(
+                    conn,
+                    removed
+                        .into_iter()
+                        .map(|m| (m.user_id, m.organization_id))
+                        .collect(),
+                )
             })
         })
         .await?;
-    for membership in removed {
-        session::service::refresh_organization_claims(
-            state,
-            membership.user_id,
-            membership.organization_id,
-        )
-        .await?;
-    }
+    deliver_soon(state).await;
     Ok(())
 }
 

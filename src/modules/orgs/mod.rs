@@ -12,6 +12,7 @@ pub mod invitations;
 mod list;
 mod memberships;
 mod model;
+mod push;
 mod roles;
 pub mod service;
 mod slug;

@@ -1,7 +1,7 @@
 //! Organizations and memberships. Every change that can alter a member's
-//! token claims (role, removal, slug, deletion) asks the session service to
-//! refresh the claims snapshot of that member's sessions, so the next token
-//! shows it.
+//! token claims (membership, role, slug, deletion) writes the new claims to
+//! the outbox in its own transaction (see `push`), from which the session
+//! area's copy is kept; the next token shows it once delivered.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -13,13 +13,15 @@ pub use super::memberships::{
 };
 pub(super) use super::memberships::{ensure_role_exists, ensure_room, insert_member};
 use super::model::{MembershipRow, OrganizationRow};
+pub use super::push::BACKFILL as SESSION_CLAIMS_BACKFILL;
+use super::push::{self, deliver_soon};
+use super::slug;
 use super::store::{self, MembershipFilter, SettingsRow};
-use super::{claims, slug};
 use crate::crypto::ids::new_id;
 use crate::db::{write_transaction, DbConnection, DbPool};
 use crate::http::{ApiError, ErrorCode, Pagination};
 use crate::metadata;
-use crate::modules::{session, users, Module};
+use crate::modules::{users, Module};
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -183,6 +185,7 @@ async fn try_create(
             })
         })
         .await?;
+    deliver_soon(state).await;
     Ok(org)
 }
 
@@ -246,7 +249,7 @@ pub struct UpdateOrganization {
     pub admin_delete_enabled: Option<bool>,
 }
 
-/// Updates an organization; a new slug refreshes members' token claims.
+/// Updates an organization; a new slug pushes the members' new token claims.
 pub async fn update(
     state: &AppState,
     id_or_slug: String,
@@ -263,36 +266,45 @@ pub async fn update(
         }
     }
     let slug_changed = new_slug.is_some();
-    let org = modify_org(state, "orgs.update", id_or_slug, move |conn, org| {
-        let (name, new_slug) = (name.clone(), new_slug.clone());
-        if let Some(slug) = new_slug {
-            if store::slug_taken(conn, &slug, &org.id)? {
-                return Err(slug_taken());
+    let org = modify_org(
+        state,
+        "orgs.update",
+        id_or_slug,
+        slug_changed,
+        move |conn, org| {
+            let (name, new_slug) = (name.clone(), new_slug.clone());
+            if let Some(slug) = new_slug {
+                if store::slug_taken(conn, &slug, &org.id)? {
+                    return Err(slug_taken());
+                }
+                org.slug = slug;
             }
-            org.slug = slug;
-        }
-        if let Some(name) = name {
-            org.name = name;
-        }
-        if let Some(max) = input.max_allowed_memberships {
-            org.max_allowed_memberships = max;
-        }
-        if let Some(enabled) = input.admin_delete_enabled {
-            org.admin_delete_enabled = enabled;
-        }
-        Ok(())
-    })
+            if let Some(name) = name {
+                org.name = name;
+            }
+            if let Some(max) = input.max_allowed_memberships {
+                org.max_allowed_memberships = max;
+            }
+            if let Some(enabled) = input.admin_delete_enabled {
+                org.admin_delete_enabled = enabled;
+            }
+            Ok(())
+        },
+    )
     .await?;
     if slug_changed {
-        refresh_all_members(state, &org.id).await?;
+        deliver_soon(state).await;
     }
     Ok(org)
 }
 
+/// Loads, changes and saves an organization in one transaction; with
+/// `claims_changed`, the members' new claims go to the outbox with it.
 async fn modify_org<F>(
     state: &AppState,
     query: &'static str,
     id_or_slug: String,
+    claims_changed: bool,
     change: F,
 ) -> Result<OrganizationRow, ApiError>
 where
@@ -305,6 +317,9 @@ where
                 change(conn, &mut org)?;
                 org.updated_at = now_ms();
                 store::save_org(conn, &org).map_err(slug_conflict)?;
+                if claims_changed {
+                    push::members_changed(conn, &org.id)?;
+                }
                 Ok(org)
             })
         })
@@ -325,7 +340,7 @@ pub async fn set_metadata(
     let private = private
         .map(|v| metadata::metadata_object("private_metadata", v))
         .transpose()?;
-    modify_org(state, "orgs.metadata", id, move |_conn, org| {
+    modify_org(state, "orgs.metadata", id, false, move |_conn, org| {
         let (private, public) = (private.clone(), public.clone());
         apply_metadata(&mut org.public_metadata, "public_metadata", public, replace)?;
         apply_metadata(
@@ -362,7 +377,7 @@ pub(super) fn apply_metadata(
 
 /// Deletes an organization; its members' sessions lose it as active.
 pub async fn delete(state: &AppState, id_or_slug: String) -> Result<Value, ApiError> {
-    let (org, members) = pool(state)
+    let org = pool(state)
         .run("orgs.delete", move |conn| {
             write_transaction(conn, |conn| {
                 let org = load_org(conn, &id_or_slug)?;
@@ -378,36 +393,19 @@ pub async fn delete(state: &AppState, id_or_slug: String) -> Result<Value, ApiEr
                     },
                 )?;
                 store::delete_org(conn, &org.id)?;
-                Ok::<_, ApiError>((org, members))
+                push::claims_changed(
+                    conn,
+                    members
+                        .into_iter()
+                        .map(|m| (m.user_id, m.organization_id))
+                        .collect(),
+                )?;
+                Ok::<_, ApiError>(org)
             })
         })
         .await?;
-    for member in members {
-        session::service::refresh_organization_claims(state, member.user_id, org.id.clone())
-            .await?;
-    }
+    deliver_soon(state).await;
     Ok(json!({ "object": "organization", "id": org.id, "slug": org.slug, "deleted": true }))
-}
-
-/// Refreshes the token claims of every member's sessions in `org_id`.
-pub(super) async fn refresh_all_members(state: &AppState, org_id: &str) -> Result<(), ApiError> {
-    let (members, _) = list_memberships(
-        state,
-        MembershipFilter {
-            organization_id: Some(org_id.to_owned()),
-            ..MembershipFilter::default()
-        },
-        Pagination {
-            limit: i64::MAX,
-            offset: 0,
-        },
-    )
-    .await?;
-    for member in members {
-        session::service::refresh_organization_claims(state, member.user_id, org_id.to_owned())
-            .await?;
-    }
-    Ok(())
 }
 
 /// The instance's organization settings.
@@ -415,30 +413,6 @@ pub async fn settings(state: &AppState) -> Result<SettingsRow, ApiError> {
     pool(state)
         .run("orgs.settings", |conn| {
             store::load_settings(conn).map_err(ApiError::from)
-        })
-        .await
-}
-
-/// The token claims for `user_id` acting in `org_id` (id or slug), with the
-/// organization's id; `None` when the organization does not exist or the
-/// user is not a member.
-pub async fn claims_for(
-    state: &AppState,
-    user_id: String,
-    org_id: String,
-) -> Result<Option<(String, Value)>, ApiError> {
-    pool(state)
-        .run("orgs.claims", move |conn| {
-            let Some(org) = store::find_org(conn, &org_id)? else {
-                return Ok(None);
-            };
-            let Some(membership) = store::find_membership(conn, &org.id, &user_id)? else {
-                return Ok(None);
-            };
-            Ok(Some((
-                org.id.clone(),
-                claims::snapshot(conn, &org, &membership)?,
-            )))
         })
         .await
 }

@@ -374,7 +374,7 @@ pub fn roles_with_permission(
         .load(conn)
 }
 
-/// Memberships holding one of `role_keys` (to refresh their sessions' claims).
+/// Memberships holding one of `role_keys` (whose claims a change to the role alters).
 pub fn memberships_with_roles(
     conn: &mut DbConnection,
     role_keys: &[String],

@@ -4,6 +4,8 @@
 //! session row and the key held in memory.
 
 pub mod backend;
+mod claims;
+mod client_users;
 mod clients;
 mod endings;
 mod environment;

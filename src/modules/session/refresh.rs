@@ -4,7 +4,9 @@
 //! the request names another organization, a switch.
 
 use super::model::{status, SessionRow, SessionToken};
-use super::service::{change_session, duration_ms, organization_snapshot, signed_out};
+use super::service::{
+    change_session, duration_ms, organization_to_activate, signed_out, snapshot_for_switch,
+};
 use super::store;
 use super::token::TokenRequest;
 use super::writes::{self, SessionWrite};
@@ -136,7 +138,7 @@ async fn switch_organization(
     if wanted == current.as_deref() {
         return Ok(session);
     }
-    let (org_id, snapshot) = organization_snapshot(state, &session.user_id, wanted).await?;
+    let org_id = organization_to_activate(state, &session.user_id, wanted).await?;
     if org_id == current {
         return Ok(session);
     }
@@ -145,10 +147,10 @@ async fn switch_organization(
         "sessions.set_organization",
         Some(session.client_id.clone()),
         session.id.clone(),
-        move |_conn, session, _now| {
-            let (org_id, snapshot) = (org_id.clone(), snapshot.clone());
-            session.last_active_organization_id = org_id;
-            session.claims_snapshot = snapshot;
+        move |conn, session, _now| {
+            session.claims_snapshot =
+                snapshot_for_switch(conn, &session.user_id, org_id.as_deref())?;
+            session.last_active_organization_id = org_id.clone();
             Ok(())
         },
     )

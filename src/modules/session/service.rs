@@ -1,9 +1,18 @@
 //! Clients, sessions and tokens. The sign-in and sign-up modules create
 //! sessions through [`create_session`]; the users module ends them through
 //! [`end_user_sessions`] and [`end_deleted_user_sessions`]; `crate::fapi`
-//! reads clients and sessions for the Frontend API's objects; nothing else
-//! touches the session tables.
+//! reads clients, sessions and their users for the Frontend API's objects;
+//! the orgs and users areas push what the session area keeps a copy of
+//! (organization claims, the users its clients show) through the outbox,
+//! to [`ORGANIZATION_CLAIMS`] and [`CLIENT_USERS`]; nothing else touches
+//! the session tables.
 
+use super::claims;
+pub(super) use super::claims::snapshot_for_switch;
+pub use super::claims::{
+    OrganizationClaims, MEMBERSHIP_CONTRIBUTOR, ORGANIZATION_CLAIMS, ORGANIZATION_CLAIMS_TOPIC,
+};
+pub use super::client_users::{client_user_on, ClientUser, CLIENT_USERS, CLIENT_USERS_TOPIC};
 pub use super::clients::{
     backend_client_object, frontend_session_object, get_backend_client, list_clients,
     live_client_on,
@@ -19,7 +28,7 @@ use super::writes::{self, SessionWrite};
 use crate::crypto::ids::{self, new_id, prefix};
 use crate::db::{write_transaction, DbConnection, DbPool};
 use crate::http::{ApiError, ErrorCode, Pagination};
-use crate::modules::{orgs, Module};
+use crate::modules::Module;
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -262,28 +271,29 @@ where
     Ok(session)
 }
 
-/// The claims snapshot and organization id for making `org_id` active
-/// (`None` or empty: the personal workspace). 404 unless the user is a
-/// member.
-pub(super) async fn organization_snapshot(
+/// The id of the organization `org_id` (id or slug) names, for making it
+/// active (`None` or empty: the personal workspace), from the session
+/// area's own copy of the claims (see [`super::claims`]); the snapshot is
+/// read again in the switching transaction ([`snapshot_for_switch`]). 404
+/// unless the user is a member.
+pub(super) async fn organization_to_activate(
     state: &AppState,
     user_id: &str,
     org_id: Option<&str>,
-) -> Result<(Option<String>, String), ApiError> {
-    match org_id.filter(|id| !id.is_empty()) {
-        None => Ok((None, "{}".to_owned())),
-        Some(id) => {
-            if !state.settings.modules.is_enabled(Module::Orgs) {
-                return Err(ApiError::not_found("organization"));
-            }
-            let (org_id, snapshot) =
-                orgs::service::claims_for(state, user_id.to_owned(), id.to_owned())
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::not_found("organization").with_param("organization_id")
-                    })?;
-            Ok((Some(org_id), snapshot.to_string()))
-        }
+) -> Result<Option<String>, ApiError> {
+    let Some(id) = org_id.filter(|id| !id.is_empty()) else {
+        return Ok(None);
+    };
+    let (user_id, id) = (user_id.to_owned(), id.to_owned());
+    let found = state
+        .db
+        .read_with_failover(Module::Session, "sessions.org_claims", move |conn| {
+            claims::organization_claims(conn, &user_id, &id).map_err(ApiError::from)
+        })
+        .await?;
+    match found {
+        Some((org_id, _)) => Ok(Some(org_id)),
+        None => Err(ApiError::not_found("organization").with_param("organization_id")),
     }
 }
 
@@ -302,15 +312,16 @@ pub async fn touch(
         return Err(signed_out());
     }
     if let Some(id) = active_organization_id {
-        let (org_id, snapshot) = organization_snapshot(state, &session.user_id, Some(&id)).await?;
+        let org_id = organization_to_activate(state, &session.user_id, Some(&id)).await?;
         session = change_session(
             state,
             "sessions.set_organization",
             Some(client_id),
             session_id,
-            move |_conn, session, _now| {
+            move |conn, session, _now| {
+                session.claims_snapshot =
+                    claims::snapshot_for_switch(conn, &session.user_id, org_id.as_deref())?;
                 session.last_active_organization_id = org_id.clone();
-                session.claims_snapshot = snapshot.clone();
                 Ok(())
             },
         )
@@ -330,34 +341,6 @@ pub async fn touch(
     let inactivity = duration_ms(state.settings.session.inactivity_timeout);
     session.abandon_at = (now + inactivity).min(session.expire_at.max(now));
     Ok(session)
-}
-
-/// Recomputes the organization claims of `user_id`'s active sessions whose
-/// active organization is `org_id`, after a membership, role or
-/// organization change; a former member's sessions fall back to the
-/// personal workspace. The next token shows the change (the reuse cache is
-/// keyed on the session's `updated_at`).
-pub async fn refresh_organization_claims(
-    state: &AppState,
-    user_id: String,
-    org_id: String,
-) -> Result<(), ApiError> {
-    let claims = orgs::service::claims_for(state, user_id.clone(), org_id.clone()).await?;
-    let forget = user_id.clone();
-    pool(state)
-        .run("sessions.refresh_org_claims", move |conn| {
-            store::set_organization_claims(
-                conn,
-                &user_id,
-                &org_id,
-                claims.as_ref().map(|(_, snapshot)| snapshot.to_string()),
-                now_ms(),
-            )
-            .map_err(ApiError::from)
-        })
-        .await?;
-    state.tokens.forget_user(&forget);
-    Ok(())
 }
 
 /// The caller's signed-in session: `_clerk_session_id` when given (one of

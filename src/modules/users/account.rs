@@ -2,6 +2,7 @@
 //! profile, password, email addresses with email-code verification, and
 //! deleting the account.
 
+use super::push;
 use diesel::prelude::*;
 use serde::Deserialize;
 
@@ -174,7 +175,7 @@ pub async fn add_email(
     email: Option<String>,
 ) -> Result<EmailAddressObject, ApiError> {
     let email = validate::normalize_email("email_address", email.as_deref().unwrap_or_default())?;
-    pool(state)
+    let added = pool(state)
         .run("users.add_email", move |conn| {
             let email = email.clone();
             write_transaction(conn, |conn| {
@@ -207,10 +208,13 @@ pub async fn add_email(
                 };
                 store::insert_emails(conn, std::slice::from_ref(&row))
                     .map_err(super::service::identifier_taken)?;
+                push::user_changed(conn, &row.user_id)?;
                 Ok(EmailAddressObject::from_row(row))
             })
         })
-        .await
+        .await?;
+    push::deliver_soon(state).await;
+    Ok(added)
 }
 
 /// A pending verification's code state.
@@ -301,7 +305,7 @@ pub async fn attempt_email_verification(
     let attempt = attempt
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| ApiError::param_missing("code"))?;
-    pool(state)
+    let verified = pool(state)
         .run("users.verify_email", move |conn| {
             write_transaction(conn, |conn| {
                 let mut email = find_own_email(conn, &user_id, &email_id)?;
@@ -332,12 +336,17 @@ pub async fn attempt_email_verification(
                         email_addresses::updated_at.eq(now),
                     ))
                     .execute(conn)?;
+                push::user_changed(conn, &email.user_id)?;
                 email.verification_status = "verified".to_owned();
                 email.updated_at = now;
                 Ok::<_, ApiError>(Ok(EmailAddressObject::from_row(email)))
             })
         })
-        .await?
+        .await?;
+    if verified.is_ok() {
+        push::deliver_soon(state).await;
+    }
+    verified
 }
 
 /// `DELETE /v1/me/email_addresses/{id}`: any address but the primary one.
@@ -346,7 +355,7 @@ pub async fn delete_email(
     user_id: String,
     email_id: String,
 ) -> Result<DeletedObject, ApiError> {
-    pool(state)
+    let deleted = pool(state)
         .run("users.delete_email", move |conn| {
             write_transaction(conn, |conn| {
                 let user = load(conn, &user_id)?;
@@ -358,6 +367,7 @@ pub async fn delete_email(
                     ));
                 }
                 diesel::delete(email_addresses::table.find(&email.id)).execute(conn)?;
+                push::user_changed(conn, &user.id)?;
                 Ok(DeletedObject {
                     object: "email_address",
                     id: email.id,
@@ -365,5 +375,7 @@ pub async fn delete_email(
                 })
             })
         })
-        .await
+        .await?;
+    push::deliver_soon(state).await;
+    Ok(deleted)
 }

@@ -7,6 +7,7 @@
 //! the user is locked for `security.lockout.duration`. Each check is
 //! decided under a lock on the user's row (see [`record_credential_check`]).
 
+use super::push;
 use diesel::prelude::*;
 use serde_json::Value;
 
@@ -131,7 +132,7 @@ pub async fn record_credential_check(
     let lockout = &state.settings.security.lockout;
     let max_attempts = i64::from(lockout.max_attempts);
     let duration = i64::try_from(lockout.duration.as_millis()).unwrap_or(i64::MAX / 4);
-    pool(state)
+    let outcome = pool(state)
         .run("users.credential_check", move |conn| {
             write_transaction(conn, |conn| {
                 let locked_until =
@@ -162,10 +163,15 @@ pub async fn record_credential_check(
                 diesel::update(users::table.find(&user_id))
                     .set(users::locked_until.eq(now + duration))
                     .execute(conn)?;
-                Ok(CheckOutcome::Locked((duration + 999) / 1000))
+                push::user_changed(conn, &user_id)?;
+                Ok::<_, ApiError>(CheckOutcome::Locked((duration + 999) / 1000))
             })
         })
-        .await
+        .await?;
+    if matches!(outcome, CheckOutcome::Locked(_)) {
+        push::deliver_soon(state).await;
+    }
+    Ok(outcome)
 }
 
 /// The user's `locked_until`, with the row locked until the transaction
@@ -213,18 +219,21 @@ pub async fn record_sign_in(
 ) -> Result<(), ApiError> {
     pool(state)
         .run("users.record_sign_in", move |conn| {
-            let now = now_ms();
-            diesel::update(users::table.find(&user_id))
-                .set((
-                    users::last_sign_in_at.eq(now),
-                    users::last_active_at.eq(now),
-                    users::last_authentication_strategy.eq(strategy),
-                ))
-                .execute(conn)
-                .map(drop)
-                .map_err(ApiError::from)
+            write_transaction(conn, |conn| {
+                let now = now_ms();
+                diesel::update(users::table.find(&user_id))
+                    .set((
+                        users::last_sign_in_at.eq(now),
+                        users::last_active_at.eq(now),
+                        users::last_authentication_strategy.eq(strategy),
+                    ))
+                    .execute(conn)?;
+                push::user_changed(conn, &user_id)
+            })
         })
-        .await
+        .await?;
+    push::deliver_soon(state).await;
+    Ok(())
 }
 
 /// The user as the Frontend API shows it to themselves: no private

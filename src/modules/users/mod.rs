@@ -10,6 +10,7 @@ pub mod jobs;
 mod list;
 mod model;
 mod password;
+mod push;
 mod requests;
 pub mod service;
 mod store;

@@ -1,22 +1,21 @@
 //! Organization roles and permissions (Backend API `/v1/organization_roles`,
 //! `/v1/organization_permissions`) and the instance's organization settings.
 //! System roles and permissions (Clerk's defaults) cannot be changed or
-//! deleted. A change to what a role grants refreshes the token claims of
-//! every member holding it.
+//! deleted. A change to what a role grants writes the new token claims of
+//! every member holding it to the outbox, in the change's transaction.
 //!
 //! This file holds what the three resources share: name and key checks,
-//! the permission object, and the claims refresh after a role changes.
+//! the permission object, and the claims push after a role changes.
 //! The operations live in one file per Backend API resource:
 //! `organization_roles.rs`, `organization_permissions.rs` and
 //! `organization_settings.rs`.
 
 use serde_json::{json, Value};
 
-use super::service::pool;
-use super::store::{self, PermissionRow};
+use super::push;
+use super::store::PermissionRow;
+use crate::db::DbConnection;
 use crate::http::{ApiError, ErrorCode};
-use crate::modules::session;
-use crate::state::AppState;
 
 mod organization_permissions;
 mod organization_roles;
@@ -94,20 +93,8 @@ fn permission_object(row: PermissionRow) -> Value {
     })
 }
 
-/// Refreshes the token claims of every member holding one of `role_keys`.
-async fn refresh_role_holders(state: &AppState, role_keys: Vec<String>) -> Result<(), ApiError> {
-    let holders = pool(state)
-        .run("orgs.role_holders", move |conn| {
-            store::memberships_with_roles(conn, &role_keys).map_err(ApiError::from)
-        })
-        .await?;
-    for membership in holders {
-        session::service::refresh_organization_claims(
-            state,
-            membership.user_id,
-            membership.organization_id,
-        )
-        .await?;
-    }
-    Ok(())
+/// Writes, in the caller's transaction, the claims of every member holding
+/// one of `role_keys` (see `push`).
+fn role_holders_changed(conn: &mut DbConnection, role_keys: &[String]) -> Result<(), ApiError> {
+    push::role_holders_changed(conn, role_keys)
 }

@@ -1,15 +1,17 @@
 //! Organization permissions (Backend API `/v1/organization_permissions`):
 //! list, get, create, update, delete. System permissions cannot change;
-//! deleting a permission refreshes the token claims of the roles that had it.
+//! deleting a permission pushes the new token claims of every member
+//! holding a role that had it.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{key, name, permission_object, refresh_role_holders, system_immutable};
+use super::{key, name, permission_object, role_holders_changed, system_immutable};
 use crate::crypto::ids::new_id;
 use crate::db::write_transaction;
 use crate::http::ApiError;
 use crate::modules::orgs::list::{self, RoleSearch};
+use crate::modules::orgs::push::deliver_soon;
 use crate::modules::orgs::service::pool;
 use crate::modules::orgs::store::{self, PermissionRow};
 use crate::state::AppState;
@@ -115,7 +117,7 @@ pub async fn update_permission(
 
 /// `DELETE /v1/organization_permissions/{id}`: roles granting it lose it.
 pub async fn delete_permission(state: &AppState, id: String) -> Result<Value, ApiError> {
-    let (deleted, role_keys) = pool(state)
+    let deleted = pool(state)
         .run("orgs.delete_permission", move |conn| {
             write_transaction(conn, |conn| {
                 let row = store::find_permission(conn, &id)?
@@ -125,13 +127,11 @@ pub async fn delete_permission(state: &AppState, id: String) -> Result<Value, Ap
                 }
                 let roles = store::roles_with_permission(conn, &row.id)?;
                 store::delete_permission(conn, &row.id)?;
-                Ok((
-                    json!({ "object": "permission", "id": row.id, "deleted": true }),
-                    roles,
-                ))
+                role_holders_changed(conn, &roles)?;
+                Ok(json!({ "object": "permission", "id": row.id, "deleted": true }))
             })
         })
         .await?;
-    refresh_role_holders(state, role_keys).await?;
+    deliver_soon(state).await;
     Ok(deleted)
 }

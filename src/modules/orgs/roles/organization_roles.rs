@@ -1,17 +1,18 @@
 //! Organization roles (Backend API `/v1/organization_roles`): list, get,
 //! create, update, delete, and granting or revoking a role's permissions.
-//! A change to what a role grants refreshes its holders' token claims.
+//! A change to what a role grants pushes its holders' new token claims.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{key, name, permission_object, refresh_role_holders, system_immutable};
+use super::{key, name, permission_object, role_holders_changed, system_immutable};
 use crate::crypto::ids::new_id;
 use crate::db::{write_transaction, DbConnection};
 use crate::http::{ApiError, ErrorCode};
 use crate::modules::orgs::claims;
 use crate::modules::orgs::list::{self, RoleSearch};
 use crate::modules::orgs::model::{RoleObject, RoleRow};
+use crate::modules::orgs::push::deliver_soon;
 use crate::modules::orgs::service::{self, pool};
 use crate::modules::orgs::store::{self, SettingsRow};
 use crate::state::AppState;
@@ -177,12 +178,13 @@ pub async fn update_role(
                 }
                 role.updated_at = now_ms();
                 store::save_role(conn, &role)?;
+                role_holders_changed(conn, std::slice::from_ref(&role.role_key))?;
                 let settings = store::load_settings(conn)?;
                 role_object(conn, role, &settings)
             })
         })
         .await?;
-    refresh_role_holders(state, vec![role.key.clone()]).await?;
+    deliver_soon(state).await;
     Ok(role)
 }
 
@@ -236,11 +238,12 @@ pub async fn set_role_permission(
                 } else {
                     store::revoke(conn, &role.id, &permission.id)?;
                 }
+                role_holders_changed(conn, std::slice::from_ref(&role.role_key))?;
                 let settings = store::load_settings(conn)?;
                 role_object(conn, role, &settings)
             })
         })
         .await?;
-    refresh_role_holders(state, vec![role.key.clone()]).await?;
+    deliver_soon(state).await;
     Ok(role)
 }

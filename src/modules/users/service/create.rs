@@ -8,6 +8,7 @@ use crate::http::ApiError;
 use crate::metadata;
 use crate::modules::users::model::{EmailAddressRow, UserObject, UserRow};
 use crate::modules::users::password::prepare_password;
+use crate::modules::users::push;
 use crate::modules::users::requests::CreateUser;
 use crate::modules::users::{store, validate};
 use crate::state::AppState;
@@ -112,7 +113,7 @@ pub async fn create_user(state: &AppState, input: CreateUser) -> Result<UserObje
         updated_at: now,
         last_authentication_strategy: None,
     };
-    pool(state)
+    let user = pool(state)
         .run("users.create", move |conn| {
             let (email_rows, row) = (email_rows.clone(), row.clone());
             write_transaction(conn, |conn| {
@@ -142,8 +143,11 @@ pub async fn create_user(state: &AppState, input: CreateUser) -> Result<UserObje
                 }
                 store::insert_user(conn, &row).map_err(identifier_taken)?;
                 store::insert_emails(conn, &email_rows).map_err(identifier_taken)?;
-                Ok(UserObject::from_rows(row, email_rows, now))
+                push::user_changed(conn, &row.id)?;
+                Ok::<_, ApiError>(UserObject::from_rows(row, email_rows, now))
             })
         })
-        .await
+        .await?;
+    push::deliver_soon(state).await;
+    Ok(user)
 }

@@ -16,6 +16,7 @@ pub use super::auth::{
 };
 use super::model::UserRow;
 pub use super::model::{PublicUserData, UserObject};
+pub use super::push::BACKFILL as SESSION_USERS_BACKFILL;
 pub use super::requests::CreateUser;
 use super::{store, validate};
 use crate::crypto::ids::{self, prefix};
@@ -143,15 +144,18 @@ pub(super) async fn modify<F>(
 where
     F: Fn(&mut DbConnection, &mut UserRow) -> Result<(), ApiError> + Send + Sync + 'static,
 {
-    pool(state)
+    let user = pool(state)
         .run(query, move |conn| {
             write_transaction(conn, |conn| {
                 let mut row = load_for_update(conn, &id)?;
                 change(conn, &mut row)?;
                 row.updated_at = now_ms();
                 store::save_user(conn, &row).map_err(identifier_taken)?;
+                super::push::user_changed(conn, &row.id)?;
                 to_object(conn, row)
             })
         })
-        .await
+        .await?;
+    super::push::deliver_soon(state).await;
+    Ok(user)
 }

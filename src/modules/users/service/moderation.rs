@@ -7,6 +7,7 @@ use crate::db::write_transaction;
 use crate::http::ApiError;
 use crate::modules::users::auth::record_unlock;
 use crate::modules::users::model::{DeletedObject, UserObject};
+use crate::modules::users::push;
 use crate::modules::users::store;
 use crate::modules::Module;
 use crate::state::AppState;
@@ -21,19 +22,22 @@ pub async fn delete_user(state: &AppState, id: String) -> Result<DeletedObject, 
     if state.settings.modules.is_enabled(Module::Orgs) {
         crate::modules::orgs::service::remove_deleted_user(state, id.clone()).await?;
     }
-    pool(state)
+    let deleted = pool(state)
         .run("users.delete", move |conn| {
             write_transaction(conn, |conn| {
                 let row = load(conn, &id)?;
                 store::delete_user(conn, &row.id)?;
-                Ok(DeletedObject {
+                push::user_changed(conn, &row.id)?;
+                Ok::<_, ApiError>(DeletedObject {
                     object: "user",
                     id: row.id,
                     deleted: true,
                 })
             })
         })
-        .await
+        .await?;
+    push::deliver_soon(state).await;
+    Ok(deleted)
 }
 
 /// Removes the sessions of the user about to be deleted, for good: the
