@@ -27,4 +27,5 @@ mod sdk_compat;
 mod session_history;
 mod session_push;
 mod sessions_api;
+mod split_outage;
 mod users_api;
