@@ -14,6 +14,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::http::fapi::FapiCaller;
 use crate::http::ApiError;
+use crate::ids::{ClientId, SessionId};
 use crate::modules::orgs::service::{self as orgs, MembershipRow};
 use crate::modules::session::service as sessions;
 use crate::state::AppState;
@@ -31,9 +32,12 @@ pub struct SignedIn {
 
 impl SignedIn {
     async fn resolve(state: &AppState, caller: FapiCaller) -> Result<Self, ApiError> {
-        let session =
-            sessions::current_session(state, caller.client_id.clone(), caller.session_id.clone())
-                .await?;
+        let session = sessions::current_session(
+            state,
+            caller.client_id.clone().map(ClientId::from),
+            caller.session_id.clone().map(SessionId::from),
+        )
+        .await?;
         Ok(Self {
             caller,
             client_id: session.client_id,

@@ -9,6 +9,7 @@ use super::account::{self, ChangePassword, UpdateSelf};
 use crate::fapi::{envelope, frontend_session, SignedIn};
 use crate::http::fapi::FapiForm;
 use crate::http::ApiError;
+use crate::ids::UserId;
 use crate::modules::session::service as sessions;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -73,7 +74,8 @@ async fn change_password(
 async fn sessions_of(state: &AppState, me: &SignedIn, active_only: bool) -> Reply {
     let now = now_ms();
     let mut objects = Vec::new();
-    for row in sessions::user_sessions(state, me.user_id.clone(), active_only).await? {
+    for row in sessions::user_sessions(state, UserId::from(me.user_id.clone()), active_only).await?
+    {
         objects.push(frontend_session(state, &row, now).await?);
     }
     // Clerk's SDKs read these two lists as plain arrays.
