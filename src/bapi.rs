@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use crate::http::{ApiError, ClerkJson};
+use crate::ids::UserId;
 use crate::modules::session::service::{self as sessions, SessionObject};
 use crate::modules::users::service::frontend_user;
 use crate::state::AppState;
@@ -36,6 +37,6 @@ async fn create_session(
     if frontend_user(&state, user_id.clone()).await?.is_none() {
         return Err(ApiError::not_found("user").with_param("user_id"));
     }
-    let session = sessions::create_backend_session(&state, user_id).await?;
+    let session = sessions::create_backend_session(&state, UserId::from(user_id)).await?;
     Ok(HttpResponse::Ok().json(SessionObject::from_row(&session, now_ms())))
 }

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod db;
 pub mod fapi;
 pub mod http;
+pub mod ids;
 pub mod instance;
 pub mod metadata;
 pub mod modules;

@@ -10,10 +10,15 @@
 //! mounted with them ([`configure_session_routes`]): a process that does not
 //! serve sessions has none of them.
 
+mod caller;
 mod client;
 mod routes;
 mod session_user;
 
+pub use caller::{
+    AnyRole, DeleteOrganization, ManageMembers, ManageProfile, OrgMember, OrgPermission,
+    ReadMembers, SignedIn,
+};
 pub use client::{envelope, frontend_session, FrontendSession};
 pub use routes::configure as configure_session_routes;
 

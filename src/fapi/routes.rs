@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::client::{client_json, envelope, frontend_session};
 use crate::http::fapi::{reply, FapiCaller, FapiForm};
 use crate::http::{ApiError, Patch};
+use crate::ids::{ClientId, OrganizationId, SessionId};
 use crate::modules::session::service::{self as sessions, status};
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -43,14 +44,18 @@ async fn get_client(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
 }
 
 async fn delete_client(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
-    if let Some(client) = sessions::find_client(&state, caller.client_id.clone()).await? {
+    if let Some(client) =
+        sessions::find_client(&state, caller.client_id.clone().map(ClientId::from)).await?
+    {
         sessions::sign_out_client(&state, client.id, true).await?;
     }
     Ok(reply(&state, &caller, &Value::Null, None, None))
 }
 
 async fn sign_out_all(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
-    let Some(client) = sessions::find_client(&state, caller.client_id.clone()).await? else {
+    let Some(client) =
+        sessions::find_client(&state, caller.client_id.clone().map(ClientId::from)).await?
+    else {
         return Ok(reply(&state, &caller, &Value::Null, None, None));
     };
     sessions::sign_out_client(&state, client.id.clone(), false).await?;
@@ -83,9 +88,14 @@ async fn touch(
     let organization = params
         .active_organization_id
         .into_change()
-        .map(Option::unwrap_or_default);
-    let session =
-        sessions::touch(&state, client_id.clone(), path.into_inner(), organization).await?;
+        .map(|id| id.filter(|id| !id.is_empty()).map(OrganizationId::from));
+    let session = sessions::touch(
+        &state,
+        ClientId::from(client_id.clone()),
+        SessionId::from(path.into_inner()),
+        organization,
+    )
+    .await?;
     let object = frontend_session(&state, &session, now_ms()).await?;
     envelope(&state, &caller, object, &client_id).await
 }

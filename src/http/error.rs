@@ -5,8 +5,17 @@
 //! `{"errors":[{"code","message","long_message","meta"}],"clerk_trace_id"}`
 //! with the matching status. Validation errors name the offending parameter
 //! in `meta.param_name`, as Clerk's SDKs expect.
+//!
+//! An error caused by something the client cannot see (a failed query, an
+//! unreachable database, a bug) carries that cause as its source. The cause
+//! is logged once, with its chain, when the response is written, inside the
+//! request's span so the line carries the trace id; it never reaches the
+//! body. Code that handles an `ApiError` without answering with it (a
+//! retry, a failover) therefore logs nothing it then throws away.
 
 use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::sync::Arc;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -182,6 +191,10 @@ impl ErrorCode {
     }
 }
 
+/// The cause of an error, shared so that an error handed to several
+/// waiters (see the session token reader) keeps it.
+type Source = Arc<dyn StdError + Send + Sync>;
+
 /// One API error, ready to render.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -193,11 +206,35 @@ pub struct ApiError {
     /// A status other than the code's, for errors that keep the status
     /// something else chose ([`for_foreign_response`]).
     status: Option<StatusCode>,
+    /// What caused it, for the log only (see the module docs).
+    source: Option<Source>,
 }
 
+/// The code and long message, then the cause and its sources, so that a
+/// background job logging an `ApiError` it cannot answer with shows why.
+/// Never part of a response body.
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code.as_str(), self.long_message)
+        write!(f, "{}: {}", self.code.as_str(), self.long_message)?;
+        if let Some(source) = &self.source {
+            write!(f, " (caused by: {})", Chain(source.as_ref()))?;
+        }
+        Ok(())
+    }
+}
+
+/// An error and its sources, joined by `: `.
+struct Chain<'a>(&'a (dyn StdError + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(error) = next {
+            write!(f, ": {error}")?;
+            next = error.source();
+        }
+        Ok(())
     }
 }
 
@@ -215,7 +252,15 @@ impl ApiError {
             meta: Map::new(),
             retry_after_secs: None,
             status: None,
+            source: None,
         }
+    }
+
+    /// Keeps `cause` as the error's source: logged when the response is
+    /// written, never sent.
+    pub fn with_source(mut self, cause: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        self.source = Some(Arc::from(cause.into()));
+        self
     }
 
     /// Names the parameter the error is about (`meta.param_name`).
@@ -317,14 +362,30 @@ impl ApiError {
         .with_retry_after(1)
     }
 
-    /// 500 for a failure that is Steward's fault. The cause is logged, never sent.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(%cause, "internal error");
+    /// 500 for a failure that is Steward's fault. The cause is kept as the
+    /// source: logged when the response is written, never sent.
+    pub fn internal(cause: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self::new(
             ErrorCode::InternalServerError,
             "internal error",
             "Something went wrong on the server. The error has been logged.",
         )
+        .with_source(cause)
+    }
+
+    /// Logs the source, if any, with its chain: an error for a 5xx, a
+    /// warning otherwise (an unreachable database is the operator's
+    /// business, not a bug).
+    fn log_source(&self) {
+        let Some(source) = &self.source else {
+            return;
+        };
+        let cause = Chain(source.as_ref());
+        if self.code == ErrorCode::InternalServerError {
+            tracing::error!(code = self.code.as_str(), %cause, "request failed");
+        } else {
+            tracing::warn!(code = self.code.as_str(), %cause, "request failed");
+        }
     }
 
     /// The JSON body, with the current request's trace id.
@@ -382,7 +443,10 @@ impl ResponseError for ApiError {
         self.status.unwrap_or_else(|| self.code.status())
     }
 
+    /// Actix calls this once per failed request, inside the request span,
+    /// which makes it the one place the source is logged.
     fn error_response(&self) -> HttpResponse {
+        self.log_source();
         let mut response = HttpResponse::build(self.status_code());
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
@@ -394,10 +458,7 @@ impl ResponseError for ApiError {
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Unavailable(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-                Self::unavailable()
-            }
+            DbError::Unavailable(e) => Self::unavailable().with_source(e),
             DbError::Cancelled => Self::unavailable(),
             DbError::ResultLost => Self::new(
                 ErrorCode::ServiceUnavailable,
@@ -428,23 +489,12 @@ impl From<diesel::result::Error> for ApiError {
                 "conflict",
                 "This change conflicts with a concurrent change. Please retry.",
             ),
-            ref lost if crate::db::is_connection_error(lost) => {
-                tracing::warn!(error = %lost, "database connection lost");
-                Self::unavailable()
-            }
+            lost if crate::db::is_connection_error(&lost) => Self::unavailable().with_source(lost),
             other => Self::internal(other),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::ApiError;
-    use crate::db::Transient;
-
-    #[test]
-    fn only_unavailability_is_transient() {
-        assert!(!ApiError::not_found("session").is_transient());
-        assert!(ApiError::unavailable().is_transient());
-    }
-}
+#[path = "error_tests.rs"]
+mod tests;

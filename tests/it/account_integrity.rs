@@ -148,6 +148,7 @@ async fn deleting_a_user_ends_their_sessions_at_once(backend: Backend) {
 /// after the user's sessions were removed. The session service refuses it,
 /// from what the deletion recorded in the session tables.
 async fn no_session_starts_for_a_user_deleted_meanwhile(backend: Backend) {
+    use steward::ids::{ClientId, UserId};
     use steward::modules::session::service as sessions;
 
     let app = TestApp::spawn_with(backend, CONFIG).await;
@@ -158,10 +159,14 @@ async fn no_session_starts_for_a_user_deleted_meanwhile(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
 
     let client = sessions::ensure_client(&app.state, None).await.unwrap();
-    let refused =
-        sessions::create_session(&app.state, client.id, user_id.clone(), Some("password"))
-            .await
-            .expect_err("no session for a deleted user");
+    let refused = sessions::create_session(
+        &app.state,
+        ClientId::from(client.id),
+        UserId::from(user_id.clone()),
+        Some("password"),
+    )
+    .await
+    .expect_err("no session for a deleted user");
     assert_eq!(refused.code().as_str(), "resource_not_found");
     assert_eq!(session_statuses(&app, &user_id).await, ["removed"]);
 }

@@ -1,20 +1,22 @@
 //! Frontend API handlers: a signed-in user's organizations. Every request
-//! is checked against the caller's membership and role permissions: a
-//! non-member gets 404, a member without the permission 403.
+//! is checked against the caller's membership and role permissions before
+//! the handler runs ([`OrgMember`] names the permission in the handler's
+//! signature): a non-member gets 404, a member without the permission 403.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::claims;
 use super::invitations::{self, CreateInvitation, InvitationFilter};
 use super::model::{MembershipRow, OrganizationObject};
 use super::service::{self, CreateMembership, CreateOrganization, UpdateOrganization};
 use super::store::MembershipFilter;
-use crate::fapi::envelope;
-use crate::http::fapi::{FapiCaller, FapiForm};
+use crate::fapi::{
+    envelope, AnyRole, DeleteOrganization, ManageMembers, ManageProfile, OrgMember, ReadMembers,
+    SignedIn,
+};
+use crate::http::fapi::FapiForm;
 use crate::http::{ApiError, ClerkQuery, ErrorCode, Pagination};
-use crate::modules::session::service as sessions;
 use crate::state::AppState;
 
 type Reply = Result<HttpResponse, ApiError>;
@@ -65,58 +67,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// The signed-in caller.
-struct Caller {
-    client_id: String,
-    user_id: String,
-}
-
-async fn signed_in(state: &AppState, caller: &FapiCaller) -> Result<Caller, ApiError> {
-    let session =
-        sessions::current_session(state, caller.client_id.clone(), caller.session_id.clone())
-            .await?;
-    Ok(Caller {
-        client_id: session.client_id,
-        user_id: session.user_id,
-    })
-}
-
-/// The caller's membership in `org_id`, holding `permission` when given.
-async fn require(
-    state: &AppState,
-    me: &Caller,
-    org_id: &str,
-    permission: Option<&'static str>,
-) -> Result<MembershipRow, ApiError> {
-    let membership = service::membership(state, org_id.to_owned(), me.user_id.clone())
-        .await?
-        .ok_or_else(|| ApiError::not_found("organization"))?;
-    if let Some(permission) = permission {
-        let role = membership.role.clone();
-        let allowed = service::pool(state)
-            .run("orgs.check_permission", move |conn| {
-                claims::role_has_permission(conn, &role, permission)
-            })
-            .await?;
-        if !allowed {
-            return Err(ApiError::new(
-                ErrorCode::NotAuthorized,
-                "Not authorized",
-                format!("Your role in this organization does not grant {permission}."),
-            ));
-        }
-    }
-    Ok(membership)
-}
-
-async fn wrap(
-    state: &AppState,
-    caller: &FapiCaller,
-    me: &Caller,
-    response: impl serde::Serialize,
-) -> Reply {
+async fn wrap(state: &AppState, me: &SignedIn, response: impl serde::Serialize) -> Reply {
     let value = serde_json::to_value(response).map_err(ApiError::internal)?;
-    envelope(state, caller, value, &me.client_id).await
+    envelope(state, &me.caller, value, &me.client_id).await
 }
 
 /// `POST /v1/organizations` body.
@@ -128,10 +81,9 @@ struct CreateBody {
 
 async fn create(
     state: web::Data<AppState>,
-    caller: FapiCaller,
+    me: SignedIn,
     FapiForm(body): FapiForm<CreateBody>,
 ) -> Reply {
-    let me = signed_in(&state, &caller).await?;
     let allowed =
         crate::modules::users::service::may_create_organization(&state, me.user_id.clone()).await?;
     if !allowed {
@@ -151,40 +103,24 @@ async fn create(
         },
     )
     .await?;
-    wrap(
-        &state,
-        &caller,
-        &me,
-        OrganizationObject::frontend(&org, Some(1)),
-    )
-    .await
+    wrap(&state, &me, OrganizationObject::frontend(&org, Some(1))).await
 }
 
-async fn get(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<String>) -> Reply {
-    let me = signed_in(&state, &caller).await?;
-    let (org, count) = service::get(&state, path.into_inner()).await?;
-    require(&state, &me, &org.id, None).await?;
-    wrap(
-        &state,
-        &caller,
-        &me,
-        OrganizationObject::frontend(&org, Some(count)),
-    )
-    .await
+async fn get(state: web::Data<AppState>, member: OrgMember<AnyRole>) -> Reply {
+    let (org, count) = service::get(&state, member.membership.organization_id).await?;
+    let me = member.me;
+    wrap(&state, &me, OrganizationObject::frontend(&org, Some(count))).await
 }
 
 async fn update(
     state: web::Data<AppState>,
-    caller: FapiCaller,
-    path: web::Path<String>,
+    member: OrgMember<ManageProfile>,
     FapiForm(body): FapiForm<CreateBody>,
 ) -> Reply {
-    let me = signed_in(&state, &caller).await?;
-    let org_id = path.into_inner();
-    require(&state, &me, &org_id, Some("org:sys_profile:manage")).await?;
+    let me = member.me;
     let org = service::update(
         &state,
-        org_id,
+        member.membership.organization_id,
         UpdateOrganization {
             name: body.name,
             slug: body.slug,
@@ -192,20 +128,12 @@ async fn update(
         },
     )
     .await?;
-    wrap(
-        &state,
-        &caller,
-        &me,
-        OrganizationObject::frontend(&org, None),
-    )
-    .await
+    wrap(&state, &me, OrganizationObject::frontend(&org, None)).await
 }
 
-async fn delete(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<String>) -> Reply {
-    let me = signed_in(&state, &caller).await?;
-    let org_id = path.into_inner();
-    require(&state, &me, &org_id, Some("org:sys_profile:delete")).await?;
-    let (org, _) = service::get(&state, org_id).await?;
+async fn delete(state: web::Data<AppState>, member: OrgMember<DeleteOrganization>) -> Reply {
+    let me = member.me;
+    let (org, _) = service::get(&state, member.membership.organization_id).await?;
     if !org.admin_delete_enabled {
         return Err(ApiError::new(
             ErrorCode::ActionNotAllowed,
@@ -214,7 +142,7 @@ async fn delete(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<
         ));
     }
     let deleted = service::delete(&state, org.id).await?;
-    wrap(&state, &caller, &me, deleted).await
+    wrap(&state, &me, deleted).await
 }
 
 /// List parameters.
@@ -228,8 +156,7 @@ struct PageParams {
 
 async fn memberships_reply(
     state: &AppState,
-    caller: &FapiCaller,
-    me: &Caller,
+    me: &SignedIn,
     filter: MembershipFilter,
     params: &PageParams,
 ) -> Reply {
@@ -241,30 +168,20 @@ async fn memberships_reply(
     } else {
         serde_json::to_value(data).map_err(ApiError::internal)?
     };
-    wrap(state, caller, me, response).await
+    wrap(state, me, response).await
 }
 
 async fn list_memberships(
     state: web::Data<AppState>,
-    caller: FapiCaller,
-    path: web::Path<String>,
+    OrgMember { me, membership, .. }: OrgMember<ReadMembers>,
     ClerkQuery(params): ClerkQuery<PageParams>,
 ) -> Reply {
-    let me = signed_in(&state, &caller).await?;
-    let membership = require(
-        &state,
-        &me,
-        &path.into_inner(),
-        Some("org:sys_memberships:read"),
-    )
-    .await?;
     let filter = MembershipFilter {
         organization_id: Some(membership.organization_id),
         ..MembershipFilter::default()
     };
     memberships_reply(
         &state,
-        &caller,
         &me,
         filter,
         &PageParams {
@@ -275,30 +192,21 @@ async fn list_memberships(
     .await
 }
 
-async fn membership_reply(
-    state: &AppState,
-    caller: &FapiCaller,
-    me: &Caller,
-    row: MembershipRow,
-) -> Reply {
+async fn membership_reply(state: &AppState, me: &SignedIn, row: MembershipRow) -> Reply {
     let object = service::membership_objects(state, vec![row], false)
         .await?
         .pop();
-    wrap(state, caller, me, object).await
+    wrap(state, me, object).await
 }
 
 async fn add_member(
     state: web::Data<AppState>,
-    caller: FapiCaller,
-    path: web::Path<String>,
+    OrgMember { me, membership, .. }: OrgMember<ManageMembers>,
     FapiForm(body): FapiForm<CreateMembership>,
 ) -> Reply {
-    let me = signed_in(&state, &caller).await?;
-    let org_id = path.into_inner();
-    require(&state, &me, &org_id, Some("org:sys_memberships:manage")).await?;
     let row = service::add_member(
         &state,
-        org_id,
+        membership.organization_id,
         CreateMembership {
             public_metadata: None,
             private_metadata: None,
@@ -306,7 +214,7 @@ async fn add_member(
         },
     )
     .await?;
-    membership_reply(&state, &caller, &me, row).await
+    membership_reply(&state, &me, row).await
 }
 
 /// `PATCH …/memberships/{user_id}` body.
@@ -317,48 +225,44 @@ struct RoleBody {
 
 async fn change_role(
     state: web::Data<AppState>,
-    caller: FapiCaller,
+    OrgMember { me, membership, .. }: OrgMember<ManageMembers>,
     path: web::Path<(String, String)>,
     FapiForm(body): FapiForm<RoleBody>,
 ) -> Reply {
-    let me = signed_in(&state, &caller).await?;
-    let (org_id, user_id) = path.into_inner();
-    require(&state, &me, &org_id, Some("org:sys_memberships:manage")).await?;
-    let row = service::change_role(&state, org_id, user_id, body.role).await?;
-    membership_reply(&state, &caller, &me, row).await
+    let (_, user_id) = path.into_inner();
+    let row = service::change_role(&state, membership.organization_id, user_id, body.role).await?;
+    membership_reply(&state, &me, row).await
 }
 
 async fn remove_member(
     state: web::Data<AppState>,
-    caller: FapiCaller,
+    OrgMember { me, membership, .. }: OrgMember<ManageMembers>,
     path: web::Path<(String, String)>,
 ) -> Reply {
-    let me = signed_in(&state, &caller).await?;
-    let (org_id, user_id) = path.into_inner();
-    require(&state, &me, &org_id, Some("org:sys_memberships:manage")).await?;
-    let row = service::remove_member(&state, org_id, user_id).await?;
-    membership_reply(&state, &caller, &me, row).await
+    let (_, user_id) = path.into_inner();
+    let row = service::remove_member(&state, membership.organization_id, user_id).await?;
+    membership_reply(&state, &me, row).await
 }
 
 async fn my_memberships(
     state: web::Data<AppState>,
-    caller: FapiCaller,
+    me: SignedIn,
     ClerkQuery(params): ClerkQuery<PageParams>,
 ) -> Reply {
-    let me = signed_in(&state, &caller).await?;
     let filter = MembershipFilter {
         user_ids: vec![me.user_id.clone()],
         ..MembershipFilter::default()
     };
-    memberships_reply(&state, &caller, &me, filter, &params).await
+    memberships_reply(&state, &me, filter, &params).await
 }
 
-async fn leave(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<String>) -> Reply {
-    let me = signed_in(&state, &caller).await?;
-    let org_id = path.into_inner();
-    require(&state, &me, &org_id, None).await?;
-    let row = service::remove_member(&state, org_id, me.user_id.clone()).await?;
-    membership_reply(&state, &caller, &me, row).await
+async fn leave(
+    state: web::Data<AppState>,
+    OrgMember { me, membership, .. }: OrgMember<AnyRole>,
+) -> Reply {
+    let row =
+        service::remove_member(&state, membership.organization_id, me.user_id.clone()).await?;
+    membership_reply(&state, &me, row).await
 }
 
 /// Invitation list parameters.
@@ -371,42 +275,26 @@ struct InvitationParams {
 
 async fn invitations_reply(
     state: &AppState,
-    caller: &FapiCaller,
-    me: &Caller,
+    me: &SignedIn,
     filter: InvitationFilter,
     params: &InvitationParams,
 ) -> Reply {
     let page = Pagination::new(params.limit, params.offset)?;
     let (data, total) = invitations::list(state, filter, page, false).await?;
-    wrap(
-        state,
-        caller,
-        me,
-        json!({ "data": data, "total_count": total }),
-    )
-    .await
+    wrap(state, me, json!({ "data": data, "total_count": total })).await
 }
 
 async fn list_invitations(
     state: web::Data<AppState>,
-    caller: FapiCaller,
-    path: web::Path<String>,
+    OrgMember { me, membership, .. }: OrgMember<ReadMembers>,
     ClerkQuery(params): ClerkQuery<InvitationParams>,
 ) -> Reply {
-    let me = signed_in(&state, &caller).await?;
-    let membership = require(
-        &state,
-        &me,
-        &path.into_inner(),
-        Some("org:sys_memberships:read"),
-    )
-    .await?;
     let filter = InvitationFilter {
         organization_id: Some(membership.organization_id),
         status: params.status.clone(),
         ..InvitationFilter::default()
     };
-    invitations_reply(&state, &caller, &me, filter, &params).await
+    invitations_reply(&state, &me, filter, &params).await
 }
 
 /// `POST /v1/organizations/{id}/invitations` body.
@@ -419,18 +307,9 @@ struct InviteBody {
 
 async fn invite(
     state: web::Data<AppState>,
-    caller: FapiCaller,
-    path: web::Path<String>,
+    OrgMember { me, membership, .. }: OrgMember<ManageMembers>,
     FapiForm(body): FapiForm<InviteBody>,
 ) -> Reply {
-    let me = signed_in(&state, &caller).await?;
-    let membership = require(
-        &state,
-        &me,
-        &path.into_inner(),
-        Some("org:sys_memberships:manage"),
-    )
-    .await?;
     let mut created = invitations::create(
         &state,
         membership.organization_id,
@@ -444,55 +323,45 @@ async fn invite(
         false,
     )
     .await?;
-    wrap(&state, &caller, &me, created.pop()).await
+    wrap(&state, &me, created.pop()).await
 }
 
 async fn revoke_invitation(
     state: web::Data<AppState>,
-    caller: FapiCaller,
+    OrgMember { me, membership, .. }: OrgMember<ManageMembers>,
     path: web::Path<(String, String)>,
 ) -> Reply {
-    let me = signed_in(&state, &caller).await?;
-    let (org_id, id) = path.into_inner();
-    let membership = require(&state, &me, &org_id, Some("org:sys_memberships:manage")).await?;
+    let (_, id) = path.into_inner();
     let revoked = invitations::revoke(&state, membership.organization_id, id, false).await?;
-    wrap(&state, &caller, &me, revoked).await
+    wrap(&state, &me, revoked).await
 }
 
 async fn my_invitations(
     state: web::Data<AppState>,
-    caller: FapiCaller,
+    me: SignedIn,
     ClerkQuery(params): ClerkQuery<InvitationParams>,
 ) -> Reply {
-    let me = signed_in(&state, &caller).await?;
     let emails =
         crate::modules::users::service::verified_emails(&state, me.user_id.clone()).await?;
     if emails.is_empty() {
-        return wrap(
-            &state,
-            &caller,
-            &me,
-            json!({ "data": [], "total_count": 0 }),
-        )
-        .await;
+        return wrap(&state, &me, json!({ "data": [], "total_count": 0 })).await;
     }
     let filter = InvitationFilter {
         email_addresses: emails,
         status: params.status.clone().or_else(|| Some("pending".to_owned())),
         ..InvitationFilter::default()
     };
-    invitations_reply(&state, &caller, &me, filter, &params).await
+    invitations_reply(&state, &me, filter, &params).await
 }
 
 async fn accept_invitation(
     state: web::Data<AppState>,
-    caller: FapiCaller,
+    me: SignedIn,
     path: web::Path<String>,
 ) -> Reply {
-    let me = signed_in(&state, &caller).await?;
     let emails =
         crate::modules::users::service::verified_emails(&state, me.user_id.clone()).await?;
     let accepted =
         invitations::accept(&state, me.user_id.clone(), emails, path.into_inner()).await?;
-    wrap(&state, &caller, &me, accepted).await
+    wrap(&state, &me, accepted).await
 }

@@ -335,6 +335,35 @@ pub async fn membership(
         .await
 }
 
+/// The membership of `user_id` in `org_id` (an id or a slug), holding
+/// `permission` when one is given. A non-member gets 404, as if the
+/// organization did not exist (for them it does not); a member whose role
+/// lacks the permission gets 403 `not_authorized`.
+pub async fn member_with_permission(
+    state: &AppState,
+    org_id: String,
+    user_id: String,
+    permission: Option<&'static str>,
+) -> Result<MembershipRow, ApiError> {
+    pool(state)
+        .run("orgs.member_with_permission", move |conn| {
+            let org = load_org(conn, &org_id)?;
+            let membership = store::find_membership(conn, &org.id, &user_id)?
+                .ok_or_else(|| ApiError::not_found("organization"))?;
+            if let Some(permission) = permission {
+                if !claims::role_has_permission(conn, &membership.role, permission)? {
+                    return Err(ApiError::new(
+                        ErrorCode::NotAuthorized,
+                        "Not authorized",
+                        format!("Your role in this organization does not grant {permission}."),
+                    ));
+                }
+            }
+            Ok(membership)
+        })
+        .await
+}
+
 /// Clerk membership objects, with their organizations, permissions and users.
 pub async fn membership_objects(
     state: &AppState,

@@ -8,11 +8,12 @@ use serde_json::{json, Map, Value};
 
 pub use super::list::member_user_ids;
 pub use super::memberships::{
-    add_member, change_role, list_memberships, membership, membership_metadata, membership_objects,
-    remove_deleted_user, remove_member, CreateMembership,
+    add_member, change_role, list_memberships, member_with_permission, membership,
+    membership_metadata, membership_objects, remove_deleted_user, remove_member, CreateMembership,
 };
 pub(super) use super::memberships::{ensure_role_exists, ensure_room, insert_member};
-use super::model::{MembershipRow, OrganizationRow};
+pub use super::model::MembershipRow;
+use super::model::OrganizationRow;
 pub use super::push::BACKFILL as SESSION_CLAIMS_BACKFILL;
 use super::push::{self, deliver_soon};
 use super::slug;

@@ -9,6 +9,7 @@ use super::model::{status, SessionObject};
 use super::service;
 use super::store::SessionFilter;
 use crate::http::{ApiError, ClerkJson, ClerkQuery, Pagination};
+use crate::ids::SessionId;
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -79,7 +80,7 @@ async fn list(state: web::Data<AppState>, ClerkQuery(params): ClerkQuery<ListPar
 }
 
 async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
-    let session = service::get_session(&state, path.into_inner()).await?;
+    let session = service::get_session(&state, SessionId::from(path.into_inner())).await?;
     Ok(HttpResponse::Ok().json(SessionObject::from_row(&session, now_ms())))
 }
 

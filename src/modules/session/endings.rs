@@ -12,6 +12,7 @@ use super::writes::{self, SessionWrite};
 use crate::crypto::ids::{new_id, prefix};
 use crate::db::{write_transaction, Transient};
 use crate::http::ApiError;
+use crate::ids::ClientId;
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -68,7 +69,7 @@ pub async fn sign_out_client(
     end_client: bool,
 ) -> Result<(), ApiError> {
     let now = now_ms();
-    for mut session in client_sessions(state, client_id.clone()).await? {
+    for mut session in client_sessions(state, ClientId::from(client_id.clone())).await? {
         state.session_writes.overlay(&mut session);
         if session.status == status::ACTIVE {
             end_session(state, &session.id, status::ENDED, now).await?;

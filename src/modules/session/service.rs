@@ -28,6 +28,7 @@ use super::writes::{self, SessionWrite};
 use crate::crypto::ids::{self, new_id, prefix};
 use crate::db::{write_transaction, DbConnection, DbPool};
 use crate::http::{ApiError, ErrorCode, Pagination};
+use crate::ids::{ClientId, OrganizationId, SessionId, UserId};
 use crate::modules::Module;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -51,9 +52,11 @@ pub(super) fn signed_out() -> ApiError {
 /// The client with this id, if it exists and has not ended.
 pub async fn find_client(
     state: &AppState,
-    client_id: Option<String>,
+    client_id: Option<ClientId>,
 ) -> Result<Option<ClientRow>, ApiError> {
-    let Some(id) = client_id else { return Ok(None) };
+    let Some(id) = client_id.map(String::from) else {
+        return Ok(None);
+    };
     state
         .db
         .read_with_failover(Module::Session, "clients.get", move |conn| {
@@ -69,7 +72,7 @@ pub async fn find_client(
 /// cannot fill the clients table by failing.
 pub async fn ensure_client(
     state: &AppState,
-    client_id: Option<String>,
+    client_id: Option<ClientId>,
 ) -> Result<ClientRow, ApiError> {
     if let Some(client) = find_client(state, client_id).await? {
         return Ok(client);
@@ -120,10 +123,11 @@ fn save_changed_client(
 /// Records the client's current sign-in or sign-up attempt.
 pub async fn set_client_attempt(
     state: &AppState,
-    client_id: String,
+    client_id: ClientId,
     sign_in_id: Option<String>,
     sign_up_id: Option<String>,
 ) -> Result<(), ApiError> {
+    let client_id = String::from(client_id);
     pool(state)
         .run("clients.set_attempt", move |conn| {
             let (sign_in_id, sign_up_id) = (sign_in_id.clone(), sign_up_id.clone());
@@ -146,16 +150,16 @@ pub async fn set_client_attempt(
 /// caller read them.
 pub async fn create_session(
     state: &AppState,
-    client_id: String,
-    user_id: String,
+    client_id: ClientId,
+    user_id: UserId,
     strategy: Option<&'static str>,
 ) -> Result<SessionRow, ApiError> {
     let settings = &state.settings.session;
     let now = now_ms();
     let row = SessionRow {
         id: new_id(prefix::SESSION),
-        client_id,
-        user_id,
+        client_id: client_id.into(),
+        user_id: user_id.into(),
         status: status::ACTIVE.to_owned(),
         last_active_organization_id: None,
         claims_snapshot: "{}".to_owned(),
@@ -298,21 +302,24 @@ pub(super) async fn organization_to_activate(
 }
 
 /// `/touch`: records activity (an insert into `session_activity`, spooled
-/// while the database is unreachable) and, when given, sets the active
-/// organization (empty: the personal workspace).
+/// while the database is unreachable) and, when `active_organization` is
+/// given, makes that organization (id or slug) active, or the personal
+/// workspace for `Some(None)`.
 pub async fn touch(
     state: &AppState,
-    client_id: String,
-    session_id: String,
-    active_organization_id: Option<String>,
+    client_id: ClientId,
+    session_id: SessionId,
+    active_organization: Option<Option<OrganizationId>>,
 ) -> Result<SessionRow, ApiError> {
+    let (client_id, session_id) = (String::from(client_id), String::from(session_id));
     let mut session = session_for_change(state, Some(&client_id), &session_id).await?;
     let now = now_ms();
     if !is_active_now(state, &session, now).await? {
         return Err(signed_out());
     }
-    if let Some(id) = active_organization_id {
-        let org_id = organization_to_activate(state, &session.user_id, Some(&id)).await?;
+    if let Some(wanted) = active_organization {
+        let wanted = wanted.as_ref().map(OrganizationId::as_str);
+        let org_id = organization_to_activate(state, &session.user_id, wanted).await?;
         session = change_session(
             state,
             "sessions.set_organization",
@@ -348,13 +355,16 @@ pub async fn touch(
 /// 401 `signed_out` when there is none.
 pub async fn current_session(
     state: &AppState,
-    client_id: Option<String>,
-    requested: Option<String>,
+    client_id: Option<ClientId>,
+    requested: Option<SessionId>,
 ) -> Result<SessionRow, ApiError> {
     let Some(client) = find_client(state, client_id).await? else {
         return Err(signed_out());
     };
-    let Some(session_id) = requested.or(client.last_active_session_id) else {
+    let Some(session_id) = requested
+        .map(String::from)
+        .or(client.last_active_session_id)
+    else {
         return Err(signed_out());
     };
     let lookup = session_id.clone();
@@ -375,9 +385,10 @@ pub async fn current_session(
 /// A user's active sessions (`/v1/me/sessions/active`), or all of them.
 pub async fn user_sessions(
     state: &AppState,
-    user_id: String,
+    user_id: UserId,
     active_only: bool,
 ) -> Result<Vec<SessionRow>, ApiError> {
+    let user_id = String::from(user_id);
     let now = now_ms();
     let rows = pool(state)
         .run("sessions.of_user", move |conn| {
@@ -391,7 +402,8 @@ pub async fn user_sessions(
 }
 
 /// A session by id (Backend API; no client check).
-pub async fn get_session(state: &AppState, session_id: String) -> Result<SessionRow, ApiError> {
+pub async fn get_session(state: &AppState, session_id: SessionId) -> Result<SessionRow, ApiError> {
+    let session_id = String::from(session_id);
     if !ids::has_shape(&session_id, prefix::SESSION) {
         return Err(ApiError::not_found("session"));
     }
@@ -420,8 +432,9 @@ pub async fn list_sessions(
 /// The client's sessions, oldest first.
 pub async fn client_sessions(
     state: &AppState,
-    client_id: String,
+    client_id: ClientId,
 ) -> Result<Vec<SessionRow>, ApiError> {
+    let client_id = String::from(client_id);
     let mut sessions = state
         .db
         .read_with_failover(Module::Session, "sessions.of_client", move |conn| {
@@ -440,8 +453,8 @@ pub async fn client_sessions(
 /// (a deleted one is refused here, as in [`create_session`]).
 pub async fn create_backend_session(
     state: &AppState,
-    user_id: String,
+    user_id: UserId,
 ) -> Result<SessionRow, ApiError> {
     let client = ensure_client(state, None).await?;
-    create_session(state, client.id, user_id, None).await
+    create_session(state, ClientId::from(client.id), user_id, None).await
 }

@@ -6,6 +6,7 @@ use super::service::{self, AttemptFirstFactor, CreateSignIn, PrepareFirstFactor}
 use crate::fapi::envelope;
 use crate::http::fapi::{FapiCaller, FapiForm};
 use crate::http::ApiError;
+use crate::ids::ClientId;
 use crate::modules::session::service as sessions;
 use crate::state::AppState;
 
@@ -30,13 +31,15 @@ async fn create(
     caller: FapiCaller,
     FapiForm(body): FapiForm<CreateSignIn>,
 ) -> Reply {
-    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let client =
+        sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
     let outcome = service::create(&state, client.id.clone(), body).await;
     reply_with(&state, &caller, client.id, outcome).await
 }
 
 async fn get(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<String>) -> Reply {
-    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let client =
+        sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
     let row = service::get(&state, client.id.clone(), path.into_inner()).await?;
     let object = service::object(&state, &row).await?;
     envelope(&state, &caller, object, &client.id).await
@@ -48,7 +51,8 @@ async fn prepare_first_factor(
     path: web::Path<String>,
     FapiForm(body): FapiForm<PrepareFirstFactor>,
 ) -> Reply {
-    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let client =
+        sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
     let outcome =
         service::prepare_first_factor(&state, client.id.clone(), path.into_inner(), body).await;
     reply_with(&state, &caller, client.id, outcome).await
@@ -60,7 +64,8 @@ async fn attempt_first_factor(
     path: web::Path<String>,
     FapiForm(body): FapiForm<AttemptFirstFactor>,
 ) -> Reply {
-    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let client =
+        sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
     let outcome =
         service::attempt_first_factor(&state, client.id.clone(), path.into_inner(), body).await;
     reply_with(&state, &caller, client.id, outcome).await

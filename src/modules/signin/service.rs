@@ -10,6 +10,7 @@ use crate::crypto::ids::{self, new_id, prefix};
 use crate::crypto::otp;
 use crate::db::DbPool;
 use crate::http::{ApiError, ErrorCode};
+use crate::ids::{ClientId, UserId};
 use crate::modules::users::service::{self as users, CheckOutcome, SignInUser};
 use crate::modules::{session, Module};
 use crate::notify::CodePurpose;
@@ -133,8 +134,8 @@ async fn complete(
 ) -> Result<SignInRow, ApiError> {
     let session = session::service::create_session(
         state,
-        row.client_id.clone(),
-        user_id.clone(),
+        ClientId::from(row.client_id.clone()),
+        UserId::from(user_id.clone()),
         Some(strategy),
     )
     .await?;
@@ -232,7 +233,13 @@ pub async fn create(
         user.as_ref().map(|u| u.id.clone()),
     );
     insert(state, &row).await?;
-    session::service::set_client_attempt(state, client_id, Some(row.id.clone()), None).await?;
+    session::service::set_client_attempt(
+        state,
+        ClientId::from(client_id),
+        Some(row.id.clone()),
+        None,
+    )
+    .await?;
     match (user, password) {
         (Some(user), Some(password)) => {
             check_password(state, &user, password).await?;

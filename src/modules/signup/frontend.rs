@@ -7,6 +7,7 @@ use super::service::{self, CreateSignUp, Verification};
 use crate::fapi::envelope;
 use crate::http::fapi::{FapiCaller, FapiForm};
 use crate::http::ApiError;
+use crate::ids::ClientId;
 use crate::modules::session::service as sessions;
 use crate::state::AppState;
 
@@ -36,13 +37,15 @@ async fn create(
     caller: FapiCaller,
     FapiForm(body): FapiForm<CreateSignUp>,
 ) -> Reply {
-    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let client =
+        sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
     let row = service::create(&state, client.id.clone(), body).await?;
     respond(&state, &caller, &client.id, &row).await
 }
 
 async fn get(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<String>) -> Reply {
-    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let client =
+        sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
     let row = service::get(&state, client.id.clone(), path.into_inner()).await?;
     respond(&state, &caller, &client.id, &row).await
 }
@@ -53,7 +56,8 @@ async fn update(
     path: web::Path<String>,
     FapiForm(body): FapiForm<CreateSignUp>,
 ) -> Reply {
-    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let client =
+        sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
     let row = service::update(&state, client.id.clone(), path.into_inner(), body).await?;
     respond(&state, &caller, &client.id, &row).await
 }
@@ -64,7 +68,8 @@ async fn prepare_verification(
     path: web::Path<String>,
     FapiForm(body): FapiForm<Verification>,
 ) -> Reply {
-    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let client =
+        sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
     let row =
         service::prepare_verification(&state, client.id.clone(), path.into_inner(), body).await?;
     respond(&state, &caller, &client.id, &row).await
@@ -76,7 +81,8 @@ async fn attempt_verification(
     path: web::Path<String>,
     FapiForm(body): FapiForm<Verification>,
 ) -> Reply {
-    let client = sessions::ensure_client(&state, caller.client_id.clone()).await?;
+    let client =
+        sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
     let row =
         service::attempt_verification(&state, client.id.clone(), path.into_inner(), body).await?;
     respond(&state, &caller, &client.id, &row).await

@@ -10,6 +10,7 @@ use crate::crypto::ids::{self, new_id, prefix};
 use crate::crypto::otp as code;
 use crate::db::DbPool;
 use crate::http::{ApiError, ErrorCode};
+use crate::ids::{ClientId, UserId};
 use crate::modules::users::service::{self as users, CreateUser};
 use crate::modules::{session, Module};
 use crate::notify::CodePurpose;
@@ -161,7 +162,13 @@ pub async fn create(
         return Ok(row);
     }
     insert(state, &row).await?;
-    session::service::set_client_attempt(state, client_id, None, Some(row.id.clone())).await?;
+    session::service::set_client_attempt(
+        state,
+        ClientId::from(client_id),
+        None,
+        Some(row.id.clone()),
+    )
+    .await?;
     Ok(row)
 }
 
@@ -394,8 +401,8 @@ async fn complete(state: &AppState, row: &mut SignUpRow) -> Result<(), ApiError>
     };
     let session = session::service::create_session(
         state,
-        row.client_id.clone(),
-        user.id.clone(),
+        ClientId::from(row.client_id.clone()),
+        UserId::from(user.id.clone()),
         Some(strategy),
     )
     .await?;

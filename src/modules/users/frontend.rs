@@ -6,9 +6,10 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::account::{self, ChangePassword, UpdateSelf};
-use crate::fapi::{envelope, frontend_session};
-use crate::http::fapi::{FapiCaller, FapiForm};
+use crate::fapi::{envelope, frontend_session, SignedIn};
+use crate::http::fapi::FapiForm;
 use crate::http::ApiError;
+use crate::ids::UserId;
 use crate::modules::session::service as sessions;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -36,86 +37,59 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// The signed-in caller: their client, session and user ids.
-struct Me {
-    client_id: String,
-    session_id: String,
-    user_id: String,
+async fn wrap(state: &AppState, me: &SignedIn, response: impl serde::Serialize) -> Reply {
+    envelope(state, &me.caller, response, &me.client_id).await
 }
 
-async fn me(state: &AppState, caller: &FapiCaller) -> Result<Me, ApiError> {
-    let session =
-        sessions::current_session(state, caller.client_id.clone(), caller.session_id.clone())
-            .await?;
-    Ok(Me {
-        client_id: session.client_id,
-        session_id: session.id,
-        user_id: session.user_id,
-    })
-}
-
-async fn wrap(
-    state: &AppState,
-    caller: &FapiCaller,
-    me: &Me,
-    response: impl serde::Serialize,
-) -> Reply {
-    envelope(state, caller, response, &me.client_id).await
-}
-
-async fn get_me(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
-    let me = me(&state, &caller).await?;
+async fn get_me(state: web::Data<AppState>, me: SignedIn) -> Reply {
     let user = super::service::frontend_user(&state, me.user_id.clone())
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    wrap(&state, &caller, &me, user).await
+    wrap(&state, &me, user).await
 }
 
 async fn update_me(
     state: web::Data<AppState>,
-    caller: FapiCaller,
+    me: SignedIn,
     FapiForm(body): FapiForm<UpdateSelf>,
 ) -> Reply {
-    let me = me(&state, &caller).await?;
     account::update_self(&state, me.user_id.clone(), body).await?;
-    get_me(state, caller).await
+    get_me(state, me).await
 }
 
-async fn delete_me(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
-    let me = me(&state, &caller).await?;
+async fn delete_me(state: web::Data<AppState>, me: SignedIn) -> Reply {
     let deleted = account::delete_self(&state, me.user_id.clone()).await?;
-    wrap(&state, &caller, &me, deleted).await
+    wrap(&state, &me, deleted).await
 }
 
 async fn change_password(
     state: web::Data<AppState>,
-    caller: FapiCaller,
+    me: SignedIn,
     FapiForm(body): FapiForm<ChangePassword>,
 ) -> Reply {
-    let me = me(&state, &caller).await?;
     account::change_password(&state, me.user_id.clone(), me.session_id.clone(), body).await?;
-    get_me(state, caller).await
+    get_me(state, me).await
 }
 
-async fn sessions_of(state: &AppState, caller: &FapiCaller, active_only: bool) -> Reply {
-    let me = me(state, caller).await?;
+async fn sessions_of(state: &AppState, me: &SignedIn, active_only: bool) -> Reply {
     let now = now_ms();
     let mut objects = Vec::new();
-    for row in sessions::user_sessions(state, me.user_id.clone(), active_only).await? {
+    for row in sessions::user_sessions(state, UserId::from(me.user_id.clone()), active_only).await?
+    {
         objects.push(frontend_session(state, &row, now).await?);
     }
     // Clerk's SDKs read these two lists as plain arrays.
     let mut builder = HttpResponse::Ok();
-    crate::http::fapi::attach_client_token(state, caller, Some(&me.client_id), &mut builder);
+    crate::http::fapi::attach_client_token(state, &me.caller, Some(&me.client_id), &mut builder);
     Ok(builder.json(objects))
 }
 
-async fn all_sessions(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
-    sessions_of(&state, &caller, false).await
+async fn all_sessions(state: web::Data<AppState>, me: SignedIn) -> Reply {
+    sessions_of(&state, &me, false).await
 }
 
-async fn active_sessions(state: web::Data<AppState>, caller: FapiCaller) -> Reply {
-    sessions_of(&state, &caller, true).await
+async fn active_sessions(state: web::Data<AppState>, me: SignedIn) -> Reply {
+    sessions_of(&state, &me, true).await
 }
 
 /// `POST /v1/me/email_addresses` body.
@@ -126,38 +100,21 @@ struct AddEmail {
 
 async fn add_email(
     state: web::Data<AppState>,
-    caller: FapiCaller,
+    me: SignedIn,
     FapiForm(body): FapiForm<AddEmail>,
 ) -> Reply {
-    let me = me(&state, &caller).await?;
     let email = account::add_email(&state, me.user_id.clone(), body.email_address).await?;
-    wrap(&state, &caller, &me, email).await
+    wrap(&state, &me, email).await
 }
 
-async fn get_email(
-    state: web::Data<AppState>,
-    caller: FapiCaller,
-    path: web::Path<String>,
-) -> Reply {
-    let me = me(&state, &caller).await?;
+async fn get_email(state: web::Data<AppState>, me: SignedIn, path: web::Path<String>) -> Reply {
     let row = account::own_email(&state, me.user_id.clone(), path.into_inner()).await?;
-    wrap(
-        &state,
-        &caller,
-        &me,
-        super::model::EmailAddressObject::from_row(row),
-    )
-    .await
+    wrap(&state, &me, super::model::EmailAddressObject::from_row(row)).await
 }
 
-async fn delete_email(
-    state: web::Data<AppState>,
-    caller: FapiCaller,
-    path: web::Path<String>,
-) -> Reply {
-    let me = me(&state, &caller).await?;
+async fn delete_email(state: web::Data<AppState>, me: SignedIn, path: web::Path<String>) -> Reply {
     let deleted = account::delete_email(&state, me.user_id.clone(), path.into_inner()).await?;
-    wrap(&state, &caller, &me, deleted).await
+    wrap(&state, &me, deleted).await
 }
 
 /// Verification bodies.
@@ -169,24 +126,22 @@ struct VerificationBody {
 
 async fn prepare_verification(
     state: web::Data<AppState>,
-    caller: FapiCaller,
+    me: SignedIn,
     path: web::Path<String>,
     FapiForm(body): FapiForm<VerificationBody>,
 ) -> Reply {
     crate::crypto::otp::require_email_code(body.strategy.as_deref())?;
-    let me = me(&state, &caller).await?;
     let email =
         account::prepare_email_verification(&state, me.user_id.clone(), path.into_inner()).await?;
-    wrap(&state, &caller, &me, email).await
+    wrap(&state, &me, email).await
 }
 
 async fn attempt_verification(
     state: web::Data<AppState>,
-    caller: FapiCaller,
+    me: SignedIn,
     path: web::Path<String>,
     FapiForm(body): FapiForm<VerificationBody>,
 ) -> Reply {
-    let me = me(&state, &caller).await?;
     let email = account::attempt_email_verification(
         &state,
         me.user_id.clone(),
@@ -194,5 +149,5 @@ async fn attempt_verification(
         body.code,
     )
     .await?;
-    wrap(&state, &caller, &me, email).await
+    wrap(&state, &me, email).await
 }
