@@ -10,7 +10,7 @@ use super::session_user;
 use crate::http::fapi::{reply, FapiCaller};
 use crate::http::ApiError;
 use crate::modules::session::service::{
-    self as sessions, frontend_session_object, ClientRow, SessionObject, SessionRow,
+    self as sessions, frontend_session_object, ClientRow, SessionObject, SessionRow, ShownUser,
 };
 use crate::modules::{signin, signup, Module};
 use crate::state::AppState;
@@ -43,14 +43,14 @@ pub struct FrontendSession {
     #[serde(flatten)]
     pub session: SessionObject,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<Value>,
+    pub user: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_user_data: Option<Value>,
+    pub public_user_data: Option<Box<RawValue>>,
 }
 
 impl FrontendSession {
     /// `user`: the user object and the public user data ([`session_user`]).
-    fn new(row: &SessionRow, user: Option<(Value, Value)>, now: i64) -> Self {
+    fn new(row: &SessionRow, user: Option<ShownUser>, now: i64) -> Self {
         let (user, public_user_data) = user.unzip();
         Self {
             session: frontend_session_object(row, now),

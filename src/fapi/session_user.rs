@@ -9,11 +9,9 @@
 //! runs on every page load, and a blocking-pool trip per read (client,
 //! sessions, each user) cost more than the reads.
 
-use serde_json::Value;
-
 use crate::db::DbConnection;
 use crate::http::ApiError;
-use crate::modules::session::service::client_user_on;
+use crate::modules::session::service::{client_user_on, ShownUser};
 use crate::modules::Module;
 use crate::state::AppState;
 
@@ -24,7 +22,7 @@ pub fn read_on(
     conn: &mut DbConnection,
     user_id: &str,
     now: i64,
-) -> Result<Option<(Value, Value)>, ApiError> {
+) -> Result<Option<ShownUser>, ApiError> {
     client_user_on(conn, user_id, now).map_err(ApiError::from)
 }
 
@@ -33,7 +31,7 @@ pub async fn read(
     state: &AppState,
     user_id: String,
     now: i64,
-) -> Result<Option<(Value, Value)>, ApiError> {
+) -> Result<Option<ShownUser>, ApiError> {
     state
         .db
         .read_with_failover(Module::Session, "sessions.client_user", move |conn| {

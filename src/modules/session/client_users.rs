@@ -6,7 +6,10 @@
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+use serde_json::value::{to_raw_value, RawValue};
+use serde_json::Value;
 
 use super::service::pool;
 use crate::db::schema::session_users;
@@ -98,13 +101,21 @@ fn save(conn: &mut DbConnection, change: &ClientUser, version: i64) -> QueryResu
     Ok(updated > 0)
 }
 
+/// The user object and public user data a client shows, as JSON text.
+pub type ShownUser = (Box<RawValue>, Box<RawValue>);
+
 /// The user object and public user data a client shows for `user_id` at
 /// `now`; `None` for a user the copy does not have (or has as deleted).
+///
+/// `GET /v1/client` reads this for every session on every page load, so
+/// the stored object is not parsed into a tree: its top-level fields stay
+/// raw text and only the lock fields, which depend on `now`, are set.
+/// The fields come out in key order, as a `serde_json::Value` object's do.
 pub fn client_user_on(
     conn: &mut DbConnection,
     user_id: &str,
     now: i64,
-) -> QueryResult<Option<(Value, Value)>> {
+) -> QueryResult<Option<ShownUser>> {
     let row: Option<(Option<String>, Option<String>, Option<i64>)> = session_users::table
         .find(user_id)
         .select((
@@ -114,24 +125,24 @@ pub fn client_user_on(
         ))
         .first(conn)
         .optional()?;
-    let Some((Some(user), public, locked_until)) = row else {
-        return Ok(None);
-    };
-    let (Ok(mut user), Some(Ok(public))) = (
-        serde_json::from_str::<Value>(&user),
-        public.map(|p| serde_json::from_str::<Value>(&p)),
-    ) else {
+    let Some((Some(user), Some(public), locked_until)) = row else {
         return Ok(None);
     };
     let remaining_ms = locked_until.map(|until| until - now).filter(|ms| *ms > 0);
-    if let Some(object) = user.as_object_mut() {
-        object.insert("locked".into(), json!(remaining_ms.is_some()));
+    let shown = || -> Option<ShownUser> {
+        let mut fields: BTreeMap<String, Box<RawValue>> = serde_json::from_str(&user).ok()?;
+        fields.insert("locked".into(), to_raw_value(&remaining_ms.is_some()).ok()?);
         // Rounded up, as the users area does: a lock in force never
         // reports 0 seconds.
-        object.insert(
+        let seconds = remaining_ms.map(|ms| (ms + 999) / 1000);
+        fields.insert(
             "lockout_expires_in_seconds".into(),
-            json!(remaining_ms.map(|ms| (ms + 999) / 1000)),
+            to_raw_value(&seconds).ok()?,
         );
-    }
-    Ok(Some((user, public)))
+        Some((
+            to_raw_value(&fields).ok()?,
+            RawValue::from_string(public).ok()?,
+        ))
+    };
+    Ok(shown())
 }

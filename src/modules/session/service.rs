@@ -12,7 +12,9 @@ pub(super) use super::claims::snapshot_for_switch;
 pub use super::claims::{
     OrganizationClaims, MEMBERSHIP_CONTRIBUTOR, ORGANIZATION_CLAIMS, ORGANIZATION_CLAIMS_TOPIC,
 };
-pub use super::client_users::{client_user_on, ClientUser, CLIENT_USERS, CLIENT_USERS_TOPIC};
+pub use super::client_users::{
+    client_user_on, ClientUser, ShownUser, CLIENT_USERS, CLIENT_USERS_TOPIC,
+};
 pub use super::clients::{
     backend_client_object, frontend_session_object, get_backend_client, list_clients,
     live_client_on,
