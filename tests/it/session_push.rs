@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::fapi::FapiClient;
 use crate::common::postgres::PgPair;
-use crate::common::{Backend, TestApp};
+use crate::common::{user, Backend, TestApp, PASSWORD};
 use base64::Engine;
 use diesel::prelude::*;
 use reqwest::StatusCode;
@@ -27,20 +27,8 @@ on_every_backend!(
     data_from_before_the_outbox_is_filled_on_start,
 );
 
-const PASSWORD: &str = "a long password";
 /// No token reuse: every token reads its session.
 const NO_REUSE: &str = "[session]\ntoken_reuse_seconds = 0\n";
-
-async fn user(app: &TestApp, email: &str) -> String {
-    let (status, user) = app
-        .post(
-            "/v1/users",
-            json!({"email_address": [email], "password": PASSWORD, "first_name": "Ada"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{user}");
-    user["id"].as_str().unwrap().to_owned()
-}
 
 /// An organization created by `owner`, with `member` in it as `org:member`.
 async fn organization(app: &TestApp, name: &str, owner: &str, member: Option<&str>) -> String {
