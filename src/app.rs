@@ -117,7 +117,12 @@ fn databases_used(settings: &Settings, scope: &RoleScope) -> Vec<Module> {
 /// commands (`migrate`, `keys …`) that need every database.
 pub fn connect_databases(settings: &Settings) -> anyhow::Result<Database> {
     let enabled = settings.enabled_modules();
-    let db = Database::connect(&settings.database, &enabled, &enabled)?;
+    let db = Database::connect(
+        &settings.database,
+        &modules::schema_layout(),
+        &enabled,
+        &enabled,
+    )?;
     for pool in db.writable_pools() {
         pool.check_connect()?;
     }
@@ -135,7 +140,12 @@ pub fn connect_databases(settings: &Settings) -> anyhow::Result<Database> {
 /// again in the background once the listeners start (see
 /// [`Database::await_module_database`]); `/readyz` names it meanwhile.
 pub fn connect_for_role(settings: &Settings, used: &[Module]) -> anyhow::Result<Database> {
-    let db = Database::connect(&settings.database, &settings.enabled_modules(), used)?;
+    let db = Database::connect(
+        &settings.database,
+        &modules::schema_layout(),
+        &settings.enabled_modules(),
+        used,
+    )?;
     match db.primary().check_connect() {
         Err(error) if db.has_replicas() => {
             tracing::warn!(%error, "the primary is unreachable; starting from a replica");

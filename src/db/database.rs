@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::migrations::Layout;
 use super::{
     receipts, retry, BreakerState, DbConnection, DbError, DbPool, ReadFailover, Transient,
 };
@@ -37,22 +38,34 @@ impl Database {
     /// a process does not depend on databases its role does not use.
     /// Nothing is connected yet except what r2d2 opens in the background;
     /// call [`DbPool::check_connect`] to fail fast.
+    ///
+    /// `layout` says which parts of the schema each database holds (and
+    /// migrates): an area's own database only that area's.
     pub fn connect(
         settings: &DatabaseSettings,
+        layout: &Layout,
         modules: &[Module],
         used: &[Module],
     ) -> anyhow::Result<Self> {
-        let primary = DbPool::connect("primary", &settings.url, settings, true)?;
+        let own_database = |module| settings.modules.contains_key(&module);
+        let primary = DbPool::connect(
+            "primary",
+            &settings.url,
+            settings,
+            true,
+            layout.primary(own_database),
+        )?;
         let replicas = settings
             .replica_urls
             .iter()
-            .map(|url| DbPool::connect("replica", url, settings, true))
+            .map(|url| DbPool::connect("replica", url, settings, true, Vec::new()))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut module_pools = BTreeMap::new();
         for module in modules {
             if let Some(db) = settings.modules.get(module) {
                 let eager = used.contains(module);
-                let pool = DbPool::connect(module.name(), &db.url, settings, eager)?;
+                let schema = layout.module(*module);
+                let pool = DbPool::connect(module.name(), &db.url, settings, eager, schema)?;
                 module_pools.insert(*module, pool);
             }
         }

@@ -75,6 +75,9 @@ pub struct DbPool {
     /// Set while a database this process needs has not been reached since
     /// start-up (see [`Database::await_module_database`]).
     waiting: Arc<AtomicBool>,
+    /// The parts of the schema this database holds (none for a replica,
+    /// which follows the primary).
+    schema: Vec<&'static migrations::Migrations>,
 }
 
 impl std::fmt::Debug for DbPool {
@@ -90,12 +93,13 @@ impl DbPool {
     /// A pool for the database at `raw_url`. An `eager` pool keeps
     /// connections open from the start; any other opens one only when a
     /// query needs it, so a process never connects to a database its role
-    /// does not use.
+    /// does not use. `schema`: the parts of the schema it holds.
     fn connect(
         label: &'static str,
         raw_url: &str,
         settings: &DatabaseSettings,
         eager: bool,
+        schema: Vec<&'static migrations::Migrations>,
     ) -> anyhow::Result<Self> {
         let url =
             DatabaseUrl::parse(raw_url).map_err(|e| anyhow::anyhow!("{label} database: {e}"))?;
@@ -130,6 +134,7 @@ impl DbPool {
             manager,
             retry_budget: settings.retry_budget,
             waiting: Arc::new(AtomicBool::new(false)),
+            schema,
         })
     }
 
@@ -311,12 +316,13 @@ impl DbPool {
         self.waiting.store(true, Ordering::Release);
     }
 
-    /// Runs its pending migrations; returns how many ran.
+    /// Runs the pending migrations of the parts it holds; returns how
+    /// many ran.
     pub fn migrate(&self) -> anyhow::Result<usize> {
         let mut conn = self
             .get_blocking()
             .with_context(|| format!("connecting to the {} database", self.label))?;
-        migrations::run_pending(&mut conn)
+        migrations::run_pending(&mut conn, &self.schema)
             .with_context(|| format!("migrating the {} database", self.label))
     }
 

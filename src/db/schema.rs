@@ -1,6 +1,7 @@
 //! The portable schema: common SQL types only (`Text`, `BigInt` milliseconds,
 //! `Bool`, `Integer`), so one `schema.rs` serves SQLite and PostgreSQL.
-//! Kept by hand in step with `migrations/{postgres,sqlite}/`.
+//! Kept by hand in step with the migrations (`migrations/core/`,
+//! `migrations/common/`, `src/modules/<area>/migrations/`).
 
 diesel::table! {
     instances (id) {

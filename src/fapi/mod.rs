@@ -42,6 +42,7 @@ pub const SESSION_AREA: Area = Area {
         Module::Signup,
         Module::Users,
     ],
+    migrations: session::AREA.migrations,
 };
 
 fn session_frontend(cfg: &mut actix_web::web::ServiceConfig) {

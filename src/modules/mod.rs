@@ -14,6 +14,7 @@ use std::sync::Arc;
 use actix_web::web::ServiceConfig;
 use futures_util::future::LocalBoxFuture;
 
+use crate::db::migrations::{Layout, Migrations};
 use crate::state::AppState;
 
 pub mod id;
@@ -59,6 +60,9 @@ pub struct Area {
     /// start-up (see [`databases_used`]). Only direct calls: a database
     /// reached through another area's service is connected on first use.
     pub calls: &'static [Module],
+    /// The area's tables: migrations kept in its folder
+    /// (`migrations/<backend>/`), run on the database that holds it.
+    pub migrations: &'static Migrations,
 }
 
 impl std::fmt::Debug for Area {
@@ -95,6 +99,11 @@ pub fn databases_used(served: &[Module]) -> Vec<Module> {
     used
 }
 
+/// Which database holds which area's tables.
+pub fn schema_layout() -> Layout {
+    Layout::new(REGISTRY.iter().map(|area| (area.id, area.migrations)))
+}
+
 /// The areas that have jobs, for a process that runs them.
 pub fn areas_with_jobs() -> Vec<Module> {
     REGISTRY
@@ -115,6 +124,13 @@ mod tests {
             assert_eq!(entries, 1, "{module}");
         }
         assert_eq!(REGISTRY.len(), Module::ALL.len());
+    }
+
+    #[test]
+    fn each_area_names_its_own_migrations() {
+        for area in REGISTRY {
+            assert_eq!(area.migrations.part, area.id.name());
+        }
     }
 
     #[test]

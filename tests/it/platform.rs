@@ -18,6 +18,7 @@ on_every_backend!(
     key_rotation_publishes_before_signing,
 );
 
+mod schema_layout;
 mod upgrades;
 
 async fn health_readiness_and_metrics(backend: Backend) {
@@ -269,11 +270,32 @@ async fn a_module_can_have_its_own_database(backend: Backend) {
         .collect();
     assert_eq!(names, ["primary", "users"]);
     let rows = app.row_counts().await;
-    let (in_primary, in_module) = (rows.rows("primary", "users"), rows.rows("users", "users"));
-    assert_eq!(
-        (in_primary, in_module),
-        (0, 1),
-        "users live in the module database only"
+    assert_eq!(rows.rows("users", "users"), 1);
+    // Each database holds only its parts of the schema: the users area's
+    // tables are in its own database alone, which has nothing else but
+    // the tables every database has.
+    let mut module_tables = rows.tables("users");
+    module_tables.sort();
+    let mut expected = vec![
+        "credential_checks",
+        "email_addresses",
+        "email_verifications",
+        "outbox",
+        "outbox_backfills",
+        "outbox_versions",
+        "users",
+    ];
+    if backend.is_postgres() {
+        expected.push("commit_receipts");
+        expected.sort();
+    }
+    assert_eq!(module_tables, expected);
+    let primary_tables = rows.tables("primary");
+    assert!(primary_tables.contains(&"sessions"), "{primary_tables:?}");
+    assert!(!primary_tables.contains(&"users"), "{primary_tables:?}");
+    assert!(
+        !primary_tables.contains(&"email_addresses"),
+        "{primary_tables:?}"
     );
 
     // The client object reads its sessions from the primary and each

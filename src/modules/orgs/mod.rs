@@ -20,6 +20,13 @@ mod store;
 
 /// Organizations' registry entry. Their services call the session area
 /// (claims refresh) and the users area (members' user data).
+/// The orgs area's tables.
+pub const MIGRATIONS: crate::db::migrations::Migrations = crate::db::migrations::Migrations {
+    part: "orgs",
+    postgres: diesel_migrations::embed_migrations!("src/modules/orgs/migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("src/modules/orgs/migrations/sqlite"),
+};
+
 pub const AREA: super::Area = super::Area {
     id: super::Module::Orgs,
     frontend: Some(frontend::configure),
@@ -27,4 +34,5 @@ pub const AREA: super::Area = super::Area {
     background: &[],
     jobs: &[],
     calls: &[super::Module::Session, super::Module::Users],
+    migrations: &MIGRATIONS,
 };

@@ -28,6 +28,13 @@ pub use writes::SessionWrites;
 /// [`crate::fapi::SESSION_AREA`], which mounts the Frontend and Backend API
 /// routes composed from several areas (`/v1/client`, `POST /v1/sessions`)
 /// with these.
+/// The session area's tables.
+pub const MIGRATIONS: crate::db::migrations::Migrations = crate::db::migrations::Migrations {
+    part: "session",
+    postgres: diesel_migrations::embed_migrations!("src/modules/session/migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("src/modules/session/migrations/sqlite"),
+};
+
 pub const AREA: super::Area = super::Area {
     id: super::Module::Session,
     frontend: Some(frontend::configure),
@@ -42,4 +49,5 @@ pub const AREA: super::Area = super::Area {
         |state| Box::pin(jobs::trim_old_rows(state)),
     ],
     calls: &[],
+    migrations: &MIGRATIONS,
 };

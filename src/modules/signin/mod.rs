@@ -13,6 +13,13 @@ mod tickets;
 
 /// The sign-in area's registry entry. Completed sign-ins become sessions;
 /// users and passwords are checked through the users service.
+/// The signin area's tables.
+pub const MIGRATIONS: crate::db::migrations::Migrations = crate::db::migrations::Migrations {
+    part: "signin",
+    postgres: diesel_migrations::embed_migrations!("src/modules/signin/migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("src/modules/signin/migrations/sqlite"),
+};
+
 pub const AREA: super::Area = super::Area {
     id: super::Module::Signin,
     frontend: Some(frontend::configure),
@@ -20,4 +27,5 @@ pub const AREA: super::Area = super::Area {
     background: &[],
     jobs: &[],
     calls: &[super::Module::Session, super::Module::Users],
+    migrations: &MIGRATIONS,
 };

@@ -10,6 +10,13 @@ mod store;
 
 /// The sign-up area's registry entry (no Backend API). A completed sign-up
 /// creates the user, joins an invited organization and opens a session.
+/// The signup area's tables.
+pub const MIGRATIONS: crate::db::migrations::Migrations = crate::db::migrations::Migrations {
+    part: "signup",
+    postgres: diesel_migrations::embed_migrations!("src/modules/signup/migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("src/modules/signup/migrations/sqlite"),
+};
+
 pub const AREA: super::Area = super::Area {
     id: super::Module::Signup,
     frontend: Some(frontend::configure),
@@ -21,4 +28,5 @@ pub const AREA: super::Area = super::Area {
         super::Module::Session,
         super::Module::Users,
     ],
+    migrations: &MIGRATIONS,
 };

@@ -18,6 +18,13 @@ mod validate;
 
 /// The users area's registry entry. Deleting or banning a user ends their
 /// sessions and memberships through those areas' services.
+/// The users area's tables.
+pub const MIGRATIONS: crate::db::migrations::Migrations = crate::db::migrations::Migrations {
+    part: "users",
+    postgres: diesel_migrations::embed_migrations!("src/modules/users/migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("src/modules/users/migrations/sqlite"),
+};
+
 pub const AREA: super::Area = super::Area {
     id: super::Module::Users,
     frontend: Some(frontend::configure),
@@ -25,4 +32,5 @@ pub const AREA: super::Area = super::Area {
     background: &[],
     jobs: &[|state| Box::pin(jobs::trim_old_checks(state))],
     calls: &[super::Module::Orgs, super::Module::Session],
+    migrations: &MIGRATIONS,
 };

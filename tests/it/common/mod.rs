@@ -318,6 +318,15 @@ impl RowCounts {
     pub fn rows(&self, pool: &str, table: &str) -> i64 {
         self.0.get(&format!("{pool}.{table}")).copied().unwrap_or(0)
     }
+
+    /// The tables of the database labelled `pool`.
+    pub fn tables(&self, pool: &str) -> Vec<&str> {
+        let prefix = format!("{pool}.");
+        self.0
+            .keys()
+            .filter_map(|key| key.strip_prefix(prefix.as_str()))
+            .collect()
+    }
 }
 
 fn count_rows(conn: &mut steward::db::DbConnection, table: &str) -> i64 {

@@ -34,10 +34,10 @@ async fn last_used_badge_after_an_upgrade(backend: Backend) {
     let url = crate::common::fresh_database(backend, dir.path());
     let first_migration = match backend {
         Backend::Sqlite => {
-            include_str!("../../../migrations/sqlite/2026-11-26-000001_foundation/up.sql")
+            include_str!("../../../migrations/legacy/sqlite/2026-11-26-000001_foundation/up.sql")
         }
         Backend::Postgres | Backend::PgBouncer => {
-            include_str!("../../../migrations/postgres/2026-11-26-000001_foundation/up.sql")
+            include_str!("../../../migrations/legacy/postgres/2026-11-26-000001_foundation/up.sql")
         }
     };
     // Earlier releases stored the key's DER as plain base64.

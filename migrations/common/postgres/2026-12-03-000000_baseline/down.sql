@@ -1,0 +1,4 @@
+DROP TABLE outbox_backfills;
+DROP TABLE outbox_versions;
+DROP TABLE outbox;
+DROP TABLE commit_receipts;

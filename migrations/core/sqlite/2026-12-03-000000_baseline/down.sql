@@ -1,0 +1,3 @@
+DROP TABLE secret_keys;
+DROP TABLE signing_keys;
+DROP TABLE instances;

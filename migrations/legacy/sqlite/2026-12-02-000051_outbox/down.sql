@@ -1,0 +1,3 @@
+DROP TABLE outbox_backfills;
+DROP TABLE outbox_versions;
+DROP TABLE outbox;

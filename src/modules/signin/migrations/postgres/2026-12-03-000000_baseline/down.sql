@@ -1,0 +1,2 @@
+DROP TABLE sign_in_tokens;
+DROP TABLE sign_ins;
