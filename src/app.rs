@@ -71,6 +71,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
     let token_reads = TokenSessionReads::new(db.clone());
     let mailer = Mailer::from_settings(&settings)?;
     let session_writes = Arc::new(SessionWrites::open(&settings.spool.path)?);
+    let areas = modules::AreaStates::init(&settings)?;
     let hash_threads = HashThreads::start(
         settings.security.password_hash_threads,
         settings.security.password_hash_queue,
@@ -88,6 +89,7 @@ pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
             mailer,
             hash_threads,
             session_writes,
+            areas,
         }),
         scope,
         created_secret_key: boot.created_secret_key,

@@ -31,4 +31,14 @@ pub struct AppState {
     pub hash_threads: HashThreads,
     /// The session API's writes and their outage spool.
     pub session_writes: Arc<SessionWrites>,
+    /// The enabled areas' own states (see `modules::Area::init`).
+    pub areas: crate::modules::AreaStates,
+}
+
+impl AppState {
+    /// `module`'s own state, of the type its `init` built. `None` when the
+    /// area is switched off (its routes and jobs then do not run).
+    pub fn area<T: 'static>(&self, module: crate::modules::Module) -> Option<&T> {
+        self.areas.get(module)
+    }
 }

@@ -1,6 +1,9 @@
-//! `[modules.<area>]`: which product modules are switched on. A module that
-//! is off is removed from every process role. An area without a section is
-//! on, so a new area needs no change here; an unknown name is refused.
+//! `[modules.<area>]`: which product modules are switched on, and each
+//! area's own settings. A module that is off is removed from every process
+//! role. An area without a section is on, so a new area needs no change
+//! here; an unknown name is refused. The other keys of a section belong to
+//! the area, which reads them into its own type ([`ModulesSettings::area`]),
+//! refusing unknown keys there.
 
 use std::collections::BTreeMap;
 
@@ -17,10 +20,50 @@ impl ModulesSettings {
     pub fn is_enabled(&self, module: Module) -> bool {
         self.0.get(&module).is_none_or(|toggle| toggle.enabled)
     }
+
+    /// The area's own settings from its section (every key but
+    /// `enabled`), read into `T`; `T::default()`'s values stand for
+    /// missing keys when `T` says so with `#[serde(default)]`.
+    pub fn area<T: serde::de::DeserializeOwned>(&self, module: Module) -> Result<T, String> {
+        let keys = self
+            .0
+            .get(&module)
+            .map(|toggle| toggle.settings.clone())
+            .unwrap_or_default();
+        serde_json::from_value(serde_json::Value::Object(keys))
+            .map_err(|e| format!("[modules.{module}]: {e}"))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct ModuleToggle {
+    #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+    /// The area's own keys, read by the area. Shown with the values of
+    /// keys naming a secret or password masked.
+    #[serde(flatten, serialize_with = "serialize_masked_keys")]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+fn serialize_masked_keys<S: serde::Serializer>(
+    keys: &serde_json::Map<String, serde_json::Value>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(keys.len()))?;
+    for (key, value) in keys {
+        match value {
+            serde_json::Value::String(secret)
+                if !secret.is_empty() && (key.contains("secret") || key.contains("password")) =>
+            {
+                map.serialize_entry(key, &super::mask::mask_key(secret))?
+            }
+            _ => map.serialize_entry(key, value)?,
+        }
+    }
+    map.end()
 }

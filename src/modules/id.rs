@@ -31,6 +31,9 @@ macro_rules! areas {
 }
 
 areas! {
+    /// Plans, subscriptions, free trials and payments (`/v1/billing`,
+    /// `/v1/me/billing`).
+    Billing => "billing",
     /// Organizations, memberships, roles and permissions.
     Orgs => "orgs",
     /// Clients, sessions and session tokens (the always-on core of sign-in).

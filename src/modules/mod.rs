@@ -17,6 +17,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::db::migrations::{Layout, Migrations};
 use crate::state::AppState;
 
+pub mod billing;
 pub mod id;
 pub mod orgs;
 pub mod session;
@@ -28,6 +29,7 @@ pub use id::Module;
 
 /// Every area of this build, in the order their routes are mounted.
 pub const REGISTRY: &[&Area] = &[
+    &billing::AREA,
     &orgs::AREA,
     // The session module with the Frontend API routes composed above the
     // modules (`src/fapi/`).
@@ -36,6 +38,9 @@ pub const REGISTRY: &[&Area] = &[
     &signup::AREA,
     &users::AREA,
 ];
+
+/// An area's own state, built by its entry's `init`.
+pub type AreaState = Box<dyn std::any::Any + Send + Sync>;
 
 /// Mounts routes under `/v1` on one listener.
 pub type Routes = fn(&mut ServiceConfig);
@@ -60,6 +65,10 @@ pub struct Area {
     /// start-up (see [`databases_used`]). Only direct calls: a database
     /// reached through another area's service is connected on first use.
     pub calls: &'static [Module],
+    /// Builds the area's own state (clients of outside services, parsed
+    /// settings) once per process when the area is enabled; handlers and
+    /// jobs reach it with [`AppState::area`]. An error stops start-up.
+    pub init: Option<fn(&crate::config::Settings) -> anyhow::Result<AreaState>>,
     /// The area's tables: migrations kept in its folder
     /// (`migrations/<backend>/`), run on the database that holds it.
     pub migrations: &'static Migrations,
@@ -97,6 +106,35 @@ pub fn databases_used(served: &[Module]) -> Vec<Module> {
     used.sort();
     used.dedup();
     used
+}
+
+/// The states of the enabled areas that have an `init`, by area.
+#[derive(Default)]
+pub struct AreaStates(std::collections::BTreeMap<Module, AreaState>);
+
+impl AreaStates {
+    /// Builds the state of every enabled area that has an `init`.
+    pub fn init(settings: &crate::config::Settings) -> anyhow::Result<Self> {
+        let enabled = settings.enabled_modules();
+        let mut states = std::collections::BTreeMap::new();
+        for area in REGISTRY.iter().filter(|area| enabled.contains(&area.id)) {
+            if let Some(init) = area.init {
+                states.insert(area.id, init(settings)?);
+            }
+        }
+        Ok(Self(states))
+    }
+
+    /// `module`'s state, if it has one of type `T`.
+    pub fn get<T: 'static>(&self, module: Module) -> Option<&T> {
+        self.0.get(&module)?.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for AreaStates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// Which database holds which area's tables.

@@ -49,5 +49,6 @@ pub const AREA: super::Area = super::Area {
         |state| Box::pin(jobs::trim_old_rows(state)),
     ],
     calls: &[],
+    init: None,
     migrations: &MIGRATIONS,
 };

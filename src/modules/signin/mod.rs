@@ -27,5 +27,6 @@ pub const AREA: super::Area = super::Area {
     background: &[],
     jobs: &[],
     calls: &[super::Module::Session, super::Module::Users],
+    init: None,
     migrations: &MIGRATIONS,
 };

@@ -28,5 +28,6 @@ pub const AREA: super::Area = super::Area {
         super::Module::Session,
         super::Module::Users,
     ],
+    init: None,
     migrations: &MIGRATIONS,
 };

@@ -32,5 +32,6 @@ pub const AREA: super::Area = super::Area {
     background: &[],
     jobs: &[|state| Box::pin(jobs::trim_old_checks(state))],
     calls: &[super::Module::Orgs, super::Module::Session],
+    init: None,
     migrations: &MIGRATIONS,
 };

@@ -1,0 +1,12 @@
+DROP TABLE billing_gateway_events;
+DROP TABLE billing_events;
+DROP TABLE billing_payment_attempts;
+DROP TABLE billing_statements;
+DROP TABLE billing_subscription_items;
+DROP TABLE billing_subscriptions;
+DROP TABLE billing_checkouts;
+DROP TABLE billing_payment_methods;
+DROP TABLE billing_payers;
+DROP TABLE billing_plan_features;
+DROP TABLE billing_features;
+DROP TABLE billing_plans;

@@ -1,0 +1,88 @@
+//! Billing: plans with features and free trials, payers with their cards,
+//! checkouts, subscriptions, statements and payment attempts, kept in the
+//! area's own tables (Clerk keeps them in its database too). Stripe only
+//! stores cards and moves money ([`stripe`]); its webhooks come back in.
+//! The area pushes each payer's plan and features into the session store,
+//! where they become the `pla` and `fea` claims of the next token.
+
+pub mod clock;
+pub mod money;
+pub mod plans;
+pub mod schema;
+pub mod settings;
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::modules::Module;
+use crate::state::AppState;
+
+use self::clock::Clock;
+use self::settings::BillingSettings;
+
+/// The billing area's tables.
+pub const MIGRATIONS: crate::db::migrations::Migrations = crate::db::migrations::Migrations {
+    part: "billing",
+    postgres: diesel_migrations::embed_migrations!("src/modules/billing/migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("src/modules/billing/migrations/sqlite"),
+};
+
+pub const AREA: super::Area = super::Area {
+    id: Module::Billing,
+    frontend: Some(frontend::configure),
+    backend: Some(backend::configure),
+    background: &[],
+    jobs: &[],
+    calls: &[],
+    init: Some(init),
+    migrations: &MIGRATIONS,
+};
+
+/// What the billing area keeps per process.
+#[derive(Debug)]
+pub struct BillingState {
+    pub settings: BillingSettings,
+    pub clock: Arc<Clock>,
+}
+
+impl BillingState {
+    /// The billing state of `state`. Billing's routes and jobs run only
+    /// where the area is enabled, which is where its state is built.
+    pub fn of(state: &AppState) -> Result<&BillingState, crate::http::ApiError> {
+        state
+            .area::<BillingState>(Module::Billing)
+            .ok_or_else(|| crate::http::ApiError::internal("the billing area is not enabled"))
+    }
+}
+
+fn init(settings: &Settings) -> anyhow::Result<super::AreaState> {
+    let own: BillingSettings = settings
+        .modules
+        .area(Module::Billing)
+        .map_err(anyhow::Error::msg)?;
+    own.validate().map_err(anyhow::Error::msg)?;
+    Ok(Box::new(BillingState {
+        settings: own,
+        clock: Arc::new(Clock::default()),
+    }))
+}
+
+/// The database that holds billing's tables.
+pub(crate) fn pool(state: &AppState) -> DbPool {
+    state.db.for_module(Module::Billing).clone()
+}
+
+mod frontend {
+    /// Mounts billing's Frontend API routes under `/v1`.
+    pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+        super::plans::frontend_routes(cfg);
+    }
+}
+
+mod backend {
+    /// Mounts billing's Backend API routes inside the authenticated `/v1`.
+    pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+        super::plans::backend_routes(cfg);
+    }
+}
