@@ -1,11 +1,14 @@
-//! Typed ids for the objects several areas pass to each other's services.
+//! Typed ids for the objects that cross a service boundary.
 //!
 //! Every id is a prefixed string (`user_…`, `sess_…`, `client_…`,
-//! `org_…`); as plain `String`s a user id could be passed where a session
-//! id belongs and only a test would notice. A service that takes one of
-//! these says which id it means, and the compiler checks the caller. They
-//! serialize as the bare string. A leaf module: it depends on nothing in
-//! Steward, so any module can use it.
+//! `org_…`, `sia_…`, …); as plain `String`s a user id could be passed where
+//! a session id belongs and only a test would notice. Every area's service
+//! (users, orgs, session, sign-in, sign-up) takes and returns these, so each
+//! says which id it means and the compiler checks the caller; handlers
+//! convert path parameters on the way in, and rows stay plain `String`s
+//! (diesel's columns), converted at the service boundary. They serialize as
+//! the bare string. A leaf module: it depends on nothing in Steward, so any
+//! module can use it.
 
 use std::fmt;
 
@@ -14,7 +17,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -58,10 +61,66 @@ id_type!(
     ClientId
 );
 id_type!(
-    /// An organization's id (`org_…`), or its slug where an endpoint takes
-    /// either.
+    /// An organization's id (`org_…`). Where an endpoint also takes a slug,
+    /// the service takes an [`OrgIdOrSlug`] instead.
     OrganizationId
 );
+id_type!(
+    /// A user's email address's id (`idn_…`).
+    EmailAddressId
+);
+id_type!(
+    /// A sign-in attempt's id (`sia_…`).
+    SignInId
+);
+id_type!(
+    /// A sign-up attempt's id (`sua_…`).
+    SignUpId
+);
+id_type!(
+    /// An organization invitation's id (`orginv_…`).
+    InvitationId
+);
+id_type!(
+    /// A sign-in token's id (`sit_…`), the handle for revoking its ticket.
+    SignInTokenId
+);
+
+/// An organization named by its id *or* its slug, as the endpoints that
+/// accept either receive it. Not an [`OrganizationId`]: the text is only
+/// known to name an organization once it matches one of the two columns,
+/// and a slug may itself look like an id (slugs allow `_`, so `org_…` is a
+/// valid slug), so the lookup tries both rather than guessing from the
+/// shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(transparent)]
+pub struct OrgIdOrSlug(String);
+
+impl OrgIdOrSlug {
+    /// The id or slug as the caller gave it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for OrgIdOrSlug {
+    fn from(id_or_slug: String) -> Self {
+        Self(id_or_slug)
+    }
+}
+
+/// Every id is also a valid reference: it matches the id column.
+impl From<OrganizationId> for OrgIdOrSlug {
+    fn from(id: OrganizationId) -> Self {
+        Self(id.0)
+    }
+}
+
+impl fmt::Display for OrgIdOrSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {
