@@ -6,9 +6,12 @@
 //! (users, orgs, session, sign-in, sign-up) takes and returns these, so each
 //! says which id it means and the compiler checks the caller; handlers
 //! convert path parameters on the way in, and rows stay plain `String`s
-//! (diesel's columns), converted at the service boundary. They serialize as
-//! the bare string. A leaf module: it depends on nothing in Steward, so any
-//! module can use it.
+//! (diesel's columns), converted at the service boundary. Where an endpoint
+//! takes an id or a second unique name (an organization's slug, a role's
+//! key), the service takes a reference type instead ([`OrgIdOrSlug`],
+//! [`RoleIdOrKey`], [`PermissionIdOrKey`]) rather than calling the name an
+//! id. They serialize as the bare string. A leaf module: it depends on
+//! nothing in Steward, so any module can use it.
 
 use std::fmt;
 
@@ -86,45 +89,64 @@ id_type!(
     SignInTokenId
 );
 
-/// An organization named by its id *or* its slug, as the endpoints that
-/// accept either receive it. Not an [`OrganizationId`]: the text is only
-/// known to name an organization once it matches one of the two columns,
-/// and a slug may itself look like an id (slugs allow `_`, so `org_…` is a
-/// valid slug), so the lookup tries both rather than guessing from the
-/// shape.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
-#[serde(transparent)]
-pub struct OrgIdOrSlug(String);
+/// A reference to an object by its id *or* a second unique name (a slug,
+/// a key), as the endpoints that accept either receive it. Not an id: the
+/// text names an object only once it matches one of the two columns, and
+/// the name may itself look like an id (slugs and keys allow `_`, so
+/// `org_…` is a valid slug), so the lookup tries both rather than guessing
+/// from the shape.
+macro_rules! id_or_name_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
 
-impl OrgIdOrSlug {
-    /// The id or slug as the caller gave it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+        impl $name {
+            /// The id or name as the caller gave it.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id_or_name: String) -> Self {
+                Self(id_or_name)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
 }
 
-impl From<String> for OrgIdOrSlug {
-    fn from(id_or_slug: String) -> Self {
-        Self(id_or_slug)
-    }
-}
+id_or_name_type!(
+    /// An organization named by its id or its slug.
+    OrgIdOrSlug
+);
+id_or_name_type!(
+    /// An organization role named by its id or its key (`org:admin`).
+    RoleIdOrKey
+);
+id_or_name_type!(
+    /// An organization permission named by its id or its key.
+    PermissionIdOrKey
+);
 
-/// Every id is also a valid reference: it matches the id column.
+/// Every organization id is also a valid reference: it matches the id
+/// column.
 impl From<OrganizationId> for OrgIdOrSlug {
     fn from(id: OrganizationId) -> Self {
         Self(id.0)
     }
 }
 
-impl fmt::Display for OrgIdOrSlug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::UserId;
+    use super::{OrgIdOrSlug, OrganizationId, UserId};
 
     #[test]
     fn ids_serialize_as_the_bare_string() {
@@ -133,5 +155,13 @@ mod tests {
         let back: UserId = serde_json::from_str("\"user_1\"").unwrap();
         assert_eq!(back, id);
         assert_eq!(String::from(back), "user_1");
+    }
+
+    #[test]
+    fn an_org_reference_keeps_the_text_whichever_it_names() {
+        let by_slug: OrgIdOrSlug = serde_json::from_str("\"org_like_slug\"").unwrap();
+        assert_eq!(by_slug.as_str(), "org_like_slug");
+        let by_id = OrgIdOrSlug::from(OrganizationId::from("org_1".to_owned()));
+        assert_eq!(by_id.as_str(), "org_1");
     }
 }
