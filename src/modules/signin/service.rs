@@ -102,9 +102,7 @@ async fn check_password(
         .hash_threads
         .run(move || passwords.verify(hasher, &digest, &password))
         .await?;
-    match users::record_credential_check(state, UserId::from(user.id.clone()), "password", verified)
-        .await?
-    {
+    match users::record_credential_check(state, user.id.clone(), "password", verified).await? {
         CheckOutcome::Accepted => Ok(()),
         CheckOutcome::Locked(seconds) => Err(users::user_locked(seconds)),
         CheckOutcome::Rejected => Err(ApiError::new(
@@ -232,7 +230,7 @@ pub async fn create(
     let row = new_row(
         &client_id,
         identifier.map(|i| i.trim().to_lowercase()),
-        user.as_ref().map(|u| UserId::from(u.id.clone())),
+        user.as_ref().map(|u| u.id.clone()),
     );
     insert(state, &row).await?;
     session::service::set_client_attempt(
@@ -245,7 +243,7 @@ pub async fn create(
     match (user, password) {
         (Some(user), Some(password)) => {
             check_password(state, &user, password).await?;
-            complete(state, row, UserId::from(user.id), "password").await
+            complete(state, row, user.id, "password").await
         }
         _ => Ok(row),
     }

@@ -28,7 +28,7 @@ use crate::time::now_ms;
 /// A user as sign-in sees them.
 #[derive(Debug, Clone)]
 pub struct SignInUser {
-    pub id: String,
+    pub id: UserId,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub password: Option<(Hasher, String)>,
@@ -83,7 +83,7 @@ fn sign_in_user(conn: &mut DbConnection, id: &str) -> Result<SignInUser, ApiErro
             .locked_until
             .filter(|until| *until > now)
             .map(|until| (until - now + 999) / 1000),
-        id: row.id,
+        id: UserId::from(row.id),
         first_name: row.first_name,
         last_name: row.last_name,
         emails,
