@@ -33,10 +33,11 @@ async fn create_session(
     let user_id = body
         .user_id
         .filter(|u| !u.is_empty())
+        .map(UserId::from)
         .ok_or_else(|| ApiError::param_missing("user_id"))?;
     if frontend_user(&state, user_id.clone()).await?.is_none() {
         return Err(ApiError::not_found("user").with_param("user_id"));
     }
-    let session = sessions::create_backend_session(&state, UserId::from(user_id)).await?;
+    let session = sessions::create_backend_session(&state, user_id).await?;
     Ok(HttpResponse::Ok().json(SessionObject::from_row(&session, now_ms())))
 }

@@ -14,7 +14,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::http::fapi::FapiCaller;
 use crate::http::ApiError;
-use crate::ids::{ClientId, SessionId};
+use crate::ids::{ClientId, OrgIdOrSlug, SessionId, UserId};
 use crate::modules::orgs::service::{self as orgs, MembershipRow};
 use crate::modules::session::service as sessions;
 use crate::state::AppState;
@@ -25,9 +25,9 @@ use crate::state::AppState;
 pub struct SignedIn {
     /// The request's caller, for the envelope and the client token.
     pub caller: FapiCaller,
-    pub client_id: String,
-    pub session_id: String,
-    pub user_id: String,
+    pub client_id: ClientId,
+    pub session_id: SessionId,
+    pub user_id: UserId,
 }
 
 impl SignedIn {
@@ -40,9 +40,9 @@ impl SignedIn {
         .await?;
         Ok(Self {
             caller,
-            client_id: session.client_id,
-            session_id: session.id,
-            user_id: session.user_id,
+            client_id: ClientId::from(session.client_id),
+            session_id: SessionId::from(session.id),
+            user_id: UserId::from(session.user_id),
         })
     }
 }
@@ -113,13 +113,16 @@ impl<P: OrgPermission + 'static> FromRequest for OrgMember<P> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let me = SignedIn::from_request(req, payload);
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let org_id = req.match_info().get("id").map(str::to_owned);
+        let org = req
+            .match_info()
+            .get("id")
+            .map(|id| OrgIdOrSlug::from(id.to_owned()));
         Box::pin(async move {
             let me = me.await?;
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let org_id = org_id.ok_or_else(|| ApiError::not_found("organization"))?;
+            let org = org.ok_or_else(|| ApiError::not_found("organization"))?;
             let membership =
-                orgs::member_with_permission(&state, org_id, me.user_id.clone(), P::KEY).await?;
+                orgs::member_with_permission(&state, org, me.user_id.clone(), P::KEY).await?;
             Ok(Self {
                 me,
                 membership,

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::session_user;
 use crate::http::fapi::{reply, FapiCaller};
 use crate::http::ApiError;
+use crate::ids::{ClientId, SignInId, SignUpId};
 use crate::modules::session::service::{
     self as sessions, frontend_session_object, ClientRow, SessionObject, SessionRow, ShownUser,
 };
@@ -121,13 +122,16 @@ pub(super) async fn client_json(
     let Some((client, sessions)) = client_with_sessions(state, client_id.to_owned()).await? else {
         return Ok(None);
     };
+    let typed_client_id = ClientId::from(client.id.clone());
     let sign_in = if state.settings.modules.is_enabled(Module::Signin) {
-        signin::service::current_object(state, &client.id, client.sign_in_id.clone()).await?
+        let sign_in_id = client.sign_in_id.clone().map(SignInId::from);
+        signin::service::current_object(state, &typed_client_id, sign_in_id).await?
     } else {
         None
     };
     let sign_up = if state.settings.modules.is_enabled(Module::Signup) {
-        signup::service::current_object(state, &client.id, client.sign_up_id.clone()).await?
+        let sign_up_id = client.sign_up_id.clone().map(SignUpId::from);
+        signup::service::current_object(state, &typed_client_id, sign_up_id).await?
     } else {
         None
     };

@@ -13,6 +13,7 @@ use crate::crypto::secret_keys::digest;
 use crate::db::schema::organization_invitations as invitations;
 use crate::db::{write_transaction, DbConnection};
 use crate::http::{ApiError, ErrorCode};
+use crate::ids::{InvitationId, UserId};
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -58,18 +59,18 @@ fn accept_in(
 /// be addressed to one of the user's verified email addresses.
 pub async fn accept(
     state: &AppState,
-    user_id: String,
+    user_id: UserId,
     verified_emails: Vec<String>,
-    id: String,
+    id: InvitationId,
 ) -> Result<InvitationObject, ApiError> {
     let accepted = pool(state)
         .run("orgs.accept_invitation", move |conn| {
             write_transaction(conn, |conn| {
-                let row = find(conn, None, &id)?;
+                let row = find(conn, None, id.as_str())?;
                 if !verified_emails.contains(&row.email_address) {
                     return Err(ApiError::not_found("organization invitation"));
                 }
-                let row = accept_in(conn, row, &user_id)?;
+                let row = accept_in(conn, row, user_id.as_str())?;
                 object(conn, row, false)
             })
         })
@@ -79,7 +80,10 @@ pub async fn accept(
 }
 
 /// The pending invitation behind `ticket`: its id and email address.
-pub async fn peek_ticket(state: &AppState, ticket: String) -> Result<(String, String), ApiError> {
+pub async fn peek_ticket(
+    state: &AppState,
+    ticket: String,
+) -> Result<(InvitationId, String), ApiError> {
     if ticket.len() > 256 {
         return Err(invalid_invitation());
     }
@@ -93,7 +97,7 @@ pub async fn peek_ticket(state: &AppState, ticket: String) -> Result<(String, St
                 .optional()?
                 .filter(|r| r.effective_status(now_ms()) == "pending")
                 .ok_or_else(invalid_invitation)?;
-            Ok((row.id, row.email_address))
+            Ok((InvitationId::from(row.id), row.email_address))
         })
         .await
 }
@@ -103,10 +107,10 @@ pub async fn peek_ticket(state: &AppState, ticket: String) -> Result<(String, St
 /// before it creates the user, so these refusals leave nothing behind;
 /// [`accept_for_new_user`] still decides for real, under the
 /// organization's lock, because a seat can go between the two.
-pub async fn check_acceptable(state: &AppState, id: String) -> Result<(), ApiError> {
+pub async fn check_acceptable(state: &AppState, id: InvitationId) -> Result<(), ApiError> {
     pool(state)
         .run("orgs.check_invitation", move |conn| {
-            let row = find(conn, None, &id)?;
+            let row = find(conn, None, id.as_str())?;
             if row.effective_status(now_ms()) != "pending" {
                 return Err(invalid_invitation());
             }
@@ -119,21 +123,22 @@ pub async fn check_acceptable(state: &AppState, id: String) -> Result<(), ApiErr
 /// Accepts invitation `id` for a user who just signed up with its ticket.
 pub async fn accept_for_new_user(
     state: &AppState,
-    id: String,
-    user_id: String,
+    id: InvitationId,
+    user_id: UserId,
 ) -> Result<(), ApiError> {
     pool(state)
         .run("orgs.accept_for_new_user", move |conn| {
             write_transaction(conn, |conn| {
-                let row = find(conn, None, &id)?;
+                let row = find(conn, None, id.as_str())?;
                 // A retry whose first attempt committed before its
                 // connection was lost finds its own work done.
                 if row.status == "accepted"
-                    && store::find_membership(conn, &row.organization_id, &user_id)?.is_some()
+                    && store::find_membership(conn, &row.organization_id, user_id.as_str())?
+                        .is_some()
                 {
                     return Ok(());
                 }
-                accept_in(conn, row, &user_id).map(drop)
+                accept_in(conn, row, user_id.as_str()).map(drop)
             })
         })
         .await?;

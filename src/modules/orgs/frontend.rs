@@ -17,6 +17,7 @@ use crate::fapi::{
 };
 use crate::http::fapi::FapiForm;
 use crate::http::{ApiError, ClerkQuery, ErrorCode, Pagination};
+use crate::ids::{InvitationId, OrgIdOrSlug, OrganizationId, UserId};
 use crate::state::AppState;
 
 type Reply = Result<HttpResponse, ApiError>;
@@ -69,7 +70,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn wrap(state: &AppState, me: &SignedIn, response: impl serde::Serialize) -> Reply {
     let value = serde_json::to_value(response).map_err(ApiError::internal)?;
-    envelope(state, &me.caller, value, &me.client_id).await
+    envelope(state, &me.caller, value, me.client_id.as_str()).await
+}
+
+/// The organization of the caller's membership, by its id: the guard found
+/// it even when the path named it by slug.
+fn org_of(membership: &MembershipRow) -> OrgIdOrSlug {
+    OrganizationId::from(membership.organization_id.clone()).into()
 }
 
 /// `POST /v1/organizations` body.
@@ -98,7 +105,7 @@ async fn create(
         CreateOrganization {
             name: body.name,
             slug: body.slug,
-            created_by: Some(me.user_id.clone()),
+            created_by: Some(me.user_id.to_string()),
             ..CreateOrganization::default()
         },
     )
@@ -107,7 +114,7 @@ async fn create(
 }
 
 async fn get(state: web::Data<AppState>, member: OrgMember<AnyRole>) -> Reply {
-    let (org, count) = service::get(&state, member.membership.organization_id).await?;
+    let (org, count) = service::get(&state, org_of(&member.membership)).await?;
     let me = member.me;
     wrap(&state, &me, OrganizationObject::frontend(&org, Some(count))).await
 }
@@ -120,7 +127,7 @@ async fn update(
     let me = member.me;
     let org = service::update(
         &state,
-        member.membership.organization_id,
+        org_of(&member.membership),
         UpdateOrganization {
             name: body.name,
             slug: body.slug,
@@ -133,7 +140,7 @@ async fn update(
 
 async fn delete(state: web::Data<AppState>, member: OrgMember<DeleteOrganization>) -> Reply {
     let me = member.me;
-    let (org, _) = service::get(&state, member.membership.organization_id).await?;
+    let (org, _) = service::get(&state, org_of(&member.membership)).await?;
     if !org.admin_delete_enabled {
         return Err(ApiError::new(
             ErrorCode::ActionNotAllowed,
@@ -141,7 +148,7 @@ async fn delete(state: web::Data<AppState>, member: OrgMember<DeleteOrganization
             "Admins cannot delete this organization; ask the instance operator.",
         ));
     }
-    let deleted = service::delete(&state, org.id).await?;
+    let deleted = service::delete(&state, OrganizationId::from(org.id).into()).await?;
     wrap(&state, &me, deleted).await
 }
 
@@ -206,7 +213,7 @@ async fn add_member(
 ) -> Reply {
     let row = service::add_member(
         &state,
-        membership.organization_id,
+        org_of(&membership),
         CreateMembership {
             public_metadata: None,
             private_metadata: None,
@@ -226,21 +233,21 @@ struct RoleBody {
 async fn change_role(
     state: web::Data<AppState>,
     OrgMember { me, membership, .. }: OrgMember<ManageMembers>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, UserId)>,
     FapiForm(body): FapiForm<RoleBody>,
 ) -> Reply {
     let (_, user_id) = path.into_inner();
-    let row = service::change_role(&state, membership.organization_id, user_id, body.role).await?;
+    let row = service::change_role(&state, org_of(&membership), user_id, body.role).await?;
     membership_reply(&state, &me, row).await
 }
 
 async fn remove_member(
     state: web::Data<AppState>,
     OrgMember { me, membership, .. }: OrgMember<ManageMembers>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, UserId)>,
 ) -> Reply {
     let (_, user_id) = path.into_inner();
-    let row = service::remove_member(&state, membership.organization_id, user_id).await?;
+    let row = service::remove_member(&state, org_of(&membership), user_id).await?;
     membership_reply(&state, &me, row).await
 }
 
@@ -250,7 +257,7 @@ async fn my_memberships(
     ClerkQuery(params): ClerkQuery<PageParams>,
 ) -> Reply {
     let filter = MembershipFilter {
-        user_ids: vec![me.user_id.clone()],
+        user_ids: vec![me.user_id.to_string()],
         ..MembershipFilter::default()
     };
     memberships_reply(&state, &me, filter, &params).await
@@ -260,8 +267,7 @@ async fn leave(
     state: web::Data<AppState>,
     OrgMember { me, membership, .. }: OrgMember<AnyRole>,
 ) -> Reply {
-    let row =
-        service::remove_member(&state, membership.organization_id, me.user_id.clone()).await?;
+    let row = service::remove_member(&state, org_of(&membership), me.user_id.clone()).await?;
     membership_reply(&state, &me, row).await
 }
 
@@ -312,12 +318,12 @@ async fn invite(
 ) -> Reply {
     let mut created = invitations::create(
         &state,
-        membership.organization_id,
+        org_of(&membership),
         vec![CreateInvitation {
             email_address: body.email_address,
             role: body.role,
             redirect_url: body.redirect_url,
-            inviter_user_id: Some(me.user_id.clone()),
+            inviter_user_id: Some(me.user_id.to_string()),
             ..CreateInvitation::default()
         }],
         false,
@@ -329,10 +335,10 @@ async fn invite(
 async fn revoke_invitation(
     state: web::Data<AppState>,
     OrgMember { me, membership, .. }: OrgMember<ManageMembers>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, InvitationId)>,
 ) -> Reply {
     let (_, id) = path.into_inner();
-    let revoked = invitations::revoke(&state, membership.organization_id, id, false).await?;
+    let revoked = invitations::revoke(&state, org_of(&membership), id, false).await?;
     wrap(&state, &me, revoked).await
 }
 
@@ -357,7 +363,7 @@ async fn my_invitations(
 async fn accept_invitation(
     state: web::Data<AppState>,
     me: SignedIn,
-    path: web::Path<String>,
+    path: web::Path<InvitationId>,
 ) -> Reply {
     let emails =
         crate::modules::users::service::verified_emails(&state, me.user_id.clone()).await?;

@@ -17,6 +17,7 @@ use crate::crypto::secret_keys::digest;
 use crate::db::schema::organization_invitations as invitations;
 use crate::db::{write_transaction, DbConnection, MultiBackend};
 use crate::http::{ApiError, ErrorCode, Pagination};
+use crate::ids::{InvitationId, OrgIdOrSlug};
 use crate::metadata;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -200,7 +201,7 @@ fn pending_for(conn: &mut DbConnection, org_id: &str, email: &str) -> QueryResul
 /// requests for one address make one invitation.
 pub async fn create(
     state: &AppState,
-    org_id: String,
+    org_id: OrgIdOrSlug,
     inputs: Vec<CreateInvitation>,
     backend: bool,
 ) -> Result<Vec<InvitationObject>, ApiError> {
@@ -212,14 +213,14 @@ pub async fn create(
     }
     let prepared = inputs
         .into_iter()
-        .map(|input| prepare(state, &org_id, input))
+        .map(|input| prepare(state, org_id.as_str(), input))
         .collect::<Result<Vec<_>, _>>()?;
     let rows: Vec<InvitationRow> = prepared.iter().map(|p| p.row.clone()).collect();
     let (org_name, objects) = pool(state)
         .run("orgs.create_invitations", move |conn| {
             let rows = rows.clone();
             write_transaction(conn, |conn| {
-                let org = lock_org(conn, &org_id)?;
+                let org = lock_org(conn, org_id.as_str())?;
                 let mut objects = Vec::new();
                 for mut row in rows {
                     ensure_role_exists(conn, &row.role)?;
@@ -370,14 +371,14 @@ pub(super) fn find(
 /// One invitation of organization `org_id`.
 pub async fn get(
     state: &AppState,
-    org_id: String,
-    id: String,
+    org_id: OrgIdOrSlug,
+    id: InvitationId,
     backend: bool,
 ) -> Result<InvitationObject, ApiError> {
     pool(state)
         .run("orgs.get_invitation", move |conn| {
-            let org = load_org(conn, &org_id)?;
-            let row = find(conn, Some(&org.id), &id)?;
+            let org = load_org(conn, org_id.as_str())?;
+            let row = find(conn, Some(&org.id), id.as_str())?;
             object(conn, row, backend)
         })
         .await
@@ -411,18 +412,18 @@ pub(super) fn settle(
 /// Revokes a pending invitation.
 pub async fn revoke(
     state: &AppState,
-    org_id: String,
-    id: String,
+    org_id: OrgIdOrSlug,
+    id: InvitationId,
     backend: bool,
 ) -> Result<InvitationObject, ApiError> {
     pool(state)
         .run("orgs.revoke_invitation", move |conn| {
             write_transaction(conn, |conn| {
-                let org = load_org(conn, &org_id)?;
-                let mut row = find(conn, Some(&org.id), &id)?;
+                let org = load_org(conn, org_id.as_str())?;
+                let mut row = find(conn, Some(&org.id), id.as_str())?;
                 let now = now_ms();
                 if !settle(conn, &row.id, "revoked", now)? {
-                    let current = find(conn, Some(&org.id), &id)?;
+                    let current = find(conn, Some(&org.id), id.as_str())?;
                     return Err(ApiError::param_value(
                         "invitation_id",
                         format!("This invitation is {}.", current.effective_status(now)),

@@ -18,6 +18,7 @@ use crate::db::schema::{
 };
 use crate::db::{contains_pattern, DbConnection, MultiBackend};
 use crate::http::{ApiError, Pagination};
+use crate::ids::{OrganizationId, UserId};
 use crate::modules::users::service::{self as users, UserFilter, UserOrder};
 use crate::state::AppState;
 
@@ -306,11 +307,11 @@ pub async fn list_organizations(
 }
 
 /// Whether no member of `org_id` can manage its members.
-pub async fn missing_admin(state: &AppState, org_id: String) -> Result<bool, ApiError> {
+pub async fn missing_admin(state: &AppState, org_id: OrganizationId) -> Result<bool, ApiError> {
     pool(state)
         .run("orgs.missing_admin", move |conn| {
             Ok::<_, ApiError>(
-                store::count_members_with_permission(conn, &org_id, MANAGE_MEMBERS)? == 0,
+                store::count_members_with_permission(conn, org_id.as_str(), MANAGE_MEMBERS)? == 0,
             )
         })
         .await
@@ -388,7 +389,10 @@ pub async fn list_memberships(
             ),
         ));
     }
-    let mut candidates: Vec<String> = rows.iter().map(|r| r.user_id.clone()).collect();
+    let mut candidates: Vec<UserId> = rows
+        .iter()
+        .map(|r| UserId::from(r.user_id.clone()))
+        .collect();
     candidates.sort();
     candidates.dedup();
     let ids = users::matching_user_ids(
@@ -430,10 +434,11 @@ pub async fn list_memberships(
 /// refused with a 422 naming `organization_id`.
 pub async fn member_user_ids(
     state: &AppState,
-    org_ids: Vec<String>,
+    org_ids: Vec<OrganizationId>,
     max: usize,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<UserId>, ApiError> {
     let limit = i64::try_from(max).unwrap_or(i64::MAX - 1) + 1;
+    let org_ids: Vec<String> = org_ids.into_iter().map(String::from).collect();
     let ids: Vec<String> = pool(state)
         .run("orgs.member_user_ids", move |conn| {
             memberships::table
@@ -452,5 +457,5 @@ pub async fn member_user_ids(
             format!("organization_id is limited to organizations with {max} members in all."),
         ));
     }
-    Ok(ids)
+    Ok(ids.into_iter().map(UserId::from).collect())
 }

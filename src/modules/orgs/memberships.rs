@@ -13,6 +13,7 @@ use super::service::{apply_metadata, load_org, lock_org, new_membership, pool, M
 use super::store::{self, MembershipFilter};
 use crate::db::{write_transaction, DbConnection};
 use crate::http::{ApiError, ErrorCode, Pagination};
+use crate::ids::{OrgIdOrSlug, UserId};
 use crate::metadata;
 use crate::modules::users;
 use crate::state::AppState;
@@ -34,12 +35,13 @@ pub struct CreateMembership {
 /// Adds a member, within the organization's membership limit.
 pub async fn add_member(
     state: &AppState,
-    org_id: String,
+    org_id: OrgIdOrSlug,
     input: CreateMembership,
 ) -> Result<MembershipRow, ApiError> {
     let user_id = input
         .user_id
         .filter(|u| !u.is_empty())
+        .map(UserId::from)
         .ok_or_else(|| ApiError::param_missing("user_id"))?;
     let role = input
         .role
@@ -57,9 +59,9 @@ pub async fn add_member(
         .run("orgs.add_member", move |conn| {
             let (private, public) = (private.clone(), public.clone());
             write_transaction(conn, |conn| {
-                let org = lock_org(conn, &org_id)?;
+                let org = lock_org(conn, org_id.as_str())?;
                 ensure_role_exists(conn, &role)?;
-                if store::find_membership(conn, &org.id, &user_id)?.is_some() {
+                if store::find_membership(conn, &org.id, user_id.as_str())?.is_some() {
                     return Err(ApiError::new(
                         ErrorCode::AlreadyAMember,
                         "Already a member",
@@ -68,7 +70,7 @@ pub async fn add_member(
                     .with_param("user_id"));
                 }
                 ensure_room(conn, &org)?;
-                let mut row = new_membership(&org.id, &user_id, &role, now_ms());
+                let mut row = new_membership(&org.id, user_id.as_str(), &role, now_ms());
                 row.public_metadata = public;
                 row.private_metadata = private;
                 insert_member(conn, &row, Some("user_id"))?;
@@ -163,8 +165,8 @@ fn ensure_not_last_admin(
 /// Changes a member's role (`PATCH …/memberships/{user_id}`).
 pub async fn change_role(
     state: &AppState,
-    org_id: String,
-    user_id: String,
+    org_id: OrgIdOrSlug,
+    user_id: UserId,
     role: Option<String>,
 ) -> Result<MembershipRow, ApiError> {
     let role = role
@@ -174,9 +176,9 @@ pub async fn change_role(
         .run("orgs.change_role", move |conn| {
             let role = role.clone();
             write_transaction(conn, |conn| {
-                let org = lock_org(conn, &org_id)?;
+                let org = lock_org(conn, org_id.as_str())?;
                 ensure_role_exists(conn, &role)?;
-                let mut membership = store::find_membership(conn, &org.id, &user_id)?
+                let mut membership = store::find_membership(conn, &org.id, user_id.as_str())?
                     .ok_or_else(|| ApiError::not_found("organization membership"))?;
                 ensure_not_last_admin(conn, &membership, Some(&role))?;
                 membership.role = role;
@@ -194,14 +196,14 @@ pub async fn change_role(
 /// Removes a member (`DELETE …/memberships/{user_id}`, or leaving).
 pub async fn remove_member(
     state: &AppState,
-    org_id: String,
-    user_id: String,
+    org_id: OrgIdOrSlug,
+    user_id: UserId,
 ) -> Result<MembershipRow, ApiError> {
     let membership = pool(state)
         .run("orgs.remove_member", move |conn| {
             write_transaction(conn, |conn| {
-                let org = lock_org(conn, &org_id)?;
-                let membership = store::find_membership(conn, &org.id, &user_id)?
+                let org = lock_org(conn, org_id.as_str())?;
+                let membership = store::find_membership(conn, &org.id, user_id.as_str())?
                     .ok_or_else(|| ApiError::not_found("organization membership"))?;
                 ensure_not_last_admin(conn, &membership, None)?;
                 store::delete_membership(conn, &membership.id)?;
@@ -241,7 +243,8 @@ pub async fn remove_member(
 /// user can join no organization); the other order could leave
 /// memberships behind a user who is already gone, with no request left
 /// that would remove them.
-pub async fn remove_deleted_user(state: &AppState, user_id: String) -> Result<(), ApiError> {
+pub async fn remove_deleted_user(state: &AppState, user_id: UserId) -> Result<(), ApiError> {
+    let user_id = String::from(user_id);
     pool(state)
         .run("orgs.remove_deleted_user", move |conn| {
             write_transaction(conn, |conn| {
@@ -266,8 +269,8 @@ pub async fn remove_deleted_user(state: &AppState, user_id: String) -> Result<()
 /// Merges a membership's metadata.
 pub async fn membership_metadata(
     state: &AppState,
-    org_id: String,
-    user_id: String,
+    org_id: OrgIdOrSlug,
+    user_id: UserId,
     public: Option<Value>,
     private: Option<Value>,
 ) -> Result<MembershipRow, ApiError> {
@@ -281,8 +284,8 @@ pub async fn membership_metadata(
         .run("orgs.membership_metadata", move |conn| {
             let (private, public) = (private.clone(), public.clone());
             write_transaction(conn, |conn| {
-                let org = load_org(conn, &org_id)?;
-                let mut membership = store::find_membership(conn, &org.id, &user_id)?
+                let org = load_org(conn, org_id.as_str())?;
+                let mut membership = store::find_membership(conn, &org.id, user_id.as_str())?
                     .ok_or_else(|| ApiError::not_found("organization membership"))?;
                 apply_metadata(
                     &mut membership.public_metadata,
@@ -324,13 +327,13 @@ pub async fn list_memberships(
 /// The membership of `user_id` in `org_id`, if any.
 pub async fn membership(
     state: &AppState,
-    org_id: String,
-    user_id: String,
+    org_id: OrgIdOrSlug,
+    user_id: UserId,
 ) -> Result<Option<MembershipRow>, ApiError> {
     pool(state)
         .run("orgs.membership", move |conn| {
-            let org = load_org(conn, &org_id)?;
-            store::find_membership(conn, &org.id, &user_id).map_err(ApiError::from)
+            let org = load_org(conn, org_id.as_str())?;
+            store::find_membership(conn, &org.id, user_id.as_str()).map_err(ApiError::from)
         })
         .await
 }
@@ -341,14 +344,14 @@ pub async fn membership(
 /// lacks the permission gets 403 `not_authorized`.
 pub async fn member_with_permission(
     state: &AppState,
-    org_id: String,
-    user_id: String,
+    org_id: OrgIdOrSlug,
+    user_id: UserId,
     permission: Option<&'static str>,
 ) -> Result<MembershipRow, ApiError> {
     pool(state)
         .run("orgs.member_with_permission", move |conn| {
-            let org = load_org(conn, &org_id)?;
-            let membership = store::find_membership(conn, &org.id, &user_id)?
+            let org = load_org(conn, org_id.as_str())?;
+            let membership = store::find_membership(conn, &org.id, user_id.as_str())?
                 .ok_or_else(|| ApiError::not_found("organization"))?;
             if let Some(permission) = permission {
                 if !claims::role_has_permission(conn, &membership.role, permission)? {
@@ -372,7 +375,7 @@ pub async fn membership_objects(
 ) -> Result<Vec<MembershipObject>, ApiError> {
     let mut objects = Vec::with_capacity(rows.len());
     for row in rows {
-        let user = users::service::frontend_user(state, row.user_id.clone()).await?;
+        let user = users::service::frontend_user(state, UserId::from(row.user_id.clone())).await?;
         let (org, role_name, permissions) = pool(state)
             .run("orgs.membership_object", {
                 let row = row.clone();

@@ -21,6 +21,7 @@ use super::store::{self, MembershipFilter, SettingsRow};
 use crate::crypto::ids::new_id;
 use crate::db::{write_transaction, DbConnection, DbPool};
 use crate::http::{ApiError, ErrorCode, Pagination};
+use crate::ids::{OrgIdOrSlug, UserId};
 use crate::metadata;
 use crate::modules::{users, Module};
 use crate::state::AppState;
@@ -131,7 +132,7 @@ async fn try_create(
         metadata::metadata_text("private_metadata", input.private_metadata.clone())?;
     let creator = match input.created_by.clone().filter(|c| !c.is_empty()) {
         Some(user_id) => {
-            let user = users::service::frontend_user(state, user_id.clone()).await?;
+            let user = users::service::frontend_user(state, UserId::from(user_id.clone())).await?;
             user.ok_or_else(|| ApiError::not_found("user").with_param("created_by"))?;
             Some(user_id)
         }
@@ -231,10 +232,13 @@ fn slug_taken() -> ApiError {
 }
 
 /// One organization with its member count.
-pub async fn get(state: &AppState, id_or_slug: String) -> Result<(OrganizationRow, i64), ApiError> {
+pub async fn get(
+    state: &AppState,
+    id_or_slug: OrgIdOrSlug,
+) -> Result<(OrganizationRow, i64), ApiError> {
     pool(state)
         .run("orgs.get", move |conn| {
-            let org = load_org(conn, &id_or_slug)?;
+            let org = load_org(conn, id_or_slug.as_str())?;
             let count = store::members_count(conn, &org.id)?;
             Ok((org, count))
         })
@@ -253,7 +257,7 @@ pub struct UpdateOrganization {
 /// Updates an organization; a new slug pushes the members' new token claims.
 pub async fn update(
     state: &AppState,
-    id_or_slug: String,
+    id_or_slug: OrgIdOrSlug,
     input: UpdateOrganization,
 ) -> Result<OrganizationRow, ApiError> {
     let name = input.name.as_deref().map(org_name).transpose()?;
@@ -304,7 +308,7 @@ pub async fn update(
 async fn modify_org<F>(
     state: &AppState,
     query: &'static str,
-    id_or_slug: String,
+    id_or_slug: OrgIdOrSlug,
     claims_changed: bool,
     change: F,
 ) -> Result<OrganizationRow, ApiError>
@@ -314,7 +318,7 @@ where
     pool(state)
         .run(query, move |conn| {
             write_transaction(conn, |conn| {
-                let mut org = load_org(conn, &id_or_slug)?;
+                let mut org = load_org(conn, id_or_slug.as_str())?;
                 change(conn, &mut org)?;
                 org.updated_at = now_ms();
                 store::save_org(conn, &org).map_err(slug_conflict)?;
@@ -330,7 +334,7 @@ where
 /// Merges (`replace = false`) or replaces the organization's metadata.
 pub async fn set_metadata(
     state: &AppState,
-    id: String,
+    id_or_slug: OrgIdOrSlug,
     public: Option<Value>,
     private: Option<Value>,
     replace: bool,
@@ -341,16 +345,22 @@ pub async fn set_metadata(
     let private = private
         .map(|v| metadata::metadata_object("private_metadata", v))
         .transpose()?;
-    modify_org(state, "orgs.metadata", id, false, move |_conn, org| {
-        let (private, public) = (private.clone(), public.clone());
-        apply_metadata(&mut org.public_metadata, "public_metadata", public, replace)?;
-        apply_metadata(
-            &mut org.private_metadata,
-            "private_metadata",
-            private,
-            replace,
-        )
-    })
+    modify_org(
+        state,
+        "orgs.metadata",
+        id_or_slug,
+        false,
+        move |_conn, org| {
+            let (private, public) = (private.clone(), public.clone());
+            apply_metadata(&mut org.public_metadata, "public_metadata", public, replace)?;
+            apply_metadata(
+                &mut org.private_metadata,
+                "private_metadata",
+                private,
+                replace,
+            )
+        },
+    )
     .await
 }
 
@@ -377,11 +387,11 @@ pub(super) fn apply_metadata(
 }
 
 /// Deletes an organization; its members' sessions lose it as active.
-pub async fn delete(state: &AppState, id_or_slug: String) -> Result<Value, ApiError> {
+pub async fn delete(state: &AppState, id_or_slug: OrgIdOrSlug) -> Result<Value, ApiError> {
     let org = pool(state)
         .run("orgs.delete", move |conn| {
             write_transaction(conn, |conn| {
-                let org = load_org(conn, &id_or_slug)?;
+                let org = load_org(conn, id_or_slug.as_str())?;
                 let members = store::list_memberships(
                     conn,
                     &MembershipFilter {

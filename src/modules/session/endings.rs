@@ -12,7 +12,7 @@ use super::writes::{self, SessionWrite};
 use crate::crypto::ids::{new_id, prefix};
 use crate::db::{write_transaction, Transient};
 use crate::http::ApiError;
-use crate::ids::ClientId;
+use crate::ids::{ClientId, SessionId, UserId};
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -100,7 +100,8 @@ pub async fn sign_out_client(
 }
 
 /// Revokes every active session of a user (ban, Backend API).
-pub async fn end_user_sessions(state: &AppState, user_id: String) -> Result<(), ApiError> {
+pub async fn end_user_sessions(state: &AppState, user_id: UserId) -> Result<(), ApiError> {
+    let user_id = String::from(user_id);
     let ended = pool(state)
         .run("sessions.revoke_user", move |conn| {
             write_transaction(conn, |conn| {
@@ -124,7 +125,8 @@ pub async fn end_user_sessions(state: &AppState, user_id: String) -> Result<(), 
 /// gone and a session of theirs is active. This process drops the cached
 /// tokens at once; another process may hand out a token it already
 /// holds until its reuse window (`session.token_reuse_seconds`) ends.
-pub async fn end_deleted_user_sessions(state: &AppState, user_id: String) -> Result<(), ApiError> {
+pub async fn end_deleted_user_sessions(state: &AppState, user_id: UserId) -> Result<(), ApiError> {
+    let user_id = String::from(user_id);
     let forget = user_id.clone();
     pool(state)
         .run("sessions.remove_deleted_user", move |conn| {
@@ -142,9 +144,10 @@ pub async fn end_deleted_user_sessions(state: &AppState, user_id: String) -> Res
 /// with `sign_out_of_other_sessions`).
 pub async fn end_other_sessions(
     state: &AppState,
-    user_id: String,
-    keep: String,
+    user_id: UserId,
+    keep: SessionId,
 ) -> Result<(), ApiError> {
+    let (user_id, keep) = (String::from(user_id), String::from(keep));
     let ended = pool(state)
         .run("sessions.end_others", move |conn| {
             let now = now_ms();

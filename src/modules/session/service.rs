@@ -30,7 +30,7 @@ use super::writes::{self, SessionWrite};
 use crate::crypto::ids::{self, new_id, prefix};
 use crate::db::{write_transaction, DbConnection, DbPool};
 use crate::http::{ApiError, ErrorCode, Pagination};
-use crate::ids::{ClientId, OrganizationId, SessionId, UserId};
+use crate::ids::{ClientId, OrganizationId, SessionId, SignInId, SignUpId, UserId};
 use crate::modules::Module;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -126,10 +126,12 @@ fn save_changed_client(
 pub async fn set_client_attempt(
     state: &AppState,
     client_id: ClientId,
-    sign_in_id: Option<String>,
-    sign_up_id: Option<String>,
+    sign_in_id: Option<SignInId>,
+    sign_up_id: Option<SignUpId>,
 ) -> Result<(), ApiError> {
     let client_id = String::from(client_id);
+    let sign_in_id = sign_in_id.map(String::from);
+    let sign_up_id = sign_up_id.map(String::from);
     pool(state)
         .run("clients.set_attempt", move |conn| {
             let (sign_in_id, sign_up_id) = (sign_in_id.clone(), sign_up_id.clone());

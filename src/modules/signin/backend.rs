@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::tickets;
 use crate::http::{ApiError, ClerkJson};
+use crate::ids::{SignInTokenId, UserId};
 use crate::state::AppState;
 
 type Reply = Result<HttpResponse, ApiError>;
@@ -26,10 +27,11 @@ async fn create(state: web::Data<AppState>, ClerkJson(body): ClerkJson<CreatePar
     let user_id = body
         .user_id
         .filter(|u| !u.is_empty())
+        .map(UserId::from)
         .ok_or_else(|| ApiError::param_missing("user_id"))?;
     Ok(HttpResponse::Ok().json(tickets::create(&state, user_id, body.expires_in_seconds).await?))
 }
 
-async fn revoke(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+async fn revoke(state: web::Data<AppState>, path: web::Path<SignInTokenId>) -> Reply {
     Ok(HttpResponse::Ok().json(tickets::revoke(&state, path.into_inner()).await?))
 }

@@ -6,7 +6,7 @@ use super::service::{self, AttemptFirstFactor, CreateSignIn, PrepareFirstFactor}
 use crate::fapi::envelope;
 use crate::http::fapi::{FapiCaller, FapiForm};
 use crate::http::ApiError;
-use crate::ids::ClientId;
+use crate::ids::{ClientId, SignInId};
 use crate::modules::session::service as sessions;
 use crate::state::AppState;
 
@@ -33,14 +33,14 @@ async fn create(
 ) -> Reply {
     let client =
         sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
-    let outcome = service::create(&state, client.id.clone(), body).await;
+    let outcome = service::create(&state, ClientId::from(client.id.clone()), body).await;
     reply_with(&state, &caller, client.id, outcome).await
 }
 
-async fn get(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<String>) -> Reply {
+async fn get(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<SignInId>) -> Reply {
     let client =
         sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
-    let row = service::get(&state, client.id.clone(), path.into_inner()).await?;
+    let row = service::get(&state, ClientId::from(client.id.clone()), path.into_inner()).await?;
     let object = service::object(&state, &row).await?;
     envelope(&state, &caller, object, &client.id).await
 }
@@ -48,26 +48,36 @@ async fn get(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<Str
 async fn prepare_first_factor(
     state: web::Data<AppState>,
     caller: FapiCaller,
-    path: web::Path<String>,
+    path: web::Path<SignInId>,
     FapiForm(body): FapiForm<PrepareFirstFactor>,
 ) -> Reply {
     let client =
         sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
-    let outcome =
-        service::prepare_first_factor(&state, client.id.clone(), path.into_inner(), body).await;
+    let outcome = service::prepare_first_factor(
+        &state,
+        ClientId::from(client.id.clone()),
+        path.into_inner(),
+        body,
+    )
+    .await;
     reply_with(&state, &caller, client.id, outcome).await
 }
 
 async fn attempt_first_factor(
     state: web::Data<AppState>,
     caller: FapiCaller,
-    path: web::Path<String>,
+    path: web::Path<SignInId>,
     FapiForm(body): FapiForm<AttemptFirstFactor>,
 ) -> Reply {
     let client =
         sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
-    let outcome =
-        service::attempt_first_factor(&state, client.id.clone(), path.into_inner(), body).await;
+    let outcome = service::attempt_first_factor(
+        &state,
+        ClientId::from(client.id.clone()),
+        path.into_inner(),
+        body,
+    )
+    .await;
     reply_with(&state, &caller, client.id, outcome).await
 }
 

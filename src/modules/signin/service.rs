@@ -10,7 +10,7 @@ use crate::crypto::ids::{self, new_id, prefix};
 use crate::crypto::otp;
 use crate::db::DbPool;
 use crate::http::{ApiError, ErrorCode};
-use crate::ids::{ClientId, UserId};
+use crate::ids::{ClientId, SignInId, UserId};
 use crate::modules::users::service::{self as users, CheckOutcome, SignInUser};
 use crate::modules::{session, Module};
 use crate::notify::CodePurpose;
@@ -129,13 +129,13 @@ async fn equalise_timing(state: &AppState, password: String) -> Result<(), ApiEr
 async fn complete(
     state: &AppState,
     mut row: SignInRow,
-    user_id: String,
+    user_id: UserId,
     strategy: &'static str,
 ) -> Result<SignInRow, ApiError> {
     let session = session::service::create_session(
         state,
         ClientId::from(row.client_id.clone()),
-        UserId::from(user_id.clone()),
+        user_id.clone(),
         Some(strategy),
     )
     .await?;
@@ -165,11 +165,11 @@ async fn insert(state: &AppState, row: &SignInRow) -> Result<(), ApiError> {
 
 /// A fresh attempt: waiting for a first factor when the user is known,
 /// for an identifier otherwise.
-fn new_row(client_id: String, identifier: Option<String>, user_id: Option<String>) -> SignInRow {
+fn new_row(client_id: &ClientId, identifier: Option<String>, user_id: Option<UserId>) -> SignInRow {
     let now = now_ms();
     SignInRow {
         id: new_id(prefix::SIGN_IN),
-        client_id,
+        client_id: client_id.to_string(),
         status: if user_id.is_some() {
             status::NEEDS_FIRST_FACTOR
         } else {
@@ -177,7 +177,7 @@ fn new_row(client_id: String, identifier: Option<String>, user_id: Option<String
         }
         .to_owned(),
         identifier,
-        user_id,
+        user_id: user_id.map(String::from),
         first_factor_strategy: None,
         first_factor_status: None,
         email_address_id: None,
@@ -196,7 +196,7 @@ fn new_row(client_id: String, identifier: Option<String>, user_id: Option<String
 /// `POST /v1/client/sign_ins`.
 pub async fn create(
     state: &AppState,
-    client_id: String,
+    client_id: ClientId,
     input: CreateSignIn,
 ) -> Result<SignInRow, ApiError> {
     too_long("identifier", &input.identifier)?;
@@ -228,15 +228,15 @@ pub async fn create(
         ensure_may_sign_in(user)?;
     }
     let row = new_row(
-        client_id.clone(),
+        &client_id,
         identifier.map(|i| i.trim().to_lowercase()),
         user.as_ref().map(|u| u.id.clone()),
     );
     insert(state, &row).await?;
     session::service::set_client_attempt(
         state,
-        ClientId::from(client_id),
-        Some(row.id.clone()),
+        client_id,
+        Some(SignInId::from(row.id.clone())),
         None,
     )
     .await?;
@@ -253,7 +253,7 @@ pub async fn create(
 /// user in at once.
 async fn sign_in_with_ticket(
     state: &AppState,
-    client_id: String,
+    client_id: ClientId,
     ticket: Option<String>,
 ) -> Result<SignInRow, ApiError> {
     let ticket = ticket
@@ -262,20 +262,24 @@ async fn sign_in_with_ticket(
     let user_id = super::tickets::accept(state, ticket).await?;
     let user = users::sign_in_user_by_id(state, user_id.clone()).await?;
     ensure_may_sign_in(&user)?;
-    let row = new_row(client_id, None, Some(user_id.clone()));
+    let row = new_row(&client_id, None, Some(user_id.clone()));
     insert(state, &row).await?;
     complete(state, row, user_id, "ticket").await
 }
 
 /// The caller's sign-in attempt `id`.
-pub async fn get(state: &AppState, client_id: String, id: String) -> Result<SignInRow, ApiError> {
-    if !ids::has_shape(&id, prefix::SIGN_IN) {
+pub async fn get(
+    state: &AppState,
+    client_id: ClientId,
+    id: SignInId,
+) -> Result<SignInRow, ApiError> {
+    if !ids::has_shape(id.as_str(), prefix::SIGN_IN) {
         return Err(ApiError::not_found("sign in"));
     }
     pool(state)
         .run("sign_ins.get", move |conn| {
-            store::find(conn, &id)?
-                .filter(|row| row.client_id == client_id)
+            store::find(conn, id.as_str())?
+                .filter(|row| row.client_id == client_id.as_str())
                 .ok_or_else(|| ApiError::not_found("sign in"))
         })
         .await
@@ -293,9 +297,9 @@ async fn save(state: &AppState, row: &SignInRow) -> Result<(), ApiError> {
 /// A sign-in that can still take a first factor, with its user.
 async fn open_sign_in(
     state: &AppState,
-    client_id: String,
-    id: String,
-) -> Result<(SignInRow, String), ApiError> {
+    client_id: ClientId,
+    id: SignInId,
+) -> Result<(SignInRow, UserId), ApiError> {
     let row = get(state, client_id, id).await?;
     if row.status == status::COMPLETE || now_ms() >= row.abandon_at {
         return Err(ApiError::new(
@@ -307,6 +311,7 @@ async fn open_sign_in(
     let user_id = row
         .user_id
         .clone()
+        .map(UserId::from)
         .ok_or_else(|| ApiError::param_missing("identifier"))?;
     Ok((row, user_id))
 }
@@ -315,8 +320,8 @@ async fn open_sign_in(
 /// emails a code to the chosen (or primary) address of the user.
 pub async fn prepare_first_factor(
     state: &AppState,
-    client_id: String,
-    id: String,
+    client_id: ClientId,
+    id: SignInId,
     input: PrepareFirstFactor,
 ) -> Result<SignInRow, ApiError> {
     otp::require_email_code(input.strategy.as_deref())?;
@@ -363,8 +368,8 @@ pub async fn prepare_first_factor(
 /// `POST /v1/client/sign_ins/{id}/attempt_first_factor`.
 pub async fn attempt_first_factor(
     state: &AppState,
-    client_id: String,
-    id: String,
+    client_id: ClientId,
+    id: SignInId,
     input: AttemptFirstFactor,
 ) -> Result<SignInRow, ApiError> {
     too_long("password", &input.password)?;
@@ -439,7 +444,7 @@ pub async fn attempt_first_factor(
 /// The Clerk object for a sign-in attempt, with its user's factors.
 pub async fn object(state: &AppState, row: &SignInRow) -> Result<Value, ApiError> {
     let user = match &row.user_id {
-        Some(id) => Some(users::sign_in_user_by_id(state, id.clone()).await?),
+        Some(id) => Some(users::sign_in_user_by_id(state, UserId::from(id.clone())).await?),
         None => None,
     };
     Ok(model::sign_in_object(row, user.as_ref(), now_ms()))
@@ -448,13 +453,13 @@ pub async fn object(state: &AppState, row: &SignInRow) -> Result<Value, ApiError
 /// The object for the client's current sign-in, if any.
 pub async fn current_object(
     state: &AppState,
-    client_id: &str,
-    sign_in_id: Option<String>,
+    client_id: &ClientId,
+    sign_in_id: Option<SignInId>,
 ) -> Result<Option<Value>, ApiError> {
     let Some(id) = sign_in_id else {
         return Ok(None);
     };
-    match get(state, client_id.to_owned(), id).await {
+    match get(state, client_id.clone(), id).await {
         Ok(row) => object(state, &row).await.map(Some),
         Err(e) if e.code() == ErrorCode::ResourceNotFound => Ok(None),
         Err(e) => Err(e),

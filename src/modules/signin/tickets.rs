@@ -13,6 +13,7 @@ use crate::crypto::secret_keys::digest;
 use crate::db::schema::sign_in_tokens;
 use crate::db::{write_transaction, DbConnection, DbPool};
 use crate::http::{ApiError, ErrorCode};
+use crate::ids::{SignInTokenId, UserId};
 use crate::modules::users::service as users;
 use crate::modules::Module;
 use crate::state::AppState;
@@ -71,7 +72,7 @@ fn pool(state: &AppState) -> DbPool {
 /// `POST /v1/sign_in_tokens`.
 pub async fn create(
     state: &AppState,
-    user_id: String,
+    user_id: UserId,
     ttl_secs: Option<i64>,
 ) -> Result<SignInTokenObject, ApiError> {
     let ttl = ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
@@ -91,7 +92,7 @@ pub async fn create(
     let now = now_ms();
     let row = SignInTokenRow {
         id: new_id(PREFIX),
-        user_id,
+        user_id: user_id.into(),
         token_digest: digest(&token),
         status: "pending".to_owned(),
         expire_at: now + ttl * 1000,
@@ -111,15 +112,15 @@ pub async fn create(
 }
 
 /// `POST /v1/sign_in_tokens/{id}/revoke`: only a pending token can be revoked.
-pub async fn revoke(state: &AppState, id: String) -> Result<SignInTokenObject, ApiError> {
-    if !ids::has_shape(&id, PREFIX) {
+pub async fn revoke(state: &AppState, id: SignInTokenId) -> Result<SignInTokenObject, ApiError> {
+    if !ids::has_shape(id.as_str(), PREFIX) {
         return Err(ApiError::not_found("sign in token"));
     }
     pool(state)
         .run("sign_in_tokens.revoke", move |conn| {
             write_transaction(conn, |conn| {
                 let mut row =
-                    find(conn, &id)?.ok_or_else(|| ApiError::not_found("sign in token"))?;
+                    find(conn, id.as_str())?.ok_or_else(|| ApiError::not_found("sign in token"))?;
                 if row.status != "pending" {
                     return Err(ApiError::param_value(
                         "sign_in_token_id",
@@ -156,7 +157,7 @@ fn invalid_ticket() -> ApiError {
 
 /// Accepts a ticket once and returns its user; anything else is refused
 /// with the same error, so tickets cannot be probed.
-pub async fn accept(state: &AppState, ticket: String) -> Result<String, ApiError> {
+pub async fn accept(state: &AppState, ticket: String) -> Result<UserId, ApiError> {
     if ticket.len() > 256 {
         return Err(invalid_ticket());
     }
@@ -177,7 +178,7 @@ pub async fn accept(state: &AppState, ticket: String) -> Result<String, ApiError
                         sign_in_tokens::updated_at.eq(now_ms()),
                     ))
                     .execute(conn)?;
-                Ok(row.user_id)
+                Ok(UserId::from(row.user_id))
             })
         })
         .await

@@ -7,7 +7,7 @@ use super::service::{self, CreateSignUp, Verification};
 use crate::fapi::envelope;
 use crate::http::fapi::{FapiCaller, FapiForm};
 use crate::http::ApiError;
-use crate::ids::ClientId;
+use crate::ids::{ClientId, SignUpId};
 use crate::modules::session::service as sessions;
 use crate::state::AppState;
 
@@ -39,51 +39,67 @@ async fn create(
 ) -> Reply {
     let client =
         sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
-    let row = service::create(&state, client.id.clone(), body).await?;
+    let row = service::create(&state, ClientId::from(client.id.clone()), body).await?;
     respond(&state, &caller, &client.id, &row).await
 }
 
-async fn get(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<String>) -> Reply {
+async fn get(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<SignUpId>) -> Reply {
     let client =
         sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
-    let row = service::get(&state, client.id.clone(), path.into_inner()).await?;
+    let row = service::get(&state, ClientId::from(client.id.clone()), path.into_inner()).await?;
     respond(&state, &caller, &client.id, &row).await
 }
 
 async fn update(
     state: web::Data<AppState>,
     caller: FapiCaller,
-    path: web::Path<String>,
+    path: web::Path<SignUpId>,
     FapiForm(body): FapiForm<CreateSignUp>,
 ) -> Reply {
     let client =
         sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
-    let row = service::update(&state, client.id.clone(), path.into_inner(), body).await?;
+    let row = service::update(
+        &state,
+        ClientId::from(client.id.clone()),
+        path.into_inner(),
+        body,
+    )
+    .await?;
     respond(&state, &caller, &client.id, &row).await
 }
 
 async fn prepare_verification(
     state: web::Data<AppState>,
     caller: FapiCaller,
-    path: web::Path<String>,
+    path: web::Path<SignUpId>,
     FapiForm(body): FapiForm<Verification>,
 ) -> Reply {
     let client =
         sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
-    let row =
-        service::prepare_verification(&state, client.id.clone(), path.into_inner(), body).await?;
+    let row = service::prepare_verification(
+        &state,
+        ClientId::from(client.id.clone()),
+        path.into_inner(),
+        body,
+    )
+    .await?;
     respond(&state, &caller, &client.id, &row).await
 }
 
 async fn attempt_verification(
     state: web::Data<AppState>,
     caller: FapiCaller,
-    path: web::Path<String>,
+    path: web::Path<SignUpId>,
     FapiForm(body): FapiForm<Verification>,
 ) -> Reply {
     let client =
         sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
-    let row =
-        service::attempt_verification(&state, client.id.clone(), path.into_inner(), body).await?;
+    let row = service::attempt_verification(
+        &state,
+        ClientId::from(client.id.clone()),
+        path.into_inner(),
+        body,
+    )
+    .await?;
     respond(&state, &caller, &client.id, &row).await
 }

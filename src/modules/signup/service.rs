@@ -10,7 +10,7 @@ use crate::crypto::ids::{self, new_id, prefix};
 use crate::crypto::otp as code;
 use crate::db::DbPool;
 use crate::http::{ApiError, ErrorCode};
-use crate::ids::{ClientId, UserId};
+use crate::ids::{ClientId, InvitationId, SignUpId, UserId};
 use crate::modules::users::service::{self as users, CreateUser};
 use crate::modules::{session, Module};
 use crate::notify::CodePurpose;
@@ -83,7 +83,7 @@ fn parse_unsafe_metadata(raw: Option<&str>) -> Result<Option<Value>, ApiError> {
 /// email address and username are free) before storing anything.
 pub async fn create(
     state: &AppState,
-    client_id: String,
+    client_id: ClientId,
     input: CreateSignUp,
 ) -> Result<SignUpRow, ApiError> {
     let invitation = match input.strategy.as_deref().filter(|s| !s.is_empty()) {
@@ -123,7 +123,7 @@ pub async fn create(
     let now = now_ms();
     let row = SignUpRow {
         id: new_id(prefix::SIGN_UP),
-        client_id: client_id.clone(),
+        client_id: client_id.to_string(),
         status: status::MISSING_REQUIREMENTS.to_owned(),
         email_verification_status: checked.email_address.as_ref().map(|_| {
             if invitation.is_some() {
@@ -149,7 +149,7 @@ pub async fn create(
         abandon_at: now + SIGN_UP_TTL_MS,
         created_at: now,
         updated_at: now,
-        organization_invitation_id: invitation.map(|(id, _)| id),
+        organization_invitation_id: invitation.map(|(id, _)| String::from(id)),
     };
     let mut row = row;
     if row.organization_invitation_id.is_some()
@@ -164,9 +164,9 @@ pub async fn create(
     insert(state, &row).await?;
     session::service::set_client_attempt(
         state,
-        ClientId::from(client_id),
+        client_id,
         None,
-        Some(row.id.clone()),
+        Some(SignUpId::from(row.id.clone())),
     )
     .await?;
     Ok(row)
@@ -182,14 +182,18 @@ async fn insert(state: &AppState, row: &SignUpRow) -> Result<(), ApiError> {
 }
 
 /// The caller's sign-up attempt `id`.
-pub async fn get(state: &AppState, client_id: String, id: String) -> Result<SignUpRow, ApiError> {
-    if !ids::has_shape(&id, prefix::SIGN_UP) {
+pub async fn get(
+    state: &AppState,
+    client_id: ClientId,
+    id: SignUpId,
+) -> Result<SignUpRow, ApiError> {
+    if !ids::has_shape(id.as_str(), prefix::SIGN_UP) {
         return Err(ApiError::not_found("sign up"));
     }
     pool(state)
         .run("sign_ups.get", move |conn| {
-            store::find(conn, &id)?
-                .filter(|row| row.client_id == client_id)
+            store::find(conn, id.as_str())?
+                .filter(|row| row.client_id == client_id.as_str())
                 .ok_or_else(|| ApiError::not_found("sign up"))
         })
         .await
@@ -200,8 +204,8 @@ pub async fn get(state: &AppState, client_id: String, id: String) -> Result<Sign
 /// missing any more.
 pub async fn update(
     state: &AppState,
-    client_id: String,
-    id: String,
+    client_id: ClientId,
+    id: SignUpId,
     input: CreateSignUp,
 ) -> Result<SignUpRow, ApiError> {
     let mut row = get(state, client_id, id).await?;
@@ -266,8 +270,8 @@ fn ensure_open(row: &SignUpRow, now: i64) -> Result<(), ApiError> {
 /// `prepare_verification`: emails a fresh code, within the resend limits.
 pub async fn prepare_verification(
     state: &AppState,
-    client_id: String,
-    id: String,
+    client_id: ClientId,
+    id: SignUpId,
     input: Verification,
 ) -> Result<SignUpRow, ApiError> {
     crate::crypto::otp::require_email_code(input.strategy.as_deref())?;
@@ -301,8 +305,8 @@ pub async fn prepare_verification(
 /// required field becomes a user and a session.
 pub async fn attempt_verification(
     state: &AppState,
-    client_id: String,
-    id: String,
+    client_id: ClientId,
+    id: SignUpId,
     input: Verification,
 ) -> Result<SignUpRow, ApiError> {
     crate::crypto::otp::require_email_code(input.strategy.as_deref())?;
@@ -362,7 +366,11 @@ pub async fn attempt_verification(
 /// comes before the membership because a membership must never name a
 /// user that does not exist (lists would show it without user data).
 async fn complete(state: &AppState, row: &mut SignUpRow) -> Result<(), ApiError> {
-    if let Some(invitation_id) = row.organization_invitation_id.clone() {
+    let invitation = row
+        .organization_invitation_id
+        .clone()
+        .map(InvitationId::from);
+    if let Some(invitation_id) = invitation.clone() {
         crate::modules::orgs::invitations::check_acceptable(state, invitation_id).await?;
     }
     let user = users::create_user(
@@ -380,15 +388,16 @@ async fn complete(state: &AppState, row: &mut SignUpRow) -> Result<(), ApiError>
         },
     )
     .await?;
-    if let Some(invitation_id) = row.organization_invitation_id.clone() {
+    let user_id = UserId::from(user.id.clone());
+    if let Some(invitation_id) = invitation {
         let accepted = crate::modules::orgs::invitations::accept_for_new_user(
             state,
             invitation_id,
-            user.id.clone(),
+            user_id.clone(),
         )
         .await;
         if let Err(refusal) = accepted {
-            if let Err(error) = users::delete_user(state, user.id.clone()).await {
+            if let Err(error) = users::delete_user(state, user_id.clone()).await {
                 tracing::error!(%error, user = %user.id, "a refused ticket sign-up left its user behind");
             }
             return Err(refusal);
@@ -402,11 +411,11 @@ async fn complete(state: &AppState, row: &mut SignUpRow) -> Result<(), ApiError>
     let session = session::service::create_session(
         state,
         ClientId::from(row.client_id.clone()),
-        UserId::from(user.id.clone()),
+        user_id.clone(),
         Some(strategy),
     )
     .await?;
-    users::record_sign_in(state, user.id.clone(), strategy).await?;
+    users::record_sign_in(state, user_id, strategy).await?;
     row.status = status::COMPLETE.to_owned();
     row.created_user_id = Some(user.id);
     row.created_session_id = Some(session.id);
@@ -421,13 +430,13 @@ pub fn object(state: &AppState, row: &SignUpRow) -> Value {
 /// The object for the client's current sign-up, if any.
 pub async fn current_object(
     state: &AppState,
-    client_id: &str,
-    sign_up_id: Option<String>,
+    client_id: &ClientId,
+    sign_up_id: Option<SignUpId>,
 ) -> Result<Option<Value>, ApiError> {
     let Some(id) = sign_up_id else {
         return Ok(None);
     };
-    match get(state, client_id.to_owned(), id).await {
+    match get(state, client_id.clone(), id).await {
         Ok(row) => Ok(Some(object(state, &row))),
         Err(e) if e.code() == ErrorCode::ResourceNotFound => Ok(None),
         Err(e) => Err(e),

@@ -15,6 +15,7 @@ use crate::crypto::otp;
 use crate::db::schema::{email_addresses, email_verifications};
 use crate::db::{on_backend, write_transaction, DbConnection};
 use crate::http::{ApiError, ErrorCode, Patch};
+use crate::ids::{EmailAddressId, SessionId, UserId};
 use crate::notify::CodePurpose;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -31,11 +32,16 @@ pub struct UpdateSelf {
 /// `PATCH /v1/me`. A new primary address must be verified.
 pub async fn update_self(
     state: &AppState,
-    user_id: String,
+    user_id: UserId,
     input: UpdateSelf,
 ) -> Result<UserObject, ApiError> {
     if let Some(email_id) = &input.primary_email_address_id {
-        let email = own_email(state, user_id.clone(), email_id.clone()).await?;
+        let email = own_email(
+            state,
+            user_id.clone(),
+            EmailAddressId::from(email_id.clone()),
+        )
+        .await?;
         if email.verification_status != "verified" {
             return Err(ApiError::param_value(
                 "primary_email_address_id",
@@ -59,11 +65,11 @@ pub async fn update_self(
 }
 
 /// `DELETE /v1/me`, when the user may delete themselves.
-pub async fn delete_self(state: &AppState, user_id: String) -> Result<DeletedObject, ApiError> {
+pub async fn delete_self(state: &AppState, user_id: UserId) -> Result<DeletedObject, ApiError> {
     let lookup = user_id.clone();
     let allowed = pool(state)
         .run("users.delete_self_enabled", move |conn| {
-            load(conn, &lookup).map(|u| u.delete_self_enabled)
+            load(conn, lookup.as_str()).map(|u| u.delete_self_enabled)
         })
         .await?;
     if !allowed {
@@ -90,8 +96,8 @@ pub struct ChangePassword {
 /// the user has one; a wrong one counts toward lockout.
 pub async fn change_password(
     state: &AppState,
-    user_id: String,
-    session_id: String,
+    user_id: UserId,
+    session_id: SessionId,
     input: ChangePassword,
 ) -> Result<UserObject, ApiError> {
     let new_password = input
@@ -144,12 +150,12 @@ pub async fn change_password(
 /// The user's own email address `email_id`, or 404.
 pub async fn own_email(
     state: &AppState,
-    user_id: String,
-    email_id: String,
+    user_id: UserId,
+    email_id: EmailAddressId,
 ) -> Result<EmailAddressRow, ApiError> {
     pool(state)
         .run("users.own_email", move |conn| {
-            find_own_email(conn, &user_id, &email_id)
+            find_own_email(conn, user_id.as_str(), email_id.as_str())
         })
         .await
 }
@@ -171,9 +177,10 @@ fn find_own_email(
 /// `POST /v1/me/email_addresses`: adds an unverified address.
 pub async fn add_email(
     state: &AppState,
-    user_id: String,
+    user_id: UserId,
     email: Option<String>,
 ) -> Result<EmailAddressObject, ApiError> {
+    let user_id = String::from(user_id);
     let email = validate::normalize_email("email_address", email.as_deref().unwrap_or_default())?;
     let added = pool(state)
         .run("users.add_email", move |conn| {
@@ -255,10 +262,11 @@ fn save_pending(conn: &mut DbConnection, code: &PendingCode) -> QueryResult<()> 
 /// `POST /v1/me/email_addresses/{id}/prepare_verification` (`email_code`).
 pub async fn prepare_email_verification(
     state: &AppState,
-    user_id: String,
-    email_id: String,
+    user_id: UserId,
+    email_id: EmailAddressId,
 ) -> Result<EmailAddressObject, ApiError> {
     let email = own_email(state, user_id, email_id.clone()).await?;
+    let email_id = String::from(email_id);
     if email.verification_status == "verified" {
         return Err(ApiError::param_value(
             "email_address_id",
@@ -298,10 +306,11 @@ pub async fn prepare_email_verification(
 /// `POST /v1/me/email_addresses/{id}/attempt_verification`.
 pub async fn attempt_email_verification(
     state: &AppState,
-    user_id: String,
-    email_id: String,
+    user_id: UserId,
+    email_id: EmailAddressId,
     attempt: Option<String>,
 ) -> Result<EmailAddressObject, ApiError> {
+    let (user_id, email_id) = (String::from(user_id), String::from(email_id));
     let attempt = attempt
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| ApiError::param_missing("code"))?;
@@ -352,9 +361,10 @@ pub async fn attempt_email_verification(
 /// `DELETE /v1/me/email_addresses/{id}`: any address but the primary one.
 pub async fn delete_email(
     state: &AppState,
-    user_id: String,
-    email_id: String,
+    user_id: UserId,
+    email_id: EmailAddressId,
 ) -> Result<DeletedObject, ApiError> {
+    let (user_id, email_id) = (String::from(user_id), String::from(email_id));
     let deleted = pool(state)
         .run("users.delete_email", move |conn| {
             write_transaction(conn, |conn| {

@@ -19,6 +19,7 @@ use crate::crypto::password::Hasher;
 use crate::db::schema::{credential_checks, users};
 use crate::db::{write_transaction, DbConnection};
 use crate::http::{ApiError, ErrorCode};
+use crate::ids::UserId;
 use crate::metadata;
 use crate::modules::Module;
 use crate::state::AppState;
@@ -27,7 +28,7 @@ use crate::time::now_ms;
 /// A user as sign-in sees them.
 #[derive(Debug, Clone)]
 pub struct SignInUser {
-    pub id: String,
+    pub id: UserId,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub password: Option<(Hasher, String)>,
@@ -57,9 +58,11 @@ pub async fn find_by_identifier(
 }
 
 /// The sign-in view of user `id`.
-pub async fn sign_in_user_by_id(state: &AppState, id: String) -> Result<SignInUser, ApiError> {
+pub async fn sign_in_user_by_id(state: &AppState, id: UserId) -> Result<SignInUser, ApiError> {
     pool(state)
-        .run("users.sign_in_user", move |conn| sign_in_user(conn, &id))
+        .run("users.sign_in_user", move |conn| {
+            sign_in_user(conn, id.as_str())
+        })
         .await
 }
 
@@ -80,7 +83,7 @@ fn sign_in_user(conn: &mut DbConnection, id: &str) -> Result<SignInUser, ApiErro
             .locked_until
             .filter(|until| *until > now)
             .map(|until| (until - now + 999) / 1000),
-        id: row.id,
+        id: UserId::from(row.id),
         first_name: row.first_name,
         last_name: row.last_name,
         emails,
@@ -125,10 +128,11 @@ pub fn user_locked(seconds: i64) -> ApiError {
 /// after it can succeed.
 pub async fn record_credential_check(
     state: &AppState,
-    user_id: String,
+    user_id: UserId,
     strategy: &'static str,
     succeeded: bool,
 ) -> Result<CheckOutcome, ApiError> {
+    let user_id = String::from(user_id);
     let lockout = &state.settings.security.lockout;
     let max_attempts = i64::from(lockout.max_attempts);
     let duration = i64::try_from(lockout.duration.as_millis()).unwrap_or(i64::MAX / 4);
@@ -214,9 +218,10 @@ pub fn record_unlock(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> 
 /// the session area knows users only by id.
 pub async fn record_sign_in(
     state: &AppState,
-    user_id: String,
+    user_id: UserId,
     strategy: &'static str,
 ) -> Result<(), ApiError> {
+    let user_id = String::from(user_id);
     pool(state)
         .run("users.record_sign_in", move |conn| {
             write_transaction(conn, |conn| {
@@ -241,7 +246,7 @@ pub async fn record_sign_in(
 /// token path.
 pub async fn frontend_user(
     state: &AppState,
-    user_id: String,
+    user_id: UserId,
 ) -> Result<Option<UserObject>, ApiError> {
     state
         .db
@@ -256,9 +261,9 @@ pub async fn frontend_user(
 /// (the caller checks that it is the same).
 pub fn frontend_user_on(
     conn: &mut DbConnection,
-    user_id: &str,
+    user_id: &UserId,
 ) -> Result<Option<UserObject>, ApiError> {
-    let Some(row) = store::find_user(conn, user_id)? else {
+    let Some(row) = store::find_user(conn, user_id.as_str())? else {
         return Ok(None);
     };
     let emails = store::emails_of(conn, &row.id)?;
@@ -346,10 +351,10 @@ pub async fn check_new_identity(
 }
 
 /// Whether the user may create organizations (`create_organization_enabled`).
-pub async fn may_create_organization(state: &AppState, user_id: String) -> Result<bool, ApiError> {
+pub async fn may_create_organization(state: &AppState, user_id: UserId) -> Result<bool, ApiError> {
     pool(state)
         .run("users.may_create_organization", move |conn| {
-            load(conn, &user_id).map(|user| user.create_organization_enabled)
+            load(conn, user_id.as_str()).map(|user| user.create_organization_enabled)
         })
         .await
 }

@@ -7,6 +7,7 @@ use super::list::ListUsersParams;
 use super::requests::{CreateUser, MetadataPatch, UpdateUser, VerifyPassword};
 use super::{password, service};
 use crate::http::{ApiError, ClerkJson, ClerkQuery};
+use crate::ids::UserId;
 use crate::state::AppState;
 
 type Reply = Result<HttpResponse, ApiError>;
@@ -49,25 +50,25 @@ async fn create(state: web::Data<AppState>, ClerkJson(body): ClerkJson<CreateUse
     Ok(HttpResponse::Ok().json(service::create_user(&state, body).await?))
 }
 
-async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+async fn get(state: web::Data<AppState>, path: web::Path<UserId>) -> Reply {
     Ok(HttpResponse::Ok().json(service::get_user(&state, path.into_inner()).await?))
 }
 
 async fn update(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     ClerkJson(body): ClerkJson<UpdateUser>,
 ) -> Reply {
     Ok(HttpResponse::Ok().json(service::update_user(&state, path.into_inner(), body).await?))
 }
 
-async fn delete(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+async fn delete(state: web::Data<AppState>, path: web::Path<UserId>) -> Reply {
     Ok(HttpResponse::Ok().json(service::delete_user(&state, path.into_inner()).await?))
 }
 
 async fn merge_metadata(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     ClerkJson(body): ClerkJson<MetadataPatch>,
 ) -> Reply {
     Ok(HttpResponse::Ok().json(service::merge_metadata(&state, path.into_inner(), body).await?))
@@ -75,31 +76,31 @@ async fn merge_metadata(
 
 async fn replace_metadata(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     ClerkJson(body): ClerkJson<MetadataPatch>,
 ) -> Reply {
     Ok(HttpResponse::Ok().json(service::replace_metadata(&state, path.into_inner(), body).await?))
 }
 
-async fn ban(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+async fn ban(state: web::Data<AppState>, path: web::Path<UserId>) -> Reply {
     Ok(HttpResponse::Ok().json(service::set_banned(&state, path.into_inner(), true).await?))
 }
 
-async fn unban(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+async fn unban(state: web::Data<AppState>, path: web::Path<UserId>) -> Reply {
     Ok(HttpResponse::Ok().json(service::set_banned(&state, path.into_inner(), false).await?))
 }
 
-async fn lock(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+async fn lock(state: web::Data<AppState>, path: web::Path<UserId>) -> Reply {
     Ok(HttpResponse::Ok().json(service::set_locked(&state, path.into_inner(), true).await?))
 }
 
-async fn unlock(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+async fn unlock(state: web::Data<AppState>, path: web::Path<UserId>) -> Reply {
     Ok(HttpResponse::Ok().json(service::set_locked(&state, path.into_inner(), false).await?))
 }
 
 async fn verify_password(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     ClerkJson(body): ClerkJson<VerifyPassword>,
 ) -> Reply {
     password::verify_password(&state, path.into_inner(), body.password).await?;

@@ -9,7 +9,7 @@ use super::account::{self, ChangePassword, UpdateSelf};
 use crate::fapi::{envelope, frontend_session, SignedIn};
 use crate::http::fapi::FapiForm;
 use crate::http::ApiError;
-use crate::ids::UserId;
+use crate::ids::EmailAddressId;
 use crate::modules::session::service as sessions;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -38,7 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn wrap(state: &AppState, me: &SignedIn, response: impl serde::Serialize) -> Reply {
-    envelope(state, &me.caller, response, &me.client_id).await
+    envelope(state, &me.caller, response, me.client_id.as_str()).await
 }
 
 async fn get_me(state: web::Data<AppState>, me: SignedIn) -> Reply {
@@ -74,13 +74,17 @@ async fn change_password(
 async fn sessions_of(state: &AppState, me: &SignedIn, active_only: bool) -> Reply {
     let now = now_ms();
     let mut objects = Vec::new();
-    for row in sessions::user_sessions(state, UserId::from(me.user_id.clone()), active_only).await?
-    {
+    for row in sessions::user_sessions(state, me.user_id.clone(), active_only).await? {
         objects.push(frontend_session(state, &row, now).await?);
     }
     // Clerk's SDKs read these two lists as plain arrays.
     let mut builder = HttpResponse::Ok();
-    crate::http::fapi::attach_client_token(state, &me.caller, Some(&me.client_id), &mut builder);
+    crate::http::fapi::attach_client_token(
+        state,
+        &me.caller,
+        Some(me.client_id.as_str()),
+        &mut builder,
+    );
     Ok(builder.json(objects))
 }
 
@@ -107,12 +111,20 @@ async fn add_email(
     wrap(&state, &me, email).await
 }
 
-async fn get_email(state: web::Data<AppState>, me: SignedIn, path: web::Path<String>) -> Reply {
+async fn get_email(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    path: web::Path<EmailAddressId>,
+) -> Reply {
     let row = account::own_email(&state, me.user_id.clone(), path.into_inner()).await?;
     wrap(&state, &me, super::model::EmailAddressObject::from_row(row)).await
 }
 
-async fn delete_email(state: web::Data<AppState>, me: SignedIn, path: web::Path<String>) -> Reply {
+async fn delete_email(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    path: web::Path<EmailAddressId>,
+) -> Reply {
     let deleted = account::delete_email(&state, me.user_id.clone(), path.into_inner()).await?;
     wrap(&state, &me, deleted).await
 }
@@ -127,7 +139,7 @@ struct VerificationBody {
 async fn prepare_verification(
     state: web::Data<AppState>,
     me: SignedIn,
-    path: web::Path<String>,
+    path: web::Path<EmailAddressId>,
     FapiForm(body): FapiForm<VerificationBody>,
 ) -> Reply {
     crate::crypto::otp::require_email_code(body.strategy.as_deref())?;
@@ -139,7 +151,7 @@ async fn prepare_verification(
 async fn attempt_verification(
     state: web::Data<AppState>,
     me: SignedIn,
-    path: web::Path<String>,
+    path: web::Path<EmailAddressId>,
     FapiForm(body): FapiForm<VerificationBody>,
 ) -> Reply {
     let email = account::attempt_email_verification(

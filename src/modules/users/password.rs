@@ -5,6 +5,7 @@ use super::service::{load, modify, pool};
 use super::validate;
 use crate::crypto::password::Hasher;
 use crate::http::{ApiError, ErrorCode};
+use crate::ids::UserId;
 use crate::state::AppState;
 
 /// A password ready to store.
@@ -64,7 +65,7 @@ async fn hash_off_thread(state: &AppState, password: String) -> Result<String, A
 /// fresh Argon2id digest once the password is proven.
 pub async fn verify_password(
     state: &AppState,
-    id: String,
+    id: UserId,
     password: Option<String>,
 ) -> Result<(), ApiError> {
     let password = password
@@ -75,7 +76,7 @@ pub async fn verify_password(
     }
     let lookup = id.clone();
     let row = pool(state)
-        .run("users.get", move |conn| load(conn, &lookup))
+        .run("users.get", move |conn| load(conn, lookup.as_str()))
         .await?;
     let (Some(digest), Some(hasher)) = (
         row.password_digest,

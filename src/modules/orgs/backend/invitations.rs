@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::{page_of, Reply};
 use crate::http::{ApiError, ClerkJson, ClerkQuery, Pagination};
+use crate::ids::{InvitationId, OrgIdOrSlug, UserId};
 use crate::modules::orgs::invitations::{self, CreateInvitation, InvitationFilter};
 use crate::modules::orgs::list::{search_text, Sort};
 use crate::state::AppState;
@@ -92,7 +93,7 @@ pub(super) async fn instance_invitations(
 
 pub(super) async fn user_invitations(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     ClerkQuery(params): ClerkQuery<InvitationParams>,
 ) -> Reply {
     let emails = crate::modules::users::service::verified_emails(&state, path.into_inner()).await?;
@@ -109,7 +110,7 @@ pub(super) async fn user_invitations(
 
 pub(super) async fn invite(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<OrgIdOrSlug>,
     ClerkJson(body): ClerkJson<CreateInvitation>,
 ) -> Reply {
     let mut created = invitations::create(&state, path.into_inner(), vec![body], true).await?;
@@ -121,7 +122,7 @@ pub(super) async fn invite(
 
 pub(super) async fn invite_bulk(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<OrgIdOrSlug>,
     ClerkJson(body): ClerkJson<Vec<CreateInvitation>>,
 ) -> Reply {
     let created = invitations::create(&state, path.into_inner(), body, true).await?;
@@ -131,7 +132,7 @@ pub(super) async fn invite_bulk(
 
 pub(super) async fn get_invitation(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(OrgIdOrSlug, InvitationId)>,
 ) -> Reply {
     let (org_id, id) = path.into_inner();
     Ok(HttpResponse::Ok().json(invitations::get(&state, org_id, id, true).await?))
@@ -139,7 +140,7 @@ pub(super) async fn get_invitation(
 
 pub(super) async fn revoke_invitation(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(OrgIdOrSlug, InvitationId)>,
 ) -> Reply {
     let (org_id, id) = path.into_inner();
     Ok(HttpResponse::Ok().json(invitations::revoke(&state, org_id, id, true).await?))

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{page_of, MetadataBody, Reply};
 use crate::http::{ApiError, ClerkJson, ClerkQuery, Pagination};
+use crate::ids::{OrgIdOrSlug, UserId};
 use crate::modules::orgs::list::{self, ByUsers, Sort};
 use crate::modules::orgs::model::MembershipRow;
 use crate::modules::orgs::service::{self, CreateMembership};
@@ -129,7 +130,7 @@ async fn membership_reply(state: &AppState, row: MembershipRow) -> Reply {
 
 pub(super) async fn add_member(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<OrgIdOrSlug>,
     ClerkJson(body): ClerkJson<CreateMembership>,
 ) -> Reply {
     let row = service::add_member(&state, path.into_inner(), body).await?;
@@ -144,7 +145,7 @@ pub(super) struct RoleBody {
 
 pub(super) async fn change_role(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(OrgIdOrSlug, UserId)>,
     ClerkJson(body): ClerkJson<RoleBody>,
 ) -> Reply {
     let (org_id, user_id) = path.into_inner();
@@ -154,7 +155,7 @@ pub(super) async fn change_role(
 
 pub(super) async fn remove_member(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(OrgIdOrSlug, UserId)>,
 ) -> Reply {
     let (org_id, user_id) = path.into_inner();
     let row = service::remove_member(&state, org_id, user_id).await?;
@@ -163,7 +164,7 @@ pub(super) async fn remove_member(
 
 pub(super) async fn membership_metadata(
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(OrgIdOrSlug, UserId)>,
     ClerkJson(body): ClerkJson<MetadataBody>,
 ) -> Reply {
     let (org_id, user_id) = path.into_inner();

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{page_of, MetadataBody, Reply};
 use crate::http::{ClerkJson, ClerkQuery, Pagination};
+use crate::ids::{OrgIdOrSlug, OrganizationId};
 use crate::modules::orgs::list::{self, search_text, ListOptions, OrgFilter, Sort};
 use crate::modules::orgs::model::OrganizationObject;
 use crate::modules::orgs::service::{self, CreateOrganization, UpdateOrganization};
@@ -69,7 +70,7 @@ pub(super) async fn create(
     ClerkJson(body): ClerkJson<CreateOrganization>,
 ) -> Reply {
     let org = service::create(&state, body).await?;
-    let (org, count) = service::get(&state, org.id).await?;
+    let (org, count) = service::get(&state, OrganizationId::from(org.id).into()).await?;
     Ok(HttpResponse::Ok().json(OrganizationObject::backend(&org, Some(count))))
 }
 
@@ -83,34 +84,34 @@ pub(super) struct GetParams {
 
 pub(super) async fn get(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<OrgIdOrSlug>,
     ClerkQuery(params): ClerkQuery<GetParams>,
 ) -> Reply {
     let (org, count) = service::get(&state, path.into_inner()).await?;
     let mut object = OrganizationObject::backend(&org, Some(count));
     if params.include_missing_member_with_elevated_permissions {
         object.missing_member_with_elevated_permissions =
-            Some(list::missing_admin(&state, org.id).await?);
+            Some(list::missing_admin(&state, OrganizationId::from(org.id)).await?);
     }
     Ok(HttpResponse::Ok().json(object))
 }
 
 pub(super) async fn update(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<OrgIdOrSlug>,
     ClerkJson(body): ClerkJson<UpdateOrganization>,
 ) -> Reply {
     let org = service::update(&state, path.into_inner(), body).await?;
     Ok(HttpResponse::Ok().json(OrganizationObject::backend(&org, None)))
 }
 
-pub(super) async fn delete(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+pub(super) async fn delete(state: web::Data<AppState>, path: web::Path<OrgIdOrSlug>) -> Reply {
     Ok(HttpResponse::Ok().json(service::delete(&state, path.into_inner()).await?))
 }
 
 pub(super) async fn merge_metadata(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<OrgIdOrSlug>,
     ClerkJson(body): ClerkJson<MetadataBody>,
 ) -> Reply {
     let org = service::set_metadata(
@@ -126,7 +127,7 @@ pub(super) async fn merge_metadata(
 
 pub(super) async fn replace_metadata(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<OrgIdOrSlug>,
     ClerkJson(body): ClerkJson<MetadataBody>,
 ) -> Reply {
     let org = service::set_metadata(

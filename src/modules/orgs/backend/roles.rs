@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{page_of, Reply};
 use crate::http::{ApiError, ClerkJson, ClerkQuery, Pagination};
+use crate::ids::{PermissionIdOrKey, RoleIdOrKey};
 use crate::modules::orgs::list::{search_text, RoleSearch, Sort};
 use crate::modules::orgs::roles::{self, PermissionInput, RoleInput, SettingsInput};
 use crate::modules::orgs::service;
@@ -48,28 +49,34 @@ pub(super) async fn create_role(
     Ok(HttpResponse::Ok().json(roles::create_role(&state, body).await?))
 }
 
-pub(super) async fn get_role(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+pub(super) async fn get_role(state: web::Data<AppState>, path: web::Path<RoleIdOrKey>) -> Reply {
     Ok(HttpResponse::Ok().json(roles::get_role(&state, path.into_inner()).await?))
 }
 
 pub(super) async fn update_role(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<RoleIdOrKey>,
     ClerkJson(body): ClerkJson<RoleInput>,
 ) -> Reply {
     Ok(HttpResponse::Ok().json(roles::update_role(&state, path.into_inner(), body).await?))
 }
 
-pub(super) async fn delete_role(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+pub(super) async fn delete_role(state: web::Data<AppState>, path: web::Path<RoleIdOrKey>) -> Reply {
     Ok(HttpResponse::Ok().json(roles::delete_role(&state, path.into_inner()).await?))
 }
 
-pub(super) async fn grant(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Reply {
+pub(super) async fn grant(
+    state: web::Data<AppState>,
+    path: web::Path<(RoleIdOrKey, PermissionIdOrKey)>,
+) -> Reply {
     let (role, permission) = path.into_inner();
     Ok(HttpResponse::Ok().json(roles::set_role_permission(&state, role, permission, true).await?))
 }
 
-pub(super) async fn revoke(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Reply {
+pub(super) async fn revoke(
+    state: web::Data<AppState>,
+    path: web::Path<(RoleIdOrKey, PermissionIdOrKey)>,
+) -> Reply {
     let (role, permission) = path.into_inner();
     Ok(HttpResponse::Ok().json(roles::set_role_permission(&state, role, permission, false).await?))
 }
@@ -89,13 +96,16 @@ pub(super) async fn create_permission(
     Ok(HttpResponse::Ok().json(roles::create_permission(&state, body).await?))
 }
 
-pub(super) async fn get_permission(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+pub(super) async fn get_permission(
+    state: web::Data<AppState>,
+    path: web::Path<PermissionIdOrKey>,
+) -> Reply {
     Ok(HttpResponse::Ok().json(roles::get_permission(&state, path.into_inner()).await?))
 }
 
 pub(super) async fn update_permission(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<PermissionIdOrKey>,
     ClerkJson(body): ClerkJson<PermissionInput>,
 ) -> Reply {
     Ok(HttpResponse::Ok().json(roles::update_permission(&state, path.into_inner(), body).await?))
@@ -103,7 +113,7 @@ pub(super) async fn update_permission(
 
 pub(super) async fn delete_permission(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<PermissionIdOrKey>,
 ) -> Reply {
     Ok(HttpResponse::Ok().json(roles::delete_permission(&state, path.into_inner()).await?))
 }

@@ -10,6 +10,7 @@ use super::{key, name, permission_object, role_holders_changed, system_immutable
 use crate::crypto::ids::new_id;
 use crate::db::write_transaction;
 use crate::http::ApiError;
+use crate::ids::PermissionIdOrKey;
 use crate::modules::orgs::list::{self, RoleSearch};
 use crate::modules::orgs::push::deliver_soon;
 use crate::modules::orgs::service::pool;
@@ -31,10 +32,10 @@ pub async fn list_permissions(
 }
 
 /// `GET /v1/organization_permissions/{id}`.
-pub async fn get_permission(state: &AppState, id: String) -> Result<Value, ApiError> {
+pub async fn get_permission(state: &AppState, id: PermissionIdOrKey) -> Result<Value, ApiError> {
     pool(state)
         .run("orgs.get_permission", move |conn| {
-            store::find_permission(conn, &id)?
+            store::find_permission(conn, id.as_str())?
                 .map(permission_object)
                 .ok_or_else(|| ApiError::not_found("permission"))
         })
@@ -84,7 +85,7 @@ pub async fn create_permission(
 /// `PATCH /v1/organization_permissions/{id}`: name and description.
 pub async fn update_permission(
     state: &AppState,
-    id: String,
+    id: PermissionIdOrKey,
     input: PermissionInput,
 ) -> Result<Value, ApiError> {
     let new_name = input.name.clone().map(|n| name(Some(n))).transpose()?;
@@ -97,7 +98,7 @@ pub async fn update_permission(
     pool(state)
         .run("orgs.update_permission", move |conn| {
             let (input, new_name) = (input.clone(), new_name.clone());
-            let mut row = store::find_permission(conn, &id)?
+            let mut row = store::find_permission(conn, id.as_str())?
                 .ok_or_else(|| ApiError::not_found("permission"))?;
             if row.is_system {
                 return Err(system_immutable("permission"));
@@ -116,11 +117,11 @@ pub async fn update_permission(
 }
 
 /// `DELETE /v1/organization_permissions/{id}`: roles granting it lose it.
-pub async fn delete_permission(state: &AppState, id: String) -> Result<Value, ApiError> {
+pub async fn delete_permission(state: &AppState, id: PermissionIdOrKey) -> Result<Value, ApiError> {
     let deleted = pool(state)
         .run("orgs.delete_permission", move |conn| {
             write_transaction(conn, |conn| {
-                let row = store::find_permission(conn, &id)?
+                let row = store::find_permission(conn, id.as_str())?
                     .ok_or_else(|| ApiError::not_found("permission"))?;
                 if row.is_system {
                     return Err(system_immutable("permission"));

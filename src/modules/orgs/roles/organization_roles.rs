@@ -9,6 +9,7 @@ use super::{key, name, permission_object, role_holders_changed, system_immutable
 use crate::crypto::ids::new_id;
 use crate::db::{write_transaction, DbConnection};
 use crate::http::{ApiError, ErrorCode};
+use crate::ids::{PermissionIdOrKey, RoleIdOrKey};
 use crate::modules::orgs::claims;
 use crate::modules::orgs::list::{self, RoleSearch};
 use crate::modules::orgs::model::{RoleObject, RoleRow};
@@ -60,11 +61,12 @@ pub async fn list_roles(
 }
 
 /// `GET /v1/organization_roles/{id}`.
-pub async fn get_role(state: &AppState, id: String) -> Result<RoleObject, ApiError> {
+pub async fn get_role(state: &AppState, id: RoleIdOrKey) -> Result<RoleObject, ApiError> {
     pool(state)
         .run("orgs.get_role", move |conn| {
             let settings = store::load_settings(conn)?;
-            let role = store::find_role(conn, &id)?.ok_or_else(|| ApiError::not_found("role"))?;
+            let role =
+                store::find_role(conn, id.as_str())?.ok_or_else(|| ApiError::not_found("role"))?;
             role_object(conn, role, &settings)
         })
         .await
@@ -135,7 +137,7 @@ pub async fn create_role(state: &AppState, input: RoleInput) -> Result<RoleObjec
 /// permissions; the key of a role in use cannot change.
 pub async fn update_role(
     state: &AppState,
-    id: String,
+    id: RoleIdOrKey,
     input: RoleInput,
 ) -> Result<RoleObject, ApiError> {
     let new_name = input.name.clone().map(|n| name(Some(n))).transpose()?;
@@ -144,8 +146,8 @@ pub async fn update_role(
         .run("orgs.update_role", move |conn| {
             let (input, new_key, new_name) = (input.clone(), new_key.clone(), new_name.clone());
             write_transaction(conn, |conn| {
-                let mut role =
-                    store::find_role(conn, &id)?.ok_or_else(|| ApiError::not_found("role"))?;
+                let mut role = store::find_role(conn, id.as_str())?
+                    .ok_or_else(|| ApiError::not_found("role"))?;
                 if role.is_system {
                     return Err(system_immutable("role"));
                 }
@@ -189,12 +191,12 @@ pub async fn update_role(
 }
 
 /// `DELETE /v1/organization_roles/{id}`: not a system role, not in use.
-pub async fn delete_role(state: &AppState, id: String) -> Result<Value, ApiError> {
+pub async fn delete_role(state: &AppState, id: RoleIdOrKey) -> Result<Value, ApiError> {
     pool(state)
         .run("orgs.delete_role", move |conn| {
             write_transaction(conn, |conn| {
-                let role =
-                    store::find_role(conn, &id)?.ok_or_else(|| ApiError::not_found("role"))?;
+                let role = store::find_role(conn, id.as_str())?
+                    .ok_or_else(|| ApiError::not_found("role"))?;
                 if role.is_system {
                     return Err(system_immutable("role"));
                 }
@@ -219,19 +221,19 @@ pub async fn delete_role(state: &AppState, id: String) -> Result<Value, ApiError
 /// Assigns (`grant = true`) or removes a permission of a role.
 pub async fn set_role_permission(
     state: &AppState,
-    role_id: String,
-    permission_id: String,
+    role_id: RoleIdOrKey,
+    permission_id: PermissionIdOrKey,
     grant: bool,
 ) -> Result<RoleObject, ApiError> {
     let role = pool(state)
         .run("orgs.role_permission", move |conn| {
             write_transaction(conn, |conn| {
-                let role =
-                    store::find_role(conn, &role_id)?.ok_or_else(|| ApiError::not_found("role"))?;
+                let role = store::find_role(conn, role_id.as_str())?
+                    .ok_or_else(|| ApiError::not_found("role"))?;
                 if role.is_system {
                     return Err(system_immutable("role"));
                 }
-                let permission = store::find_permission(conn, &permission_id)?
+                let permission = store::find_permission(conn, permission_id.as_str())?
                     .ok_or_else(|| ApiError::not_found("permission"))?;
                 if grant {
                     store::grant(conn, &role.id, &permission.id)?;

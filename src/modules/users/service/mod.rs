@@ -22,6 +22,7 @@ use super::{store, validate};
 use crate::crypto::ids::{self, prefix};
 use crate::db::{write_transaction, DbConnection, DbPool};
 use crate::http::ApiError;
+use crate::ids::UserId;
 use crate::modules::Module;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -138,7 +139,7 @@ fn to_object(conn: &mut DbConnection, row: UserRow) -> Result<UserObject, ApiErr
 pub(super) async fn modify<F>(
     state: &AppState,
     query: &'static str,
-    id: String,
+    id: UserId,
     change: F,
 ) -> Result<UserObject, ApiError>
 where
@@ -147,7 +148,7 @@ where
     let user = pool(state)
         .run(query, move |conn| {
             write_transaction(conn, |conn| {
-                let mut row = load_for_update(conn, &id)?;
+                let mut row = load_for_update(conn, id.as_str())?;
                 change(conn, &mut row)?;
                 row.updated_at = now_ms();
                 store::save_user(conn, &row).map_err(identifier_taken)?;

@@ -5,6 +5,7 @@
 use super::{load, lockout_ms, modify, pool};
 use crate::db::write_transaction;
 use crate::http::ApiError;
+use crate::ids::UserId;
 use crate::modules::users::auth::record_unlock;
 use crate::modules::users::model::{DeletedObject, UserObject};
 use crate::modules::users::push;
@@ -17,7 +18,7 @@ use crate::time::now_ms;
 /// unknown user, before anything changes), then their organization
 /// memberships go (see `orgs::service::remove_deleted_user` for why before
 /// the user row), then the user row.
-pub async fn delete_user(state: &AppState, id: String) -> Result<DeletedObject, ApiError> {
+pub async fn delete_user(state: &AppState, id: UserId) -> Result<DeletedObject, ApiError> {
     end_sessions_for_deletion(state, &id).await?;
     if state.settings.modules.is_enabled(Module::Orgs) {
         crate::modules::orgs::service::remove_deleted_user(state, id.clone()).await?;
@@ -25,7 +26,7 @@ pub async fn delete_user(state: &AppState, id: String) -> Result<DeletedObject, 
     let deleted = pool(state)
         .run("users.delete", move |conn| {
             write_transaction(conn, |conn| {
-                let row = load(conn, &id)?;
+                let row = load(conn, id.as_str())?;
                 store::delete_user(conn, &row.id)?;
                 push::user_changed(conn, &row.id)?;
                 Ok::<_, ApiError>(DeletedObject {
@@ -47,15 +48,15 @@ pub async fn delete_user(state: &AppState, id: String) -> Result<DeletedObject, 
 /// theirs can get a token. 404 for an unknown user, before anything
 /// changes. Should the deletion itself then fail, the user is left without
 /// sessions and unable to start one; repeating the request completes it.
-async fn end_sessions_for_deletion(state: &AppState, id: &str) -> Result<(), ApiError> {
-    let lookup = id.to_owned();
+async fn end_sessions_for_deletion(state: &AppState, id: &UserId) -> Result<(), ApiError> {
+    let lookup = id.clone();
     pool(state)
         .run("users.get_for_delete", move |conn| {
-            load(conn, &lookup).map(drop)
+            load(conn, lookup.as_str()).map(drop)
         })
         .await?;
     if state.settings.modules.is_enabled(Module::Session) {
-        crate::modules::session::service::end_deleted_user_sessions(state, id.to_owned()).await?;
+        crate::modules::session::service::end_deleted_user_sessions(state, id.clone()).await?;
     }
     Ok(())
 }
@@ -63,7 +64,7 @@ async fn end_sessions_for_deletion(state: &AppState, id: &str) -> Result<(), Api
 /// `POST /v1/users/{id}/ban` and `/unban`.
 pub async fn set_banned(
     state: &AppState,
-    id: String,
+    id: UserId,
     banned: bool,
 ) -> Result<UserObject, ApiError> {
     let user = modify(state, "users.set_banned", id, move |_conn, row| {
@@ -72,7 +73,8 @@ pub async fn set_banned(
     })
     .await?;
     if banned && state.settings.modules.is_enabled(Module::Session) {
-        crate::modules::session::service::end_user_sessions(state, user.id.clone()).await?;
+        crate::modules::session::service::end_user_sessions(state, UserId::from(user.id.clone()))
+            .await?;
     }
     Ok(user)
 }
@@ -83,7 +85,7 @@ pub async fn set_banned(
 /// knows an email address sign its owner out).
 pub async fn set_locked(
     state: &AppState,
-    id: String,
+    id: UserId,
     locked: bool,
 ) -> Result<UserObject, ApiError> {
     let until = locked.then(|| now_ms() + lockout_ms(state));
@@ -96,7 +98,8 @@ pub async fn set_locked(
     })
     .await?;
     if locked && state.settings.modules.is_enabled(Module::Session) {
-        crate::modules::session::service::end_user_sessions(state, user.id.clone()).await?;
+        crate::modules::session::service::end_user_sessions(state, UserId::from(user.id.clone()))
+            .await?;
     }
     Ok(user)
 }

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::{load, pool, to_object};
 use crate::db::DbConnection;
 use crate::http::ApiError;
+use crate::ids::{OrganizationId, UserId};
 use crate::modules::orgs;
 use crate::modules::users::list::{ListUsersParams, Order, UserFilter};
 use crate::modules::users::model::{EmailAddressRow, TotalCount, UserObject, UserRow};
@@ -15,11 +16,11 @@ use crate::state::AppState;
 use crate::time::now_ms;
 
 /// The user's verified email addresses.
-pub async fn verified_emails(state: &AppState, user_id: String) -> Result<Vec<String>, ApiError> {
+pub async fn verified_emails(state: &AppState, user_id: UserId) -> Result<Vec<String>, ApiError> {
     pool(state)
         .run("users.verified_emails", move |conn| {
             Ok::<_, ApiError>(
-                store::emails_of(conn, &user_id)?
+                store::emails_of(conn, user_id.as_str())?
                     .into_iter()
                     .filter(|e| e.verification_status == "verified")
                     .map(|e| e.email_address)
@@ -39,22 +40,30 @@ async fn resolve_organizations(state: &AppState, filter: &mut UserFilter) -> Res
     if !filter.organization_ids.is_empty() {
         let members = orgs::service::member_user_ids(
             state,
-            std::mem::take(&mut filter.organization_ids),
+            org_ids(std::mem::take(&mut filter.organization_ids)),
             MAX_WITHIN,
         )
         .await?;
-        restrict_to(filter, members);
+        restrict_to(filter, members.into_iter().map(String::from).collect());
     }
     if !filter.excluded_organization_ids.is_empty() {
         let members = orgs::service::member_user_ids(
             state,
-            std::mem::take(&mut filter.excluded_organization_ids),
+            org_ids(std::mem::take(&mut filter.excluded_organization_ids)),
             MAX_WITHIN,
         )
         .await?;
-        filter.excluded_user_ids.extend(members);
+        filter
+            .excluded_user_ids
+            .extend(members.into_iter().map(String::from));
     }
     Ok(())
+}
+
+/// The filter's organization ids (query parameters) as the orgs service
+/// takes them.
+fn org_ids(raw: Vec<String>) -> Vec<OrganizationId> {
+    raw.into_iter().map(OrganizationId::from).collect()
 }
 
 /// Narrows `filter` to `ids` (intersecting any restriction already set).
@@ -101,9 +110,9 @@ pub async fn matching_user_ids(
     state: &AppState,
     mut filter: UserFilter,
     order: Order,
-    candidates: Vec<String>,
+    candidates: Vec<UserId>,
     param: &str,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<UserId>, ApiError> {
     if candidates.len() > MAX_WITHIN {
         return Err(ApiError::param_value(
             param,
@@ -111,12 +120,16 @@ pub async fn matching_user_ids(
         ));
     }
     resolve_organizations(state, &mut filter).await?;
-    restrict_to(&mut filter, candidates);
-    pool(state)
+    restrict_to(
+        &mut filter,
+        candidates.into_iter().map(String::from).collect(),
+    );
+    let ids = pool(state)
         .run("users.matching_ids", move |conn| {
             store::matching_ids(conn, &filter, order).map_err(ApiError::from)
         })
-        .await
+        .await?;
+    Ok(ids.into_iter().map(UserId::from).collect())
 }
 
 /// Attaches each user's email addresses, in one query for the whole page.
@@ -155,10 +168,10 @@ pub async fn count_users(
 }
 
 /// `GET /v1/users/{id}`.
-pub async fn get_user(state: &AppState, id: String) -> Result<UserObject, ApiError> {
+pub async fn get_user(state: &AppState, id: UserId) -> Result<UserObject, ApiError> {
     pool(state)
         .run("users.get", move |conn| {
-            let row = load(conn, &id)?;
+            let row = load(conn, id.as_str())?;
             to_object(conn, row)
         })
         .await

@@ -3,6 +3,7 @@
 
 use super::{ensure_free, modify};
 use crate::http::{ApiError, Patch};
+use crate::ids::UserId;
 use crate::metadata;
 use crate::modules::users::model::UserObject;
 use crate::modules::users::password::prepare_password;
@@ -14,7 +15,7 @@ use crate::time::now_ms;
 /// `PATCH /v1/users/{id}`.
 pub async fn update_user(
     state: &AppState,
-    id: String,
+    id: UserId,
     input: UpdateUser,
 ) -> Result<UserObject, ApiError> {
     for (param, value) in [

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::modify;
 use crate::http::ApiError;
+use crate::ids::UserId;
 use crate::metadata;
 use crate::modules::users::model::UserObject;
 use crate::modules::users::requests::MetadataPatch;
@@ -14,7 +15,7 @@ use crate::state::AppState;
 /// one; kinds left out of the body stay as they are.
 pub async fn replace_metadata(
     state: &AppState,
-    id: String,
+    id: UserId,
     input: MetadataPatch,
 ) -> Result<UserObject, ApiError> {
     let replacement = |param: &str, value: Option<Value>| {
@@ -47,7 +48,7 @@ pub async fn replace_metadata(
 /// `PATCH /v1/users/{id}/metadata`: deep merge, `null` removes a key.
 pub async fn merge_metadata(
     state: &AppState,
-    id: String,
+    id: UserId,
     input: MetadataPatch,
 ) -> Result<UserObject, ApiError> {
     let patches = [
