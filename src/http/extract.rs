@@ -46,7 +46,14 @@ pub fn parse_json<T: DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
             Some(serde_path_to_error::Segment::Map { .. })
         );
         let inner = error.into_inner();
-        if inner.is_data() && names_a_field {
+        if inner.is_data() && names_a_field && inner.to_string().starts_with("unknown field") {
+            ApiError::new(
+                ErrorCode::FormParamUnknown,
+                format!("{path} is not a valid parameter for this request."),
+                format!("{path} is not a valid parameter for this request: {inner}"),
+            )
+            .with_param(&path)
+        } else if inner.is_data() && names_a_field {
             ApiError::param_format(&path, format!("{path} is invalid: {inner}"))
         } else {
             ApiError::new(
