@@ -6,10 +6,14 @@
 //! where they become the `pla` and `fea` claims of the next token.
 
 pub mod clock;
+pub mod events;
 pub mod money;
+pub mod payers;
+pub mod payment_methods;
 pub mod plans;
 pub mod schema;
 pub mod settings;
+pub mod subscriptions;
 
 use std::sync::Arc;
 
