@@ -16,6 +16,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::state::AppState;
 
+pub mod billing;
 pub mod id;
 pub mod orgs;
 pub mod session;
