@@ -73,7 +73,7 @@ fn parse_header(header: &str) -> Result<(i64, Vec<Vec<u8>>), WebhookError> {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
