@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::Value;
 use steward::modules::billing::stripe::{
     ChargeOutcome, ChargeRequest, GatewayConfig, GatewayError, PaymentGateway, Secret, SetupStatus,
@@ -303,6 +304,45 @@ async fn stripe_out_of_reach_is_a_transient_outcome() {
     );
     let error = gateway.create_customer("user_x").await.unwrap_err();
     assert!(error.is_transient(), "{error:?}");
+}
+
+async fn create_customer_route(gateway: web::Data<PaymentGateway>) -> HttpResponse {
+    match gateway.create_customer(&payer()).await {
+        Ok(customer) => HttpResponse::Ok().body(customer),
+        Err(error) => HttpResponse::InternalServerError().body(error.to_string()),
+    }
+}
+
+/// As the billing area will use it: one gateway per process, shared by
+/// actix's workers, each running its own single-threaded runtime.
+#[actix_web::test]
+async fn one_gateway_serves_every_actix_worker() {
+    let gateway = web::Data::new(gateway(WEBHOOK_SECRET));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(gateway.clone())
+            .route("/customers", web::post().to(create_customer_route))
+    })
+    .workers(2)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let port = server.addrs()[0].port();
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    for _ in 0..6 {
+        // A new connection each time, so both workers take some.
+        let response = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/customers"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(status.is_success(), "{status}: {body}");
+        assert!(body.starts_with("cus_"), "{body}");
+    }
+    handle.stop(true).await;
 }
 
 #[test]
