@@ -1,5 +1,5 @@
 # Steward: multi-stage build, slim non-root runtime.
-FROM rust:1.88-bookworm AS build
+FROM rust:1.89-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends pkg-config libpq-dev cmake \
  && rm -rf /var/lib/apt/lists/*

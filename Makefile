@@ -12,10 +12,13 @@ BUILD_PACKAGES := pkg-config libpq-dev
 TEST_PACKAGES := postgresql pgbouncer nginx
 SDK_DIR := tests/sdk
 # Python tools for the tests: aiosmtpd (a real SMTP server that captures
-# mail) and schemathesis (checks the Backend API against Clerk's OpenAPI
-# spec, tests/it/conformance.rs).
+# mail), localstripe (a Stripe-compatible server for the payment tests,
+# started through tests/peers/localstripe_server.py) and schemathesis
+# (checks the Backend API against Clerk's OpenAPI spec,
+# tests/it/conformance.rs).
 VENV := .tools/venv
 AIOSMTPD_VERSION := 1.4.6
+LOCALSTRIPE_VERSION := 1.15.10
 SCHEMATHESIS_VERSION := 4.32.5
 
 .PHONY: run test build release lint fmt deps-build deps-test test-deps help bench bench-full deps-bench
@@ -77,6 +80,8 @@ deps-test:
 	fi
 	@$(VENV)/bin/python -c 'import aiosmtpd' >/dev/null 2>&1 || \
 		$(VENV)/bin/pip install --quiet --disable-pip-version-check aiosmtpd==$(AIOSMTPD_VERSION)
+	@[ "$$($(VENV)/bin/python -c 'import importlib.metadata as m; print(m.version("localstripe"))' 2>/dev/null)" = "$(LOCALSTRIPE_VERSION)" ] || \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check localstripe==$(LOCALSTRIPE_VERSION)
 	@[ "$$($(VENV)/bin/schemathesis --version 2>/dev/null)" = "schemathesis, version $(SCHEMATHESIS_VERSION)" ] || \
 		$(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
 

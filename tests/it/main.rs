@@ -29,4 +29,5 @@ mod session_history;
 mod session_push;
 mod sessions_api;
 mod split_outage;
+mod stripe_gateway;
 mod users_api;

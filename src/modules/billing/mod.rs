@@ -13,6 +13,7 @@ pub mod payment_methods;
 pub mod plans;
 pub mod schema;
 pub mod settings;
+pub mod stripe;
 pub mod subscriptions;
 
 use std::sync::Arc;

@@ -6,6 +6,7 @@ pub mod fapi;
 pub mod postgres;
 pub mod process;
 pub mod smtp;
+pub mod stripe;
 
 use std::io::Write;
 use std::sync::Arc;
