@@ -5,6 +5,7 @@
 //! The area pushes each payer's plan and features into the session store,
 //! where they become the `pla` and `fea` claims of the next token.
 
+pub mod charges;
 pub mod clock;
 pub mod events;
 pub mod money;
@@ -49,6 +50,8 @@ pub const AREA: super::Area = super::Area {
 pub struct BillingState {
     pub settings: BillingSettings,
     pub clock: Arc<Clock>,
+    /// Stripe, when a secret key is configured.
+    pub gateway: Option<stripe::PaymentGateway>,
 }
 
 impl BillingState {
@@ -67,9 +70,23 @@ fn init(settings: &Settings) -> anyhow::Result<super::AreaState> {
         .area(Module::Billing)
         .map_err(anyhow::Error::msg)?;
     own.validate().map_err(anyhow::Error::msg)?;
+    let gateway = if own.stripe_secret_key.is_empty() {
+        None
+    } else {
+        let config = stripe::GatewayConfig {
+            secret_key: stripe::Secret::new(own.stripe_secret_key.clone()),
+            api_base: (!own.stripe_api_base.is_empty()).then(|| own.stripe_api_base.clone()),
+            webhook_secret: stripe::Secret::new(own.stripe_webhook_secret.clone()),
+        };
+        Some(
+            stripe::PaymentGateway::new(&config)
+                .map_err(|e| anyhow::anyhow!("[modules.billing]: {e}"))?,
+        )
+    };
     Ok(Box::new(BillingState {
         settings: own,
         clock: Arc::new(Clock::default()),
+        gateway,
     }))
 }
 

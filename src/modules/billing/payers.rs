@@ -108,7 +108,11 @@ pub fn find(conn: &mut DbConnection, payer: &PayerRef) -> QueryResult<Option<Pay
 
 /// The payer row of `payer`, made if missing. Two concurrent first calls
 /// make one row (the insert yields on the unique user or organization).
-pub fn find_or_create(conn: &mut DbConnection, payer: &PayerRef, now: i64) -> QueryResult<PayerRow> {
+pub fn find_or_create(
+    conn: &mut DbConnection,
+    payer: &PayerRef,
+    now: i64,
+) -> QueryResult<PayerRow> {
     if let Some(row) = find(conn, payer)? {
         return Ok(row);
     }

@@ -2,8 +2,9 @@
 
 use serde::Deserialize;
 
-/// The billing area's own keys of `[modules.billing]`.
-#[derive(Debug, Clone, Deserialize)]
+/// The billing area's own keys of `[modules.billing]`. Its `Debug` hides
+/// the secrets.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BillingSettings {
     /// Stripe's secret key (`sk_…`); empty: no card can be collected or
@@ -72,5 +73,29 @@ impl BillingSettings {
             return Err("[modules.billing] currency must be an ISO 4217 code like USD".into());
         }
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for BillingSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |secret: &str| if secret.is_empty() { "" } else { "***" };
+        f.debug_struct("BillingSettings")
+            .field("stripe_secret_key", &hidden(&self.stripe_secret_key))
+            .field("stripe_publishable_key", &self.stripe_publishable_key)
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field(
+                "stripe_webhook_secret",
+                &hidden(&self.stripe_webhook_secret),
+            )
+            .field(
+                "free_trial_requires_payment_method",
+                &self.free_trial_requires_payment_method,
+            )
+            .field("trial_notice_days", &self.trial_notice_days)
+            .field("max_charge_attempts", &self.max_charge_attempts)
+            .field("charge_retry_hours", &self.charge_retry_hours)
+            .field("job_interval_seconds", &self.job_interval_seconds)
+            .field("currency", &self.currency)
+            .finish()
     }
 }

@@ -155,7 +155,10 @@ pub fn subscription_object(
     subscription: &SubscriptionRow,
 ) -> QueryResult<SubscriptionObject> {
     let items = store::items_of(conn, &subscription.id)?;
-    let next = items.iter().find(|item| item.is_current()).and_then(next_payment);
+    let next = items
+        .iter()
+        .find(|item| item.is_current())
+        .and_then(next_payment);
     Ok(SubscriptionObject {
         object: "commerce_subscription",
         id: subscription.id.clone(),

@@ -11,7 +11,10 @@ use crate::modules::billing::plans::model::Plan;
 use crate::modules::billing::plans::store as plans;
 use crate::modules::billing::schema::{billing_subscription_items, billing_subscriptions};
 
-pub fn subscription_of(conn: &mut DbConnection, payer_id: &str) -> QueryResult<Option<SubscriptionRow>> {
+pub fn subscription_of(
+    conn: &mut DbConnection,
+    payer_id: &str,
+) -> QueryResult<Option<SubscriptionRow>> {
     billing_subscriptions::table
         .filter(billing_subscriptions::payer_id.eq(payer_id))
         .select(SubscriptionRow::as_select())
@@ -74,7 +77,11 @@ pub fn save_item(conn: &mut DbConnection, item: &ItemRow) -> QueryResult<()> {
 }
 
 /// The payer's subscription, made (active, with no item yet) if missing.
-pub fn ensure_subscription(conn: &mut DbConnection, payer: &PayerRow, now: i64) -> QueryResult<SubscriptionRow> {
+pub fn ensure_subscription(
+    conn: &mut DbConnection,
+    payer: &PayerRow,
+    now: i64,
+) -> QueryResult<SubscriptionRow> {
     if let Some(subscription) = subscription_of(conn, &payer.id)? {
         return Ok(subscription);
     }
@@ -185,7 +192,11 @@ pub fn end_item(conn: &mut DbConnection, item: &mut ItemRow, now: i64) -> QueryR
 
 /// Sets the subscription's status from its current item: past due while
 /// the current item is, active otherwise.
-pub fn refresh_subscription(conn: &mut DbConnection, subscription_id: &str, now: i64) -> QueryResult<SubscriptionRow> {
+pub fn refresh_subscription(
+    conn: &mut DbConnection,
+    subscription_id: &str,
+    now: i64,
+) -> QueryResult<SubscriptionRow> {
     let items = items_of(conn, subscription_id)?;
     let past_due = items
         .iter()
