@@ -6,8 +6,11 @@
 //! where they become the `pla` and `fea` claims of the next token.
 
 pub mod charges;
+pub mod checkout;
 pub mod clock;
 pub mod events;
+pub mod frontend;
+pub mod gateway_errors;
 pub mod money;
 pub mod payers;
 pub mod payment_methods;
@@ -40,7 +43,8 @@ pub const AREA: super::Area = super::Area {
     backend: Some(backend::configure),
     background: &[],
     jobs: &[],
-    calls: &[],
+    // The user's primary email address, where trial notices go.
+    calls: &[Module::Users],
     init: Some(init),
     migrations: &MIGRATIONS,
 };
@@ -93,13 +97,6 @@ fn init(settings: &Settings) -> anyhow::Result<super::AreaState> {
 /// The database that holds billing's tables.
 pub(crate) fn pool(state: &AppState) -> DbPool {
     state.db.for_module(Module::Billing).clone()
-}
-
-mod frontend {
-    /// Mounts billing's Frontend API routes under `/v1`.
-    pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
-        super::plans::frontend_routes(cfg);
-    }
 }
 
 mod backend {

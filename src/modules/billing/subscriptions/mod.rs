@@ -3,4 +3,5 @@
 
 pub mod model;
 pub mod objects;
+pub mod service;
 pub mod store;
