@@ -15,6 +15,7 @@ pub mod money;
 pub mod payers;
 pub mod payment_methods;
 pub mod plans;
+pub mod push;
 pub mod schema;
 pub mod settings;
 pub mod stripe;
@@ -45,6 +46,11 @@ pub const AREA: super::Area = super::Area {
     jobs: &[],
     // The user's primary email address, where trial notices go.
     calls: &[Module::Users],
+    // Each payer's plan and features, into the session store.
+    pushes: &[super::Push {
+        receiver: &crate::modules::session::service::SCOPE_CLAIMS,
+        backfill: push::BACKFILL,
+    }],
     init: Some(init),
     migrations: &MIGRATIONS,
 };
