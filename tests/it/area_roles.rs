@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 /// One route per area and listener that answers something other than 404
 /// (200, 401 signed out, 422 missing parameter) wherever the area is
 /// served: (area, Backend API?, method, path).
-const PROBES: [(&str, bool, Method, &str); 9] = [
+const PROBES: [(&str, bool, Method, &str); 11] = [
     ("session", false, Method::GET, "/v1/environment"),
     ("signin", false, Method::POST, "/v1/client/sign_ins"),
     ("signup", false, Method::POST, "/v1/client/sign_ups"),
@@ -32,23 +32,34 @@ const PROBES: [(&str, bool, Method, &str); 9] = [
     ("signin", true, Method::POST, "/v1/sign_in_tokens"),
     ("users", true, Method::GET, "/v1/users"),
     ("orgs", true, Method::GET, "/v1/organizations"),
+    ("billing", false, Method::GET, "/v1/billing/plans"),
+    ("billing", true, Method::GET, "/v1/billing/plans"),
 ];
 
 /// Each built-in role with the areas it serves on the Frontend API and on
 /// the Backend API (sign-up has no Backend API).
-const ROLES: [(&str, &[&str], &[&str]); 9] = [
+const ROLES: [(&str, &[&str], &[&str]); 10] = [
     (
         "all",
-        &["session", "signin", "signup", "users", "orgs"],
-        &["session", "signin", "users", "orgs"],
+        &["session", "signin", "signup", "users", "orgs", "billing"],
+        &["session", "signin", "users", "orgs", "billing"],
     ),
+    ("billing", &["billing"], &["billing"]),
     ("session", &["session"], &["session"]),
     ("signup", &["signup"], &[]),
     ("signin", &["signin"], &["signin"]),
     ("users", &["users"], &["users"]),
     ("orgs", &["orgs"], &["orgs"]),
-    ("frontend", &["signin", "signup", "users", "orgs"], &[]),
-    ("backend", &[], &["session", "signin", "users", "orgs"]),
+    (
+        "frontend",
+        &["signin", "signup", "users", "orgs", "billing"],
+        &[],
+    ),
+    (
+        "backend",
+        &[],
+        &["session", "signin", "users", "orgs", "billing"],
+    ),
     ("worker", &[], &[]),
 ];
 
@@ -206,7 +217,7 @@ fn nginx_full_split(dir: &Path, ports: &[(&str, u16)]) -> (Process, u16) {
         !conf.contains("server 127.0.0.1:8080;"),
         "every area upstream has a full-split address"
     );
-    for (shipped, (area, actual)) in [8180, 8181, 8182, 8183, 8184].iter().zip(ports) {
+    for (shipped, (area, actual)) in [8180, 8181, 8182, 8183, 8184, 8185].iter().zip(ports) {
         let upstream = format!("upstream steward_{area} {{\n        server 127.0.0.1:{shipped};");
         assert!(conf.contains(&upstream), "{upstream}");
         conf = conf.replace(
@@ -223,7 +234,7 @@ fn nginx_full_split(dir: &Path, ports: &[(&str, u16)]) -> (Process, u16) {
 /// gone, its paths answer a Clerk-style 503 and the other areas carry on.
 async fn full_per_area_split_behind_nginx(database_url: String) {
     let dir = tempfile::tempdir().unwrap();
-    let areas = ["session", "signin", "signup", "users", "orgs"];
+    let areas = ["session", "signin", "signup", "users", "orgs", "billing"];
     let mut processes: Vec<(Server, u16, u16)> = areas
         .iter()
         .map(|role| steward(&database_url, dir.path(), role))
@@ -288,6 +299,13 @@ async fn full_per_area_split_behind_nginx(database_url: String) {
     .await;
     assert_eq!(status, StatusCode::OK, "sign-up: {body}");
     assert_eq!(body["response"]["object"], "sign_up_attempt", "{body}");
+    let subscription = front("/v1/me/billing/subscription");
+    let (status, _, body, _) = call(&http, Method::GET, subscription, Some(&token), &[]).await;
+    assert_eq!(status, StatusCode::OK, "billing: {body}");
+    assert_eq!(
+        body["response"]["object"], "commerce_subscription",
+        "{body}"
+    );
     let (status, _, body, _) = call(&http, Method::GET, front("/v1/nowhere"), None, &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["errors"][0]["code"], "resource_not_found");
