@@ -8,6 +8,8 @@
 pub mod charges;
 pub mod clock;
 pub mod events;
+pub mod jobs;
+pub mod lifecycle;
 pub mod money;
 pub mod payers;
 pub mod payment_methods;
@@ -39,7 +41,7 @@ pub const AREA: super::Area = super::Area {
     frontend: Some(frontend::configure),
     backend: Some(backend::configure),
     background: &[],
-    jobs: &[],
+    jobs: &[|state| Box::pin(jobs::lifecycle(state))],
     calls: &[],
     init: Some(init),
     migrations: &MIGRATIONS,
