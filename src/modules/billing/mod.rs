@@ -5,9 +5,12 @@
 //! The area pushes each payer's plan and features into the session store,
 //! where they become the `pla` and `fea` claims of the next token.
 
+pub mod admin;
+pub mod backend;
 pub mod charges;
 pub mod clock;
 pub mod events;
+pub mod item_list;
 pub mod jobs;
 pub mod lifecycle;
 pub mod money;
@@ -16,6 +19,7 @@ pub mod payment_methods;
 pub mod plans;
 pub mod schema;
 pub mod settings;
+pub mod statements;
 pub mod stripe;
 pub mod subscriptions;
 
@@ -39,10 +43,12 @@ pub const MIGRATIONS: crate::db::migrations::Migrations = crate::db::migrations:
 pub const AREA: super::Area = super::Area {
     id: Module::Billing,
     frontend: Some(frontend::configure),
-    backend: Some(backend::configure),
+    backend: Some(backend_api::configure),
     background: &[],
     jobs: &[|state| Box::pin(jobs::lifecycle(state))],
-    calls: &[],
+    // Users and organizations are checked to exist before their
+    // subscription is read.
+    calls: &[Module::Orgs, Module::Users],
     init: Some(init),
     migrations: &MIGRATIONS,
 };
@@ -104,9 +110,10 @@ mod frontend {
     }
 }
 
-mod backend {
+mod backend_api {
     /// Mounts billing's Backend API routes inside the authenticated `/v1`.
     pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         super::plans::backend_routes(cfg);
+        super::backend::routes(cfg);
     }
 }
