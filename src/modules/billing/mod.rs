@@ -22,6 +22,7 @@ pub mod settings;
 pub mod statements;
 pub mod stripe;
 pub mod subscriptions;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -44,6 +45,7 @@ pub const AREA: super::Area = super::Area {
     id: Module::Billing,
     frontend: Some(frontend::configure),
     backend: Some(backend_api::configure),
+    webhooks: Some(webhooks::configure),
     background: &[],
     jobs: &[|state| Box::pin(jobs::lifecycle(state))],
     // Users and organizations are checked to exist before their
