@@ -131,6 +131,22 @@ async fn handle(state: &AppState, event: WebhookEvent) -> Result<bool, ApiError>
     let settings = billing.settings.clone();
     let now = billing.clock.now_ms();
     let instance_id = state.instance.id.clone();
+    // A redelivery is answered from a read, without a write transaction;
+    // the insert below still decides when two deliveries race.
+    let event_id = event.id.clone();
+    let seen = pool(state)
+        .run("billing.webhooks.seen", move |conn| {
+            billing_gateway_events::table
+                .find(&event_id)
+                .select(billing_gateway_events::id)
+                .first::<String>(conn)
+                .optional()
+                .map_err(ApiError::from)
+        })
+        .await?;
+    if seen.is_some() {
+        return Ok(false);
+    }
     pool(state)
         .run("billing.webhooks.stripe", move |conn| {
             write_transaction(conn, |conn| {
