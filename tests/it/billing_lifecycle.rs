@@ -8,7 +8,7 @@
 
 mod support;
 
-use futures_util::future::join;
+use futures_util::future::{join, join_all};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use steward::modules::billing::charges::{self, ChargeType, Charged};
@@ -28,6 +28,7 @@ on_every_backend!(
     a_running_trial_is_extended_and_not_after_it_ended,
     a_trial_canceled_runs_to_its_end_without_a_charge,
     an_item_ended_now_puts_the_payer_on_the_default_plan,
+    concurrent_cancels_and_extensions_apply_one_at_a_time,
     subscription_items_are_listed_with_the_specs_filters,
     a_restarted_or_doubled_job_charges_once,
     a_signed_webhook_settles_a_pending_charge_and_forged_ones_are_refused,
@@ -666,4 +667,61 @@ async fn a_signed_webhook_settles_a_pending_charge_and_forged_ones_are_refused(
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn concurrent_cancels_and_extensions_apply_one_at_a_time(backend: Backend) {
+    let b = spawn(backend, "").await;
+    let s = b
+        .subscriber("kim@example.com", "pro", Some(14), Some(GOOD_CARD))
+        .await;
+    let end = b.item(&s.item_id).await.period_end.unwrap();
+    let item_path = format!("/v1/billing/subscription_items/{}", s.item_id);
+    let extend_path = format!("{item_path}/extend_free_trial");
+    let end_now = format!("{item_path}?end_now=true");
+
+    // Extensions and a cancel at once: each applies whole.
+    let extensions = (1..=4).map(|days| {
+        b.app
+            .post(&extend_path, json!({"extend_to": iso(end + days * DAY)}))
+    });
+    let (extended, canceled) = join(join_all(extensions), b.app.delete(&item_path)).await;
+    assert_eq!(canceled.0, StatusCode::OK, "{}", canceled.1);
+    for (status, body) in &extended {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+    }
+    let item = b.item(&s.item_id).await;
+    assert_eq!(item.status, "canceled");
+    assert!(item.period_end.unwrap() > end, "{item:?}");
+
+    // Ended now by several callers at once: one ends it, the others find
+    // it ended, and the payer gets one default item.
+    let responses = join_all((0..6).map(|_| b.app.delete(&end_now))).await;
+    let ok = responses
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 1, "{responses:?}");
+    for response in responses.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_error(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_value_invalid",
+        );
+    }
+    let (_, sub) = b
+        .app
+        .get(&format!("/v1/users/{}/billing/subscription", s.user_id))
+        .await;
+    let items = sub["subscription_items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{sub}");
+    assert_eq!(items[0]["plan"]["slug"], "free_user");
+    let ended = b.events(&s.item_id).await;
+    assert_eq!(
+        ended
+            .iter()
+            .filter(|e| *e == "subscriptionItem.ended")
+            .count(),
+        1,
+        "{ended:?}"
+    );
 }
