@@ -97,6 +97,15 @@ pub enum ErrorCode {
     ActionNotAllowed,
     /// 401: the session does not exist for this client, or has ended.
     SignedOut,
+    /// 422: the card was declined when charged or saved.
+    CardDeclined,
+    /// 422: the checkout needs a payment method and none was given.
+    PaymentMethodRequired,
+    /// 422: the payer cannot move to this plan (the same plan, a plan for
+    /// the other payer type, an archived plan).
+    InvalidPlanChange,
+    /// 409: another confirmation of this checkout is being processed.
+    CheckoutAlreadyInProgress,
     /// 503: a database is unreachable; retry after `Retry-After` seconds.
     ServiceUnavailable,
     /// 500: a bug or an unexpected failure; details are in the server log.
@@ -142,6 +151,10 @@ impl ErrorCode {
             Self::MembershipQuotaExceeded => "organization_membership_quota_exceeded",
             Self::LastAdmin => "organization_minimum_permissions_needed",
             Self::NotAuthorized => "not_authorized",
+            Self::CardDeclined => "card_declined",
+            Self::PaymentMethodRequired => "payment_method_required",
+            Self::InvalidPlanChange => "invalid_plan_change",
+            Self::CheckoutAlreadyInProgress => "checkout_already_in_progress",
             Self::ServiceUnavailable => "service_unavailable",
             Self::InternalServerError => "internal_clerk_error",
         }
@@ -156,7 +169,7 @@ impl ErrorCode {
             Self::BadRequest | Self::MalformedRequestBody => StatusCode::BAD_REQUEST,
             Self::RequestBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ResourceNotFound => StatusCode::NOT_FOUND,
-            Self::Conflict => StatusCode::CONFLICT,
+            Self::Conflict | Self::CheckoutAlreadyInProgress => StatusCode::CONFLICT,
             Self::OriginInvalid
             | Self::UserLocked
             | Self::UserBanned
@@ -186,7 +199,10 @@ impl ErrorCode {
             | Self::VerificationExpired
             | Self::StrategyForUserInvalid
             | Self::TicketInvalid
-            | Self::AlreadyAMember => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::AlreadyAMember
+            | Self::CardDeclined
+            | Self::PaymentMethodRequired
+            | Self::InvalidPlanChange => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

@@ -10,6 +10,7 @@ mod common;
 mod account_api;
 mod account_integrity;
 mod area_roles;
+mod billing_checkout;
 mod billing_lifecycle;
 mod billing_plans;
 mod cli;

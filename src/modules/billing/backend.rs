@@ -47,7 +47,7 @@ async fn user_subscription(state: web::Data<AppState>, path: web::Path<String>) 
     let id = UserId::from(path.into_inner());
     // 404 for a user that does not exist, as for every user route.
     crate::modules::users::service::get_user(&state, id.clone()).await?;
-    let subscription = subscriptions::current::subscription_for(&state, PayerRef::User(id)).await?;
+    let subscription = subscriptions::service::subscription_for(&state, PayerRef::User(id)).await?;
     Ok(HttpResponse::Ok().json(subscription))
 }
 
@@ -55,7 +55,7 @@ async fn organization_subscription(state: web::Data<AppState>, path: web::Path<S
     let id = OrganizationId::from(path.into_inner());
     let (org, _) = crate::modules::orgs::service::get(&state, id.into()).await?;
     let payer = PayerRef::Org(OrganizationId::from(org.id));
-    let subscription = subscriptions::current::subscription_for(&state, payer).await?;
+    let subscription = subscriptions::service::subscription_for(&state, payer).await?;
     Ok(HttpResponse::Ok().json(subscription))
 }
 

@@ -8,8 +8,11 @@
 pub mod admin;
 pub mod backend;
 pub mod charges;
+pub mod checkout;
 pub mod clock;
 pub mod events;
+pub mod frontend;
+pub mod gateway_errors;
 pub mod item_list;
 pub mod jobs;
 pub mod lifecycle;
@@ -48,8 +51,9 @@ pub const AREA: super::Area = super::Area {
     webhooks: Some(webhooks::configure),
     background: &[],
     jobs: &[|state| Box::pin(jobs::lifecycle(state))],
-    // Users and organizations are checked to exist before their
-    // subscription is read.
+    // The user's primary email address, where trial notices go; users and
+    // organizations are checked to exist before their subscription is
+    // read.
     calls: &[Module::Orgs, Module::Users],
     init: Some(init),
     migrations: &MIGRATIONS,
@@ -103,13 +107,6 @@ fn init(settings: &Settings) -> anyhow::Result<super::AreaState> {
 /// The database that holds billing's tables.
 pub(crate) fn pool(state: &AppState) -> DbPool {
     state.db.for_module(Module::Billing).clone()
-}
-
-mod frontend {
-    /// Mounts billing's Frontend API routes under `/v1`.
-    pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
-        super::plans::frontend_routes(cfg);
-    }
 }
 
 mod backend_api {

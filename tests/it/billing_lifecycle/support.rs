@@ -1,32 +1,32 @@
 //! Set-up for the lifecycle tests: Steward with billing on the run's
-//! localstripe and an SMTP capture server, subscribers put on a trial or a
-//! paid period through the billing library (the Frontend API's checkout
-//! makes the same rows), and readers of what changed.
+//! localstripe and an SMTP capture server, subscribers who went through
+//! the Frontend API's checkout, and readers of what changed.
 
 use diesel::prelude::*;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use steward::db::DbConnection;
 use steward::http::ApiError;
 use steward::ids::UserId;
 use steward::modules::billing::jobs::{self, JobReport};
 use steward::modules::billing::payers::{self, PayerRef};
-use steward::modules::billing::payment_methods::PaymentMethodRow;
-use steward::modules::billing::plans::store as plans;
-use steward::modules::billing::schema::{billing_payers, billing_payment_methods};
 use steward::modules::billing::subscriptions::model::ItemRow;
-use steward::modules::billing::subscriptions::store::{self, NewItem};
-use steward::modules::billing::{events, lifecycle, BillingState};
+use steward::modules::billing::subscriptions::store;
+use steward::modules::billing::{events, BillingState};
 use steward::modules::Module;
 
+use crate::common::billing::{billing_toml, call, catalogue, save_card};
+use crate::common::fapi::FapiClient;
 use crate::common::smtp::SmtpCapture;
-use crate::common::stripe::{localstripe, SECRET_KEY};
-use crate::common::{Backend, TestApp};
+use crate::common::stripe::localstripe;
+use crate::common::{Backend, TestApp, PASSWORD};
+
+const ME: &str = "/v1/me/billing";
 
 pub const WEBHOOK_SECRET: &str = "whsec_steward_lifecycle_tests";
 pub const DAY: i64 = 86_400_000;
 /// Attaches, then every charge is declined.
-pub const DYING_CARD: &str = "4000000000000341";
-pub const GOOD_CARD: &str = "4242424242424242";
+pub use crate::common::billing::{DECLINED_ON_CHARGE as DYING_CARD, GOOD_CARD};
 /// Needs 3-D Secure: an off-session charge waits for the payer.
 pub const THREE_DS_CARD: &str = "4000002500003155";
 
@@ -39,15 +39,12 @@ pub struct Billing {
 /// background job far enough away that only the test runs it.
 pub async fn spawn(backend: Backend, extra_billing_toml: &str) -> Billing {
     let smtp = SmtpCapture::start();
-    let config = format!(
-        "[email]\nsmtp_url = \"{}\"\n[modules.billing]\nstripe_secret_key = \"{SECRET_KEY}\"\n\
-         stripe_api_base = \"{}\"\nstripe_webhook_secret = \"{WEBHOOK_SECRET}\"\n\
-         job_interval_seconds = 86400\n{extra_billing_toml}",
-        smtp.url,
-        localstripe().url
-    );
+    let billing = billing_toml(&format!(
+        "stripe_webhook_secret = \"{WEBHOOK_SECRET}\"\njob_interval_seconds = 86400\n{extra_billing_toml}"
+    ));
+    let config = format!("[email]\nsmtp_url = \"{}\"\n{billing}", smtp.url);
     let app = TestApp::spawn_with(backend, &config).await;
-    crate::billing_plans::catalogue(&app).await;
+    catalogue(&app).await;
     Billing { app, smtp }
 }
 
@@ -116,126 +113,53 @@ impl Billing {
             .collect()
     }
 
-    /// A user with a card saved through a SetupIntent (as a browser
-    /// confirms it), subscribed to `plan` for a trial of `trial_days`
-    /// (`None`: a paid month that started now).
-    pub async fn subscriber(
-        &self,
-        email: &str,
-        plan: &str,
-        trial_days: Option<i32>,
-        card: Option<&str>,
-    ) -> Subscriber {
+    /// A user who signed in on the web, saved `card` (if any) through a
+    /// SetupIntent as a browser does, and confirmed a checkout of `plan`
+    /// on the Frontend API: a trial of `pro`, or a paid month of `max`.
+    pub async fn subscriber(&self, email: &str, plan: &str, card: Option<&str>) -> Subscriber {
         let user_id = crate::common::user(&self.app, email).await;
-        let now = self.now();
-        let payer = {
-            let user = PayerRef::User(UserId::from(user_id.clone()));
-            let email = email.to_owned();
-            self.db(move |conn| {
-                let row = payers::find_or_create(conn, &user, now)?;
-                diesel::update(billing_payers::table.find(&row.id))
-                    .set(billing_payers::email.eq(&email))
-                    .execute(conn)?;
-                payers::get(conn, &row.id)
-            })
-            .await
-        };
-        let mut customer = None;
-        let mut card_id = None;
+        let mut web = FapiClient::web(&self.app);
+        let session = web.sign_in(email, PASSWORD).await;
+        let mut form: Vec<(&str, String)> = Vec::new();
         if let Some(number) = card {
-            let gateway = self.billing().gateway.as_ref().expect("a gateway");
-            let cus = gateway.create_customer(&payer.id).await.unwrap();
-            let intent = gateway.create_setup_intent(&cus).await.unwrap();
-            let (status, body) = localstripe().confirm_setup_intent_as_browser(
-                &intent.id,
-                intent.client_secret.expose_secret(),
-                number,
-            );
-            assert_eq!(status, 200, "{body}");
-            let pm = gateway
-                .retrieve_setup_intent(&intent.id)
-                .await
-                .unwrap()
-                .payment_method
-                .expect("the saved card");
-            let saved = gateway.attach_payment_method(&pm, &cus).await.unwrap();
-            let row = PaymentMethodRow {
-                id: steward::crypto::ids::new_id("cps"),
-                payer_id: payer.id.clone(),
-                gateway: "stripe".into(),
-                gateway_external_id: saved.id.clone(),
-                card_type: Some(saved.brand.clone()),
-                last4: Some(saved.last4.clone()),
-                expiry_month: Some(saved.exp_month as i32),
-                expiry_year: Some(saved.exp_year as i32),
-                fingerprint: saved.fingerprint.clone(),
-                status: "active".into(),
-                created_at: now,
-                updated_at: now,
-            };
-            let row_id = row.id.clone();
-            let (payer_id, cus2, card_row_id) = (payer.id.clone(), cus.clone(), row.id.clone());
-            self.db(move |conn| {
-                diesel::insert_into(billing_payment_methods::table)
-                    .values(&row)
-                    .execute(conn)?;
-                diesel::update(billing_payers::table.find(&payer_id))
-                    .set((
-                        billing_payers::gateway_customer_id.eq(&cus2),
-                        billing_payers::default_payment_method_id.eq(&card_row_id),
-                    ))
-                    .execute(conn)
-            })
-            .await;
-            customer = Some(cus);
-            card_id = Some(row_id);
+            let saved = save_card(&mut web, &session, ME, number).await;
+            form.push(("payment_method_id", saved["id"].as_str().unwrap().to_owned()));
         }
-        let (payer_id, plan) = (payer.id.clone(), plan.to_owned());
-        let item = self
-            .db(move |conn| {
-                let payer = payers::get(conn, &payer_id)?;
-                let plan = plans::find(conn, &plan)?.expect("the plan");
-                let subscription = store::ensure_subscription(conn, &payer, now)?;
-                if let Some(mut current) = store::current_item(conn, &payer.id)? {
-                    store::end_item(conn, &mut current, now)?;
-                }
-                let period_end = match trial_days {
-                    Some(days) => now + i64::from(days) * DAY,
-                    None => lifecycle::period_end(now, "month"),
-                };
-                let item = store::insert_item(
-                    conn,
-                    &subscription,
-                    NewItem {
-                        plan: &plan,
-                        plan_period: "month",
-                        amount: plan.row.fee_amount,
-                        trial_days,
-                        period_start: now,
-                        period_end: Some(period_end),
-                        payment_method_id: card_id.clone(),
-                    },
-                    now,
-                )?;
-                let marked = diesel::update(billing_payers::table.find(&payer.id));
-                if trial_days.is_some() {
-                    marked
-                        .set(billing_payers::first_trial_at.eq(Some(now)))
-                        .execute(conn)?;
-                } else {
-                    marked
-                        .set(billing_payers::first_paid_at.eq(Some(now)))
-                        .execute(conn)?;
-                }
-                Ok(item)
-            })
-            .await;
+        let (_, plan) = self.app.get(&format!("/v1/billing/plans/{plan}")).await;
+        let plan_id = plan["id"].as_str().expect("the plan").to_owned();
+        let (status, checkout) = call(
+            &mut web,
+            Method::POST,
+            &format!("{ME}/checkouts"),
+            &session,
+            &[("plan_id", &plan_id), ("plan_period", "month")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{checkout}");
+        let id = checkout["response"]["id"].as_str().unwrap().to_owned();
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, confirmed) = call(
+            &mut web,
+            Method::PATCH,
+            &format!("{ME}/checkouts/{id}/confirm"),
+            &session,
+            &form,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{confirmed}");
+        let item = &confirmed["response"]["subscription_item"];
+        assert_eq!(item["status"], "active", "{confirmed}");
+        let user = PayerRef::User(UserId::from(user_id.clone()));
+        let payer = self
+            .db(move |conn| payers::find(conn, &user))
+            .await
+            .expect("the payer");
         Subscriber {
             user_id,
             email: email.to_owned(),
             payer_id: payer.id,
-            customer,
-            item_id: item.id,
+            customer: payer.gateway_customer_id,
+            item_id: item["id"].as_str().unwrap().to_owned(),
         }
     }
 }

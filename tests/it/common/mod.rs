@@ -1,6 +1,7 @@
 //! Integration test harness: spawns Steward in-process on port 0 with a
 //! fresh database per test, on SQLite or on PostgreSQL.
 
+pub mod billing;
 pub mod commit_cut;
 pub mod fapi;
 pub mod postgres;

@@ -2,6 +2,6 @@
 //! current one active, canceled or past due; earlier ones ended).
 
 pub mod model;
-pub mod current;
 pub mod objects;
+pub mod service;
 pub mod store;

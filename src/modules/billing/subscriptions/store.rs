@@ -104,6 +104,8 @@ pub fn ensure_subscription(
 /// What a new item starts with.
 #[derive(Debug, Clone)]
 pub struct NewItem<'a> {
+    /// `active`, or `incomplete` for an item waiting for its first charge.
+    pub status: &'a str,
     pub plan: &'a Plan,
     pub plan_period: &'a str,
     pub amount: i64,
@@ -113,9 +115,9 @@ pub struct NewItem<'a> {
     pub payment_method_id: Option<String>,
 }
 
-/// Inserts an active item for the payer. The caller has ended the
-/// payer's current item first (one current item per payer is a unique
-/// index, so a racing second start fails instead of doubling).
+/// Inserts an item for the payer. For an active one, the caller has ended
+/// the payer's current item first (one current item per payer is a
+/// unique index, so a racing second start fails instead of doubling).
 pub fn insert_item(
     conn: &mut DbConnection,
     subscription: &SubscriptionRow,
@@ -128,7 +130,7 @@ pub fn insert_item(
         payer_id: subscription.payer_id.clone(),
         plan_id: new.plan.row.id.clone(),
         plan_period: new.plan_period.to_owned(),
-        status: status::ACTIVE.to_owned(),
+        status: new.status.to_owned(),
         amount: new.amount,
         currency: new.plan.row.currency.clone(),
         is_free_trial: new.trial_days.is_some(),
@@ -167,6 +169,7 @@ pub fn start_default_item(
         conn,
         subscription,
         NewItem {
+            status: status::ACTIVE,
             plan: &plan,
             plan_period: "month",
             amount: 0,
