@@ -6,7 +6,6 @@
 //! item row locked, so every change records its events with it and two of
 //! them cannot interleave on one item.
 
-use chrono::{Months, TimeZone, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -22,15 +21,10 @@ use crate::db::DbConnection;
 
 /// The end of a period of `plan_period` (`month` or `annual`) that starts
 /// at `start`: the same day of the next month or year, clamped to the end
-/// of a shorter month, as card networks and Clerk bill.
+/// of a shorter month, as a checkout's first period ends.
 pub fn period_end(start: i64, plan_period: &str) -> i64 {
     let months = if plan_period == "annual" { 12 } else { 1 };
-    Utc.timestamp_millis_opt(start)
-        .single()
-        .and_then(|at| at.checked_add_months(Months::new(months)))
-        .map_or(start + i64::from(months) * 30 * 86_400_000, |end| {
-            end.timestamp_millis()
-        })
+    super::checkout::add_months(start, months)
 }
 
 /// The subscription `id`.
