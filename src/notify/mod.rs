@@ -142,7 +142,8 @@ impl Mailer {
         amount: &str,
         charged: bool,
     ) -> Result<(), NotifyError> {
-        let email = Email::trial_ending(&self.inner.application_name, plan, ends_on, amount, charged);
+        let email =
+            Email::trial_ending(&self.inner.application_name, plan, ends_on, amount, charged);
         self.send(to, &email, ends_on).await
     }
 

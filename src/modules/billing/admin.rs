@@ -23,7 +23,11 @@ fn not_found() -> ApiError {
     ApiError::not_found("subscription item")
 }
 
-fn object(conn: &mut DbConnection, instance_id: &str, item: &ItemRow) -> Result<ItemObject, ApiError> {
+fn object(
+    conn: &mut DbConnection,
+    instance_id: &str,
+    item: &ItemRow,
+) -> Result<ItemObject, ApiError> {
     let mut objects = objects::item_objects(conn, instance_id, std::slice::from_ref(item), false)?;
     objects.pop().ok_or_else(not_found)
 }

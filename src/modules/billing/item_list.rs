@@ -6,8 +6,8 @@ use diesel::prelude::*;
 
 use super::plans::model::PayerType;
 use super::pool;
-use super::schema::{billing_payers as payers, billing_plans as plans};
 use super::schema::billing_subscription_items as items;
+use super::schema::{billing_payers as payers, billing_plans as plans};
 use super::subscriptions::model::{status, ItemRow};
 use super::subscriptions::objects::{self, ItemObject};
 use crate::db::MultiBackend;
@@ -90,10 +90,8 @@ fn filtered(filter: &ItemFilter) -> items::BoxedQuery<'static, MultiBackend> {
             .filter(
                 lower_opt(payers::email)
                     .like(pattern.clone())
-                    .or(lower_opt(payers::user_id)
-                        .like(pattern.clone()))
-                    .or(lower_opt(payers::organization_id)
-                        .like(pattern.clone())),
+                    .or(lower_opt(payers::user_id).like(pattern.clone()))
+                    .or(lower_opt(payers::organization_id).like(pattern.clone())),
             )
             .select(payers::id);
         let plan_ids = plans::table
@@ -128,7 +126,10 @@ pub async fn list(
                 .offset(page.offset)
                 .select(ItemRow::as_select())
                 .load(conn)?;
-            Ok((objects::item_objects(conn, &instance_id, &rows, true)?, total))
+            Ok((
+                objects::item_objects(conn, &instance_id, &rows, true)?,
+                total,
+            ))
         })
         .await
 }

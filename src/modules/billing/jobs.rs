@@ -311,8 +311,7 @@ async fn settle_due(state: &AppState, id: &str, report: &mut JobReport) -> Resul
         }
         Due::Charge => {
             let period_start = item.period_end.unwrap_or(now);
-            match charges::charge(state, &payer, &item, period_start, ChargeType::Recurring)
-                .await?
+            match charges::charge(state, &payer, &item, period_start, ChargeType::Recurring).await?
             {
                 Charged::Paid(attempt) | Charged::Failed(attempt) => {
                     match apply(state, &item.id, attempt).await? {

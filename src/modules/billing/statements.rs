@@ -11,10 +11,10 @@ use super::charges::AttemptRow;
 use super::money::Money;
 use super::payers::{self, PayerObject, PayerRow};
 use super::payment_methods::{self, PaymentMethodObject};
+use super::pool;
 use super::schema::{billing_payment_attempts as attempts, billing_statements as statements};
 use super::subscriptions::objects::{self, ItemObject};
 use super::subscriptions::store;
-use super::pool;
 use crate::db::DbConnection;
 use crate::http::{ApiError, Pagination};
 use crate::state::AppState;
@@ -171,9 +171,10 @@ fn payment_objects(
             statement_id: row.statement_id.clone(),
             gateway_external_id: row.gateway_external_id.clone(),
             gateway_external_url: None,
-            failed_reason: row.failed_code.as_ref().map(
-                |code| serde_json::json!({"code": code, "decline_code": row.decline_code}),
-            ),
+            failed_reason: row
+                .failed_code
+                .as_ref()
+                .map(|code| serde_json::json!({"code": code, "decline_code": row.decline_code})),
             status: row.status,
             paid_at: row.paid_at,
             failed_at: row.failed_at,

@@ -73,7 +73,9 @@ impl Billing {
     }
 
     pub async fn run_job(&self) -> JobReport {
-        jobs::run_once(&self.app.state).await.expect("lifecycle run")
+        jobs::run_once(&self.app.state)
+            .await
+            .expect("lifecycle run")
     }
 
     /// Runs `work` on billing's database.
@@ -123,7 +125,10 @@ impl Billing {
         let mut form: Vec<(&str, String)> = Vec::new();
         if let Some(number) = card {
             let saved = save_card(&mut web, &session, ME, number).await;
-            form.push(("payment_method_id", saved["id"].as_str().unwrap().to_owned()));
+            form.push((
+                "payment_method_id",
+                saved["id"].as_str().unwrap().to_owned(),
+            ));
         }
         let (_, plan) = self.app.get(&format!("/v1/billing/plans/{plan}")).await;
         let plan_id = plan["id"].as_str().expect("the plan").to_owned();
