@@ -32,6 +32,7 @@ on_every_backend!(
     subscription_items_are_listed_with_the_specs_filters,
     a_restarted_or_doubled_job_charges_once,
     a_signed_webhook_settles_a_pending_charge_and_forged_ones_are_refused,
+    clerk_backend_sdk_billing,
 );
 
 /// `Date.toJSON()`: RFC 3339 with milliseconds.
@@ -774,4 +775,31 @@ async fn concurrent_cancels_and_extensions_apply_one_at_a_time(backend: Backend)
         1,
         "{ended:?}"
     );
+}
+
+async fn clerk_backend_sdk_billing(backend: Backend) {
+    let b = spawn(backend, "").await;
+    let s = b
+        .subscriber("sdk@example.com", "pro", Some(GOOD_CARD))
+        .await;
+    let trial_end = b.item(&s.item_id).await.period_end.unwrap();
+    let (status, org) = b
+        .app
+        .post(
+            "/v1/organizations",
+            json!({"name": "SDK Billing", "created_by": s.user_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{org}");
+    crate::sdk_compat::run_node(
+        &b.app,
+        "billing.test.mjs",
+        vec![
+            ("STEWARD_USER_ID", s.user_id.clone()),
+            ("STEWARD_ITEM_ID", s.item_id.clone()),
+            ("STEWARD_TRIAL_END", trial_end.to_string()),
+            ("STEWARD_ORG_ID", org["id"].as_str().unwrap().to_owned()),
+        ],
+    )
+    .await;
 }
