@@ -63,10 +63,20 @@ async fn a_trial_ends_with_a_notice_then_a_paid_period(backend: Backend) {
     assert!(message.contains("free trial of Pro"), "{message}");
     assert!(message.contains("$25.00"), "{message}");
     assert_eq!(b.run_job().await.notices, 0, "one notice per trial end");
-    assert!(b
-        .events(&s.item_id)
-        .await
-        .contains(&"subscriptionItem.freeTrialEnding".to_owned()));
+    let notice = b
+        .event(&s.item_id, "subscriptionItem.freeTrialEnding")
+        .await;
+    assert_eq!(notice["object"], "commerce_subscription_item");
+    assert_eq!(
+        (
+            notice["is_free_trial"].clone(),
+            notice["period_end"].clone()
+        ),
+        (json!(true), json!(end))
+    );
+    assert_eq!(notice["interval"], "month");
+    assert_eq!(notice["payer"]["email"], s.email.as_str());
+    assert!(notice["subscription_id"].as_str().is_some());
     assert!(
         intents(&customer).is_empty(),
         "nothing charged during the trial"

@@ -15,7 +15,7 @@ use super::payers::{self, PayerObject};
 use super::schema::billing_payers;
 use super::settings::BillingSettings;
 use super::subscriptions::model::{status, ItemRow, SubscriptionRow};
-use super::subscriptions::objects::{self, SubscriptionObject};
+use super::subscriptions::objects::{self, ItemObject, SubscriptionObject};
 use super::subscriptions::store;
 use crate::db::DbConnection;
 
@@ -36,8 +36,17 @@ fn subscription_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Subscrip
         .first(conn)
 }
 
-/// Records `event_type` for `item` with the item object as it is now
-/// (with its payer, as Clerk sends a standalone item event).
+/// A standalone item event: the item object with its payer, plus the two
+/// fields Clerk's webhook payload names differently or only there.
+#[derive(Serialize)]
+struct ItemEvent {
+    #[serde(flatten)]
+    item: ItemObject,
+    interval: String,
+    subscription_id: String,
+}
+
+/// Records `event_type` for `item` with the item object as it is now.
 pub fn record_item_event(
     conn: &mut DbConnection,
     instance_id: &str,
@@ -45,8 +54,13 @@ pub fn record_item_event(
     item: &ItemRow,
     now: i64,
 ) -> QueryResult<()> {
-    let object = objects::item_objects(conn, instance_id, std::slice::from_ref(item), true)?;
-    events::record(conn, event_type, &item.id, &object[0], now)
+    let mut objects = objects::item_objects(conn, instance_id, std::slice::from_ref(item), true)?;
+    let event = ItemEvent {
+        item: objects.remove(0),
+        interval: item.plan_period.clone(),
+        subscription_id: item.subscription_id.clone(),
+    };
+    events::record(conn, event_type, &item.id, &event, now)
 }
 
 /// The event payload of a subscription: Clerk's webhook object with its

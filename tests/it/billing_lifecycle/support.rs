@@ -115,6 +115,19 @@ impl Billing {
             .collect()
     }
 
+    /// The payload of the last `event_type` event of `object_id`.
+    pub async fn event(&self, object_id: &str, event_type: &str) -> Value {
+        let id = object_id.to_owned();
+        let event = self
+            .db(move |conn| events::of_object(conn, &id))
+            .await
+            .into_iter()
+            .rev()
+            .find(|e| e.event_type == event_type)
+            .unwrap_or_else(|| panic!("no {event_type} for {object_id}"));
+        serde_json::from_str(&event.payload).expect("a JSON payload")
+    }
+
     /// A user who signed in on the web, saved `card` (if any) through a
     /// SetupIntent as a browser does, and confirmed a checkout of `plan`
     /// on the Frontend API: a trial of `pro`, or a paid month of `max`.
