@@ -350,29 +350,24 @@ fn start_background(state: &Arc<AppState>, scope: &RoleScope) {
     start_outbox(state, scope);
 }
 
-/// Delivers what the orgs and users areas push to the session area (see
-/// [`crate::outbox`]) from every process that serves the pushing area, and
-/// from the worker.
+/// Delivers what areas push to other areas' copies (their registry
+/// entries' `pushes`, see [`crate::outbox`]) from every process that serves
+/// the pushing area, and from the worker.
 fn start_outbox(state: &Arc<AppState>, scope: &RoleScope) {
-    use crate::modules::{orgs, session, users};
-    use crate::outbox::{dispatch, Backfill, Receiver};
-    let pushes: [(Module, &'static dyn Receiver, Backfill); 2] = [
-        (
-            Module::Orgs,
-            &session::service::ORGANIZATION_CLAIMS,
-            orgs::service::SESSION_CLAIMS_BACKFILL,
-        ),
-        (
-            Module::Users,
-            &session::service::CLIENT_USERS,
-            users::service::SESSION_USERS_BACKFILL,
-        ),
-    ];
-    for (source, receiver, backfill) in pushes {
-        // Delivered even while the session module is switched off, so the
+    for area in modules::REGISTRY {
+        // Delivered even while the receiving module is switched off, so the
         // outbox stays trimmed and its copy is current when it comes back.
-        if state.settings.modules.is_enabled(source) && (scope.worker || scope.serves(source)) {
-            actix_web::rt::spawn(dispatch(state.clone(), source, receiver, backfill));
+        let source = area.id;
+        if !(state.settings.modules.is_enabled(source) && (scope.worker || scope.serves(source))) {
+            continue;
+        }
+        for push in area.pushes {
+            actix_web::rt::spawn(crate::outbox::dispatch(
+                state.clone(),
+                source,
+                push.receiver,
+                push.backfill,
+            ));
         }
     }
 }

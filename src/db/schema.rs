@@ -362,6 +362,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    session_scope_claims (scope, contributor) {
+        scope -> Text,
+        contributor -> Text,
+        claims -> Nullable<Text>,
+        version -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     session_users (user_id) {
         user_id -> Text,
         user_object -> Nullable<Text>,
@@ -405,5 +415,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     session_token_issuances,
     session_events,
     session_org_claims,
+    session_scope_claims,
     session_users,
 );

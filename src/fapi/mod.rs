@@ -43,6 +43,7 @@ pub const SESSION_AREA: Area = Area {
         Module::Signup,
         Module::Users,
     ],
+    pushes: session::AREA.pushes,
     init: session::AREA.init,
     migrations: session::AREA.migrations,
 };

@@ -39,6 +39,14 @@ pub const REGISTRY: &[&Area] = &[
     &users::AREA,
 ];
 
+/// One outbox push: the receiving area's receiver, and the one-time fill
+/// of its copy from what the pushing area already had.
+#[derive(Clone, Copy)]
+pub struct Push {
+    pub receiver: &'static dyn crate::outbox::Receiver,
+    pub backfill: crate::outbox::Backfill,
+}
+
 /// An area's own state, built by its entry's `init`.
 pub type AreaState = Box<dyn std::any::Any + Send + Sync>;
 
@@ -72,6 +80,10 @@ pub struct Area {
     /// start-up (see [`databases_used`]). Only direct calls: a database
     /// reached through another area's service is connected on first use.
     pub calls: &'static [Module],
+    /// What the area pushes to another area's copy through the outbox
+    /// (see [`crate::outbox`]): delivered from every process serving this
+    /// area, and from the worker.
+    pub pushes: &'static [Push],
     /// Builds the area's own state (clients of outside services, parsed
     /// settings) once per process when the area is enabled; handlers and
     /// jobs reach it with [`AppState::area`]. An error stops start-up.

@@ -379,8 +379,10 @@ async fn a_trial_canceled_runs_to_its_end_without_a_charge(backend: Backend) {
 
     b.set_clock(end - DAY);
     assert_eq!(b.run_job().await, JobReport::default(), "no notice either");
+    wait_for_plan_claim(&b.app, &s.email, "u:pro").await;
     b.set_clock(end + 1000);
     assert_eq!(b.run_job().await.ended, 1);
+    wait_for_plan_claim(&b.app, &s.email, "u:free_user").await;
     assert_eq!(b.item(&s.item_id).await.status, "ended");
     assert!(intents(&customer).is_empty(), "never charged");
     let current = b.current(&s.payer_id).await.expect("the default plan");

@@ -40,7 +40,7 @@ fn object(
 pub async fn cancel(state: &AppState, id: String, end_now: bool) -> Result<ItemObject, ApiError> {
     let now = BillingState::of(state)?.clock.now_ms();
     let instance_id = state.instance.id.clone();
-    pool(state)
+    let item = pool(state)
         .run("billing.items.cancel", move |conn| {
             write_transaction(conn, |conn| {
                 let mut item = store::lock_item(conn, &id)?.ok_or_else(not_found)?;
@@ -76,7 +76,11 @@ pub async fn cancel(state: &AppState, id: String, end_now: bool) -> Result<ItemO
                 object(conn, &instance_id, &item)
             })
         })
-        .await
+        .await?;
+    // An item ended now puts the payer on the default plan: their next
+    // token shows it.
+    super::push::deliver_soon(state).await;
+    Ok(item)
 }
 
 /// The instant of an `extend_to` value: RFC 3339, fractional seconds

@@ -352,6 +352,7 @@ pub async fn confirm(
             return Err(error);
         }
     }
+    super::push::deliver_soon(state).await;
     pool(state)
         .run("billing.checkouts.read", move |conn| {
             let checkout = load(conn, &payer_row.id, &id)?;

@@ -89,6 +89,10 @@ pub async fn run_once(state: &AppState) -> Result<JobReport, ApiError> {
             settle_due(state, &id, &mut report).await?;
         }
     }
+    if report.ended + report.renewed + report.past_due > 0 {
+        // Payers put back on the default plan see it in their next token.
+        super::push::deliver_soon(state).await;
+    }
     Ok(report)
 }
 
@@ -358,7 +362,6 @@ pub async fn apply(
                     return Ok(Applied::Stale);
                 };
                 lifecycle::apply_settled(conn, &instance_id, &settings, &mut item, &attempt, now)
-                    .map_err(ApiError::from)
             })
         })
         .await

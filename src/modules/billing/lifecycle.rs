@@ -18,6 +18,7 @@ use super::subscriptions::model::{status, ItemRow, SubscriptionRow};
 use super::subscriptions::objects::{self, ItemObject, SubscriptionObject};
 use super::subscriptions::store;
 use crate::db::DbConnection;
+use crate::http::ApiError;
 
 /// The end of a period of `plan_period` (`month` or `annual`) that starts
 /// at `start`: the same day of the next month or year, clamped to the end
@@ -79,7 +80,7 @@ pub fn refresh_subscription(
     instance_id: &str,
     subscription_id: &str,
     now: i64,
-) -> QueryResult<SubscriptionRow> {
+) -> Result<SubscriptionRow, ApiError> {
     let before = subscription_by_id(conn, subscription_id)?;
     let after = store::refresh_subscription(conn, subscription_id, now)?;
     if before.status != after.status {
@@ -107,7 +108,7 @@ pub fn end_to_default(
     instance_id: &str,
     item: &mut ItemRow,
     now: i64,
-) -> QueryResult<Option<ItemRow>> {
+) -> Result<Option<ItemRow>, ApiError> {
     store::end_item(conn, item, now)?;
     record_item_event(conn, instance_id, "subscriptionItem.ended", item, now)?;
     let payer = payers::get(conn, &item.payer_id)?;
@@ -151,7 +152,7 @@ pub fn apply_settled(
     item: &mut ItemRow,
     attempt: &AttemptRow,
     now: i64,
-) -> QueryResult<Applied> {
+) -> Result<Applied, ApiError> {
     if !attempt_matches(item, attempt) {
         return Ok(Applied::Stale);
     }
@@ -170,7 +171,7 @@ fn apply_paid(
     instance_id: &str,
     item: &mut ItemRow,
     now: i64,
-) -> QueryResult<()> {
+) -> Result<(), ApiError> {
     let start = item.period_end.unwrap_or(now);
     let recovered = item.status == status::PAST_DUE || item.is_free_trial;
     if item.status == status::PAST_DUE {
@@ -213,7 +214,7 @@ fn apply_failed(
     settings: &BillingSettings,
     item: &mut ItemRow,
     now: i64,
-) -> QueryResult<Applied> {
+) -> Result<Applied, ApiError> {
     let failures = item.charge_failures + 1;
     if failures >= settings.max_charge_attempts || item.status == status::CANCELED {
         item.charge_failures = failures;

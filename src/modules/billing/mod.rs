@@ -20,6 +20,7 @@ pub mod money;
 pub mod payers;
 pub mod payment_methods;
 pub mod plans;
+pub mod push;
 pub mod schema;
 pub mod settings;
 pub mod statements;
@@ -55,6 +56,11 @@ pub const AREA: super::Area = super::Area {
     // organizations are checked to exist before their subscription is
     // read.
     calls: &[Module::Orgs, Module::Users],
+    // Each payer's plan and features, into the session store.
+    pushes: &[super::Push {
+        receiver: &crate::modules::session::service::SCOPE_CLAIMS,
+        backfill: push::BACKFILL,
+    }],
     init: Some(init),
     migrations: &MIGRATIONS,
 };

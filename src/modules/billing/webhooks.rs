@@ -71,6 +71,9 @@ async fn stripe_webhook(
             refused(&error.to_string())
         })?;
     let handled = handle(&state, event).await?;
+    if handled {
+        super::push::deliver_soon(&state).await;
+    }
     Ok(HttpResponse::Ok().json(json!({ "received": true, "duplicate": !handled })))
 }
 

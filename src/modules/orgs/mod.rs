@@ -35,6 +35,11 @@ pub const AREA: super::Area = super::Area {
     background: &[],
     jobs: &[],
     calls: &[super::Module::Session, super::Module::Users],
+    // Each member's organization claims, into the session store.
+    pushes: &[super::Push {
+        receiver: &crate::modules::session::service::ORGANIZATION_CLAIMS,
+        backfill: push::BACKFILL,
+    }],
     init: None,
     migrations: &MIGRATIONS,
 };

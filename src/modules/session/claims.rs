@@ -75,7 +75,8 @@ impl Receiver for OrganizationClaimsReceiver {
         if !save(conn, &change, message.version)? {
             return Ok(false);
         }
-        let snapshot = merged(conn, &change.user_id, &change.organization_id)?;
+        let snapshot =
+            super::scope_claims::compose(conn, &change.user_id, Some(&change.organization_id))?;
         store::set_organization_claims(
             conn,
             &change.user_id,
@@ -136,7 +137,11 @@ fn save(conn: &mut DbConnection, change: &OrganizationClaims, version: i64) -> Q
 
 /// Every contributor's claims for the pair, merged in contributor order;
 /// `None` unless the user is a member (see [`MEMBERSHIP_CONTRIBUTOR`]).
-fn merged(conn: &mut DbConnection, user_id: &str, org_id: &str) -> QueryResult<Option<Value>> {
+pub(super) fn membership_claims(
+    conn: &mut DbConnection,
+    user_id: &str,
+    org_id: &str,
+) -> QueryResult<Option<Value>> {
     let rows: Vec<(String, Option<String>)> = claims::table
         .filter(claims::user_id.eq(user_id))
         .filter(claims::organization_id.eq(org_id))
@@ -178,7 +183,8 @@ pub fn organization_claims(
     let Some(org_id) = org_id else {
         return Ok(None);
     };
-    Ok(merged(conn, user_id, &org_id)?.map(|snapshot| (org_id, snapshot)))
+    Ok(super::scope_claims::compose(conn, user_id, Some(&org_id))?
+        .map(|snapshot| (org_id, snapshot)))
 }
 
 /// The claims snapshot for making `org_id` (an id) active, read in the
@@ -194,7 +200,9 @@ pub fn snapshot_for_switch(
     org_id: Option<&str>,
 ) -> Result<String, ApiError> {
     let Some(org_id) = org_id else {
-        return Ok("{}".to_owned());
+        return Ok(super::scope_claims::compose(conn, user_id, None)?
+            .unwrap_or_default()
+            .to_string());
     };
     if let DbConnection::Pg(pg) = conn {
         claims::table

@@ -13,6 +13,7 @@ pub mod frontend;
 pub mod jobs;
 mod model;
 mod refresh;
+pub mod scope_claims;
 pub mod service;
 mod store;
 mod token;
@@ -50,6 +51,7 @@ pub const AREA: super::Area = super::Area {
         |state| Box::pin(jobs::trim_old_rows(state)),
     ],
     calls: &[],
+    pushes: &[],
     init: None,
     migrations: &MIGRATIONS,
 };

@@ -25,6 +25,7 @@ pub use super::endings::{
 pub use super::model::{status, ClientRow, SessionObject, SessionRow};
 pub(super) use super::refresh::is_active_now;
 pub use super::refresh::session_token;
+pub use super::scope_claims::{ScopeClaims, SCOPE_CLAIMS, SCOPE_CLAIMS_TOPIC};
 use super::store::{self, SessionFilter};
 use super::writes::{self, SessionWrite};
 use crate::crypto::ids::{self, new_id, prefix};
@@ -185,6 +186,11 @@ pub async fn create_session(
                 store::lock_user_sessions(conn, &row.user_id)?;
                 if store::is_deleted_user(conn, &row.user_id)? {
                     return Err(ApiError::not_found("user"));
+                }
+                // The user's own claims (their plan) from the start.
+                let mut row = row;
+                if let Some(snapshot) = super::scope_claims::compose(conn, &row.user_id, None)? {
+                    row.claims_snapshot = snapshot.to_string();
                 }
                 let (mut client, saved) = client_for_change(conn, &row.client_id, now)?;
                 let mut replaced = Vec::new();

@@ -52,9 +52,13 @@ struct Claims<'a> {
     /// The active organization: `{id, slg, rol, per, fpm}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     o: Option<serde_json::Value>,
-    /// Features the organization permissions are scoped to.
+    /// Features: those the organization permissions are scoped to, then
+    /// those of the active plans.
     #[serde(skip_serializing_if = "Option::is_none")]
     fea: Option<String>,
+    /// The active plans (`u:pro`, `o:team,u:free`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pla: Option<String>,
 }
 
 /// What a token request asks for, beyond the session.
@@ -137,6 +141,7 @@ impl TokenMinter {
         let claims = Claims {
             o: snapshot.get_mut("o").map(serde_json::Value::take),
             fea: snapshot["fea"].as_str().map(str::to_owned),
+            pla: snapshot["pla"].as_str().map(str::to_owned),
             azp: request.origin.as_deref(),
             exp: iat + request.lifetime_secs.unwrap_or(self.lifetime_secs),
             fva: [minutes_since(session.first_factor_verified_at, now_ms), -1],
@@ -240,6 +245,14 @@ impl TokenMinter {
     pub fn forget_session(&self, session_id: &str) {
         if let Ok(mut cache) = self.cache.lock() {
             cache.retain(|request, _| request.session_id != session_id);
+        }
+    }
+
+    /// Forgets every cached token (claims of an organization as a whole
+    /// changed, whose members this process does not know).
+    pub fn forget_all(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
         }
     }
 

@@ -28,6 +28,7 @@ pub const AREA: super::Area = super::Area {
     background: &[],
     jobs: &[],
     calls: &[super::Module::Session, super::Module::Users],
+    pushes: &[],
     init: None,
     migrations: &MIGRATIONS,
 };

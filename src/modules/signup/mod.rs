@@ -29,6 +29,7 @@ pub const AREA: super::Area = super::Area {
         super::Module::Session,
         super::Module::Users,
     ],
+    pushes: &[],
     init: None,
     migrations: &MIGRATIONS,
 };

@@ -33,6 +33,11 @@ pub const AREA: super::Area = super::Area {
     background: &[],
     jobs: &[|state| Box::pin(jobs::trim_old_checks(state))],
     calls: &[super::Module::Orgs, super::Module::Session],
+    // Each user as the client object shows them, into the session store.
+    pushes: &[super::Push {
+        receiver: &crate::modules::session::service::CLIENT_USERS,
+        backfill: push::BACKFILL,
+    }],
     init: None,
     migrations: &MIGRATIONS,
 };

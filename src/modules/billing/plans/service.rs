@@ -235,6 +235,10 @@ fn save(
             .collect::<Result<Vec<_>, _>>()?;
         store::set_features(conn, &row.id, &rows)?;
     }
+    if !insert {
+        // Its subscribers' tokens show its slug and features.
+        crate::modules::billing::push::plan_changed(conn, &row.id)?;
+    }
     Ok(())
 }
 

@@ -23,6 +23,7 @@ pub fn ensure_payer(
         let row = payers::lock(conn, &row.id)?;
         if store::current_item(conn, &row.id)?.is_none() {
             store::start_default_item(conn, &row, &subscription, now)?;
+            store::refresh_subscription(conn, &subscription.id, now)?;
         }
     }
     Ok((row, subscription))

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::model::{status, ItemRow, SubscriptionRow};
 use crate::db::DbConnection;
+use crate::http::ApiError;
 use crate::modules::billing::payers::PayerRow;
 use crate::modules::billing::plans::model::Plan;
 use crate::modules::billing::plans::store as plans;
@@ -193,13 +194,15 @@ pub fn end_item(conn: &mut DbConnection, item: &mut ItemRow, now: i64) -> QueryR
     save_item(conn, item)
 }
 
-/// Sets the subscription's status from its current item: past due while
-/// the current item is, active otherwise.
+/// Sets the subscription's status from its current item (past due while
+/// the current item is, active otherwise) and pushes the payer's plan and
+/// features to the session store: every change of a payer's items ends
+/// here.
 pub fn refresh_subscription(
     conn: &mut DbConnection,
     subscription_id: &str,
     now: i64,
-) -> QueryResult<SubscriptionRow> {
+) -> Result<SubscriptionRow, ApiError> {
     let items = items_of(conn, subscription_id)?;
     let past_due = items
         .iter()
@@ -216,8 +219,10 @@ pub fn refresh_subscription(
             billing_subscriptions::updated_at.eq(now),
         ))
         .execute(conn)?;
-    billing_subscriptions::table
+    let subscription = billing_subscriptions::table
         .find(subscription_id)
         .select(SubscriptionRow::as_select())
-        .first(conn)
+        .first(conn)?;
+    crate::modules::billing::push::payer_changed(conn, &subscription.payer_id)?;
+    Ok(subscription)
 }
