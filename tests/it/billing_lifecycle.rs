@@ -32,6 +32,7 @@ on_every_backend!(
     subscription_items_are_listed_with_the_specs_filters,
     a_restarted_or_doubled_job_charges_once,
     a_signed_webhook_settles_a_pending_charge_and_forged_ones_are_refused,
+    a_signed_payment_failure_puts_a_pending_charge_past_due,
     clerk_backend_sdk_billing,
 );
 
@@ -594,22 +595,7 @@ async fn a_signed_webhook_settles_a_pending_charge_and_forged_ones_are_refused(b
     let _endpoint = localstripe().webhook(&name, &receiver.url, WEBHOOK_SECRET);
     let s = b.subscriber("jo@example.com", "pro", Some(GOOD_CARD)).await;
     let customer = s.customer.clone().unwrap();
-    // By the trial's end the card on file needs 3-D Secure.
-    let card = localstripe().create_card(THREE_DS_CARD);
-    let gateway = b.billing().gateway.as_ref().unwrap();
-    gateway
-        .attach_payment_method(&card, &customer)
-        .await
-        .unwrap();
-    let payer_id = s.payer_id.clone();
-    b.db(move |conn| {
-        use diesel::prelude::*;
-        use steward::modules::billing::schema::billing_payment_methods as cards;
-        diesel::update(cards::table.filter(cards::payer_id.eq(&payer_id)))
-            .set(cards::gateway_external_id.eq(&card))
-            .execute(conn)
-    })
-    .await;
+    b.card_needs_3ds(&s).await;
     let end = b.item(&s.item_id).await.period_end.unwrap();
 
     // Off-session, the bank wants the payer: the charge waits.
@@ -814,4 +800,50 @@ async fn clerk_backend_sdk_billing(backend: Backend) {
         ],
     )
     .await;
+}
+
+async fn a_signed_payment_failure_puts_a_pending_charge_past_due(backend: Backend) {
+    let b = spawn(backend, "").await;
+    let s = b.subscriber("lu@example.com", "pro", Some(GOOD_CARD)).await;
+    b.card_needs_3ds(&s).await;
+    let end = b.item(&s.item_id).await.period_end.unwrap();
+    b.set_clock(end + 1000);
+    assert_eq!(b.run_job().await.pending, 1);
+    let pi = intents(s.customer.as_deref().unwrap())
+        .pop()
+        .expect("the PaymentIntent")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The payer gave up on 3-D Secure: Stripe reports the failure.
+    let event = json!({
+        "id": steward::crypto::ids::new_id("evt"),
+        "object": "event",
+        "type": "payment_intent.payment_failed",
+        "created": chrono::Utc::now().timestamp(),
+        "livemode": false,
+        "data": {"object": {"id": pi, "object": "payment_intent",
+            "last_payment_error": {"code": "payment_intent_authentication_failure"}}}
+    });
+    let body = serde_json::to_vec(&event).unwrap();
+    let signature = sign(&body, chrono::Utc::now().timestamp(), WEBHOOK_SECRET);
+    let (status, answer) = b
+        .app
+        .send(
+            b.app
+                .http
+                .post(format!("{}/v1/billing/stripe/webhook", b.app.backend_url))
+                .header("stripe-signature", signature)
+                .body(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let item = b.item(&s.item_id).await;
+    assert_eq!(item.status, "past_due");
+    assert_eq!(item.charge_failures, 1);
+    assert_eq!(item.claimed_until, None);
+    assert!(item.next_charge_at.is_some());
+    let past_due = b.event(&s.item_id, "subscriptionItem.pastDue").await;
+    assert_eq!(past_due["status"], "past_due");
 }

@@ -115,6 +115,27 @@ impl Billing {
             .collect()
     }
 
+    /// Replaces the subscriber's card, at Stripe and here, with one that
+    /// needs 3-D Secure: what the trial's end meets when the bank asks
+    /// for the payer.
+    pub async fn card_needs_3ds(&self, s: &Subscriber) {
+        let customer = s.customer.clone().expect("a Stripe customer");
+        let card = localstripe().create_card(THREE_DS_CARD);
+        let gateway = self.billing().gateway.as_ref().unwrap();
+        gateway
+            .attach_payment_method(&card, &customer)
+            .await
+            .unwrap();
+        let payer_id = s.payer_id.clone();
+        self.db(move |conn| {
+            use steward::modules::billing::schema::billing_payment_methods as cards;
+            diesel::update(cards::table.filter(cards::payer_id.eq(&payer_id)))
+                .set(cards::gateway_external_id.eq(&card))
+                .execute(conn)
+        })
+        .await;
+    }
+
     /// The payload of the last `event_type` event of `object_id`.
     pub async fn event(&self, object_id: &str, event_type: &str) -> Value {
         let id = object_id.to_owned();
