@@ -31,6 +31,9 @@ use crate::state::AppState;
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// How long a checkout can be confirmed.
 const CHECKOUT_LIFETIME_MS: i64 = 60 * 60 * 1000;
+/// Open checkouts one payer may have at once: each is a row, and nothing a
+/// caller does may grow storage without bound.
+const MAX_OPEN_CHECKOUTS: i64 = 20;
 /// Item statuses while a charge at confirmation is under way, and after it
 /// failed.
 const INCOMPLETE: &str = "incomplete";
@@ -228,6 +231,19 @@ pub async fn create(
                         .execute(conn)?;
                 }
                 let (plan, fee) = checkable_plan(conn, &row, &plan_id, period)?;
+                let open: i64 = billing_checkouts::table
+                    .filter(billing_checkouts::payer_id.eq(&row.id))
+                    .filter(billing_checkouts::status.eq("needs_confirmation"))
+                    .filter(billing_checkouts::expires_at.gt(now))
+                    .count()
+                    .get_result(conn)?;
+                if open >= MAX_OPEN_CHECKOUTS {
+                    return Err(ApiError::new(
+                        ErrorCode::CheckoutAlreadyInProgress,
+                        "too many open checkouts",
+                        "This payer has too many checkouts waiting for confirmation; confirm one or wait an hour.",
+                    ));
+                }
                 let trial = plan
                     .row
                     .trial_days()

@@ -13,6 +13,9 @@ use crate::db::{write_transaction, DbConnection};
 use crate::http::ApiError;
 use crate::state::AppState;
 
+/// Active cards one payer may keep.
+const MAX_CARDS: usize = 20;
+
 /// A `billing_payment_methods` row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
 #[diesel(table_name = billing_payment_methods, treat_none_as_null = true)]
@@ -256,6 +259,14 @@ pub async fn attach(
                         existing
                     }
                     None => {
+                        if active_of(conn, &payer.id)?.len() >= MAX_CARDS {
+                            return Err(ApiError::param_value(
+                                "payment_token",
+                                format!(
+                                    "A payer keeps at most {MAX_CARDS} cards; remove one first."
+                                ),
+                            ));
+                        }
                         diesel::insert_into(billing_payment_methods::table)
                             .values(&row)
                             .execute(conn)?;

@@ -150,7 +150,7 @@ async fn list_filters_the_spec_defines(backend: Backend) {
     let (_, body) = app
         .get("/v1/organization_permissions?order_by=key&limit=1")
         .await;
-    assert_eq!(body["data"][0]["key"], "org:sys_domains:manage", "{body}");
+    assert_eq!(body["data"][0]["key"], "org:sys_billing:manage", "{body}");
 
     // Organizations: by name, by members, and without a member's.
     let (_, solo) = app
