@@ -318,11 +318,21 @@ async fn settle_due(state: &AppState, id: &str, report: &mut JobReport) -> Resul
             match charges::charge(state, &payer, &item, period_start, ChargeType::Recurring).await?
             {
                 Charged::Paid(attempt) | Charged::Failed(attempt) => {
+                    let (attempt_id, paid) = (attempt.id.clone(), attempt.status == "paid");
                     match apply(state, &item.id, attempt).await? {
                         Applied::Renewed => report.renewed += 1,
                         Applied::PastDue => report.past_due += 1,
                         Applied::Ended => report.ended += 1,
-                        Applied::Stale => hold(state, id, None).await?,
+                        Applied::Stale => {
+                            if paid {
+                                // Ended by an admin while it was being
+                                // charged: the money moved, the period was
+                                // not granted. Left for a person to refund.
+                                tracing::warn!(item = %item.id, attempt = %attempt_id,
+                                    "a charge was paid for an item that had moved on");
+                            }
+                            hold(state, id, None).await?
+                        }
                     }
                     Ok(())
                 }
