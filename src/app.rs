@@ -236,6 +236,7 @@ impl Application {
 
         let backend_state = state;
         let backend_routes = routes(&scope.backend, |area| area.backend);
+        let webhook_routes = routes(&scope.backend, |area| area.webhooks);
         let backend = HttpServer::new(move || {
             let mut v1 = web::scope("/v1")
                 .wrap(from_fn(backend_auth::require_secret_key))
@@ -244,8 +245,15 @@ impl Application {
             for (_, configure) in &backend_routes {
                 v1 = v1.configure(*configure);
             }
-            App::new()
-                .app_data(backend_state.clone())
+            let mut app = App::new();
+            // Before the `/v1` scope and outside it, so the secret key is
+            // not asked for: each handler verifies its caller's signature
+            // itself (Stripe's `Stripe-Signature`). They are exact paths,
+            // so every other `/v1` path still reaches the scope.
+            for (_, configure) in &webhook_routes {
+                app = app.configure(*configure);
+            }
+            app.app_data(backend_state.clone())
                 .app_data(web::Data::new(Listener("backend")))
                 .app_data(web::PayloadConfig::new(body_limit))
                 .wrap(from_fn(nul::refuse_nul_in_path))

@@ -32,6 +32,7 @@ pub const SESSION_AREA: Area = Area {
     id: Module::Session,
     frontend: Some(session_frontend),
     backend: Some(session_backend),
+    webhooks: None,
     background: session::AREA.background,
     jobs: session::AREA.jobs,
     calls: &[

@@ -63,6 +63,13 @@ pub struct Area {
     pub frontend: Option<Routes>,
     /// Backend API routes (all behind the secret key), when it has any.
     pub backend: Option<Routes>,
+    /// Routes on the Backend API listener outside the secret-key scope, for
+    /// callers that prove who they are another way (a payment provider's
+    /// signed webhooks); the handler checks that proof before it reads
+    /// anything. Mounted on the app itself, so each names its full path
+    /// (`/v1/…`) and must be an exact one: a scope there would hide the
+    /// authenticated `/v1` routes.
+    pub webhooks: Option<Routes>,
     /// Work that runs in every process serving the area's routes.
     pub background: &'static [Task],
     /// Jobs (compaction, retention) that run in `worker` processes, and

@@ -1,5 +1,5 @@
 //! The wording of Steward's emails (verification codes, organization
-//! invitations): subject, plain text and HTML.
+//! invitations, trial-ending notices): subject, plain text and HTML.
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
@@ -47,6 +47,36 @@ impl Email {
             escape_html(url),
             escape_html(&expiry),
             escape_html(not_you),
+        );
+        Self {
+            subject,
+            text,
+            html,
+        }
+    }
+
+    /// The notice that a free trial of `plan` ends on `ends_on`.
+    pub fn trial_ending(
+        application_name: &str,
+        plan: &str,
+        ends_on: &str,
+        amount: &str,
+        charged: bool,
+    ) -> Self {
+        let app = application_name;
+        let subject = format!("Your {app} free trial of {plan} ends on {ends_on}");
+        let what = format!("Your free trial of the {plan} plan on {app} ends on {ends_on}.");
+        let then = if charged {
+            format!("Your card on file will then be charged {amount} for the next period, unless you cancel before.")
+        } else {
+            format!("Add a card before then to keep {plan} ({amount} per period); otherwise your subscription moves back to the free plan.")
+        };
+        let text = format!("{what}\n\n{then}\n");
+        let html = format!(
+            "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif; color: #222;\">\n\
+             <p>{}</p>\n<p>{}</p>\n</body></html>\n",
+            escape_html(&what),
+            escape_html(&then),
         );
         Self {
             subject,

@@ -1,5 +1,5 @@
 //! Email delivery: verification codes for sign-up, sign-in and new email
-//! addresses.
+//! addresses, organization invitations, billing's trial-ending notices.
 //!
 //! [`Mailer`] sends through SMTP (`email.smtp_url`) or, when no server is
 //! configured, through the development log transport, which writes the code
@@ -128,6 +128,23 @@ impl Mailer {
             expires_in_days,
         );
         self.send(to, &email, url).await
+    }
+
+    /// Tells a payer that the free trial of `plan` ends on `ends_on` (a
+    /// date already formatted for people) and that `amount` (formatted,
+    /// with its currency) will then be charged, unless `charged` is false
+    /// (no card on file: the subscription then falls back to the free plan).
+    pub async fn send_trial_ending(
+        &self,
+        to: &str,
+        plan: &str,
+        ends_on: &str,
+        amount: &str,
+        charged: bool,
+    ) -> Result<(), NotifyError> {
+        let email =
+            Email::trial_ending(&self.inner.application_name, plan, ends_on, amount, charged);
+        self.send(to, &email, ends_on).await
     }
 
     /// Sends `email`; the log transport writes `essence` (the code or link)

@@ -12,6 +12,7 @@ mod account_integrity;
 mod area_roles;
 mod billing_checkout;
 mod billing_claims;
+mod billing_lifecycle;
 mod billing_plans;
 mod cli;
 mod conformance;

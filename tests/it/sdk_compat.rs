@@ -13,7 +13,11 @@ on_every_backend!(
 );
 
 /// Runs one node test file against `app` with extra environment variables.
-async fn run_node(app: &TestApp, file: &'static str, extra: Vec<(&'static str, String)>) {
+pub(crate) async fn run_node(
+    app: &TestApp,
+    file: &'static str,
+    extra: Vec<(&'static str, String)>,
+) {
     let sdk_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk");
     let modules = sdk_dir.join("node_modules/@clerk/backend");
     assert!(

@@ -5,12 +5,17 @@
 //! The area pushes each payer's plan and features into the session store,
 //! where they become the `pla` and `fea` claims of the next token.
 
+pub mod admin;
+pub mod backend;
 pub mod charges;
 pub mod checkout;
 pub mod clock;
 pub mod events;
 pub mod frontend;
 pub mod gateway_errors;
+pub mod item_list;
+pub mod jobs;
+pub mod lifecycle;
 pub mod money;
 pub mod payers;
 pub mod payment_methods;
@@ -18,8 +23,10 @@ pub mod plans;
 pub mod push;
 pub mod schema;
 pub mod settings;
+pub mod statements;
 pub mod stripe;
 pub mod subscriptions;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -41,11 +48,14 @@ pub const MIGRATIONS: crate::db::migrations::Migrations = crate::db::migrations:
 pub const AREA: super::Area = super::Area {
     id: Module::Billing,
     frontend: Some(frontend::configure),
-    backend: Some(backend::configure),
+    backend: Some(backend_api::configure),
+    webhooks: Some(webhooks::configure),
     background: &[],
-    jobs: &[],
-    // The user's primary email address, where trial notices go.
-    calls: &[Module::Users],
+    jobs: &[|state| Box::pin(jobs::lifecycle(state))],
+    // The user's primary email address, where trial notices go; users and
+    // organizations are checked to exist before their subscription is
+    // read.
+    calls: &[Module::Orgs, Module::Users],
     // Each payer's plan and features, into the session store.
     pushes: &[super::Push {
         receiver: &crate::modules::session::service::SCOPE_CLAIMS,
@@ -105,9 +115,10 @@ pub(crate) fn pool(state: &AppState) -> DbPool {
     state.db.for_module(Module::Billing).clone()
 }
 
-mod backend {
+mod backend_api {
     /// Mounts billing's Backend API routes inside the authenticated `/v1`.
     pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         super::plans::backend_routes(cfg);
+        super::backend::routes(cfg);
     }
 }

@@ -31,6 +31,7 @@ pub const AREA: super::Area = super::Area {
     id: super::Module::Orgs,
     frontend: Some(frontend::configure),
     backend: Some(backend::configure),
+    webhooks: None,
     background: &[],
     jobs: &[],
     calls: &[super::Module::Session, super::Module::Users],

@@ -40,6 +40,7 @@ pub const AREA: super::Area = super::Area {
     id: super::Module::Session,
     frontend: Some(frontend::configure),
     backend: Some(backend::configure),
+    webhooks: None,
     // The spool replayer and the token issuance writer.
     background: &[
         |state| Box::pin(writes::replay_spool(state)),

@@ -24,6 +24,7 @@ pub const AREA: super::Area = super::Area {
     id: super::Module::Signin,
     frontend: Some(frontend::configure),
     backend: Some(backend::configure),
+    webhooks: None,
     background: &[],
     jobs: &[],
     calls: &[super::Module::Session, super::Module::Users],

@@ -21,6 +21,7 @@ pub const AREA: super::Area = super::Area {
     id: super::Module::Signup,
     frontend: Some(frontend::configure),
     backend: None,
+    webhooks: None,
     background: &[],
     jobs: &[],
     calls: &[

@@ -29,6 +29,7 @@ pub const AREA: super::Area = super::Area {
     id: super::Module::Users,
     frontend: Some(frontend::configure),
     backend: Some(backend::configure),
+    webhooks: None,
     background: &[],
     jobs: &[|state| Box::pin(jobs::trim_old_checks(state))],
     calls: &[super::Module::Orgs, super::Module::Session],
