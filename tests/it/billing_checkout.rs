@@ -296,6 +296,79 @@ async fn a_plan_without_trial_is_charged_at_once(backend: Backend) {
     assert_eq!(again["response"]["subscription_item"]["id"], item["id"]);
     let customer = customer_of(&app, sub["payer_id"].as_str().unwrap());
     assert_eq!(payment_intents(&customer).await.len(), 1);
+
+    // The payer's statement and payment attempt.
+    let (status, statements) = call(
+        &mut web,
+        Method::GET,
+        &format!("{ME}/statements"),
+        &session,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{statements}");
+    let statement = &statements["response"]["data"][0];
+    assert_eq!(statements["response"]["total_count"], 1);
+    assert_eq!(statement["object"], "commerce_statement");
+    assert_eq!(statement["totals"]["grand_total"]["amount"], 9000);
+    let statement_id = statement["id"].as_str().unwrap().to_owned();
+    let (status, payments) = call(
+        &mut web,
+        Method::GET,
+        &format!("{ME}/payment_attempts"),
+        &session,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{payments}");
+    assert!(
+        payments.get("response").is_none(),
+        "not enveloped, as clerk-js reads it"
+    );
+    assert_eq!(payments["total_count"], 1);
+    assert_eq!(payments["data"][0]["status"], "paid");
+    assert_eq!(payments["data"][0]["charge_type"], "checkout");
+
+    // Nobody else sees or cancels them.
+    let (mut other, other_session) = signed_in(&app, "mallory@example.com").await;
+    let (status, _) = call(
+        &mut other,
+        Method::GET,
+        &format!("{ME}/statements/{statement_id}"),
+        &other_session,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let item_id = item["id"].as_str().unwrap();
+    let (status, _) = call(
+        &mut other,
+        Method::DELETE,
+        &format!("{ME}/subscription_items/{item_id}"),
+        &other_session,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The payer cancels: it runs to the end of the paid month.
+    let (status, canceled) = call(
+        &mut web,
+        Method::DELETE,
+        &format!("{ME}/subscription_items/{item_id}"),
+        &session,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{canceled}");
+    assert_eq!(canceled["response"]["status"], "canceled");
+    assert_eq!(canceled["response"]["period_end"], item["period_end"]);
+    let sub = subscription(&mut web, &session, ME).await;
+    assert_eq!(
+        sub["next_payment"],
+        Value::Null,
+        "a canceled item does not renew"
+    );
 }
 
 async fn a_declined_card_leaves_the_payer_where_they_were(backend: Backend) {

@@ -144,12 +144,12 @@ async fn list_statements(
     ClerkQuery(params): ClerkQuery<PageParams>,
 ) -> Reply {
     let page = Pagination::new(params.limit, params.offset)?;
-    let (data, total) = statements::list(&state, page).await?;
+    let (data, total) = statements::list(&state, None, page).await?;
     Ok(HttpResponse::Ok().json(json!({ "data": data, "total_count": total })))
 }
 
 async fn get_statement(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
-    Ok(HttpResponse::Ok().json(statements::get(&state, path.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(statements::get(&state, None, path.into_inner()).await?))
 }
 
 async fn statement_payment_attempts(

@@ -22,7 +22,7 @@ use super::money::Money;
 use super::payers::PayerRow;
 use super::payment_methods;
 use super::schema::{billing_payment_attempts, billing_statements};
-use super::stripe::{ChargeOutcome, ChargeRequest};
+use super::stripe::{ChargeOutcome, ChargeRequest, GatewayError};
 use super::subscriptions::model::ItemRow;
 use super::{pool, BillingState};
 use crate::db::{on_backend, write_transaction, DbConnection};
@@ -272,10 +272,10 @@ pub async fn charge(
         amount: attempt.amount,
         currency: &attempt.currency,
         idempotency_key: &key,
-        metadata: HashMap::from([
-            ("steward_payment_attempt".to_owned(), attempt.id.clone()),
-            ("steward_subscription_item".to_owned(), item.id.clone()),
-        ]),
+        // One key: a repeated request must carry exactly the same
+        // parameters under its idempotency key, and a map of several keys
+        // has no fixed order. The attempt names its item.
+        metadata: HashMap::from([("steward_payment_attempt".to_owned(), attempt.id.clone())]),
     };
     let outcome = gateway.charge(&request).await;
     let now = billing.clock.now_ms();
@@ -309,6 +309,13 @@ pub async fn charge(
         }
         Ok(ChargeOutcome::Transient { reason }) => Ok(Charged::Retry(reason)),
         Err(error) if error.is_transient() => Ok(Charged::Retry(error.to_string())),
+        // Our request was wrong, not the card: the attempt stays pending
+        // (nothing was charged under its key) and the error is ours.
+        Err(
+            error @ (GatewayError::IdempotencyMismatch
+            | GatewayError::Config(_)
+            | GatewayError::Unreadable(_)),
+        ) => Err(ApiError::internal(error)),
         Err(error) => {
             let failed = settle(
                 state,

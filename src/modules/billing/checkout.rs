@@ -12,7 +12,6 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::charges::{self, ChargeType, Charged};
-use super::events;
 use super::money::Money;
 use super::payers::{self, PayerObject, PayerRef, PayerRow};
 use super::payment_methods::{self, PaymentMethodObject, PaymentMethodRow};
@@ -335,11 +334,20 @@ pub async fn confirm(
 
     let step = {
         let (payer_id, id, chosen_card) = (payer_row.id.clone(), id.clone(), chosen_card.clone());
+        let instance = instance_id.clone();
         pool(state)
             .run("billing.checkouts.confirm", move |conn| {
                 let chosen_card = chosen_card.clone();
                 write_transaction(conn, |conn| {
-                    begin_confirmation(conn, &payer_id, &id, chosen_card, requires_card, now)
+                    begin_confirmation(
+                        conn,
+                        &instance,
+                        &payer_id,
+                        &id,
+                        chosen_card,
+                        requires_card,
+                        now,
+                    )
                 })
             })
             .await?
@@ -356,11 +364,12 @@ pub async fn confirm(
         .await?;
         let now = BillingState::of(state)?.clock.now_ms();
         let (payer_id, id) = (payer_row.id.clone(), id.clone());
+        let instance = instance_id.clone();
         let declined = pool(state)
             .run("billing.checkouts.settle", move |conn| {
                 let charged = charged.clone();
                 write_transaction(conn, |conn| {
-                    finish_confirmation(conn, &payer_id, &id, &charged, now)
+                    finish_confirmation(conn, &instance, &payer_id, &id, &charged, now)
                 })
             })
             .await?;
@@ -382,6 +391,7 @@ pub async fn confirm(
 /// confirmation reaches the same item (and so the same charge).
 fn begin_confirmation(
     conn: &mut DbConnection,
+    instance_id: &str,
     payer_id: &str,
     id: &str,
     chosen_card: Option<String>,
@@ -435,7 +445,7 @@ fn begin_confirmation(
                 "This payer has already had a free trial or paid; start a new checkout.",
             ));
         }
-        end_current(conn, &payer, now)?;
+        end_current(conn, instance_id, &payer, now)?;
         let item = store::insert_item(
             conn,
             &subscription,
@@ -458,11 +468,11 @@ fn begin_confirmation(
             ))
             .execute(conn)?;
         complete(conn, &mut checkout, &item, now)?;
-        events::record(
+        super::lifecycle::record_item_event(
             conn,
+            instance_id,
             "subscriptionItem.active",
-            &item.id,
-            &item_event(&item),
+            &item,
             now,
         )?;
         store::refresh_subscription(conn, &subscription.id, now)?;
@@ -503,6 +513,7 @@ fn begin_confirmation(
 /// after the commit.
 fn finish_confirmation(
     conn: &mut DbConnection,
+    instance_id: &str,
     payer_id: &str,
     id: &str,
     charged: &Charged,
@@ -520,7 +531,7 @@ fn finish_confirmation(
     };
     match charged {
         Charged::Paid(_) => {
-            end_current(conn, &payer, now)?;
+            end_current(conn, instance_id, &payer, now)?;
             item.status = status::ACTIVE.to_owned();
             item.updated_at = now;
             store::save_item(conn, &item)?;
@@ -533,11 +544,11 @@ fn finish_confirmation(
                     .execute(conn)?;
             }
             complete(conn, &mut checkout, &item, now)?;
-            events::record(
+            super::lifecycle::record_item_event(
                 conn,
+                instance_id,
                 "subscriptionItem.active",
-                &item.id,
-                &item_event(&item),
+                &item,
                 now,
             )?;
             store::refresh_subscription(conn, &item.subscription_id, now)?;
@@ -553,11 +564,11 @@ fn finish_confirmation(
             diesel::update(billing_checkouts::table.find(&checkout.id))
                 .set(&checkout)
                 .execute(conn)?;
-            events::record(
+            super::lifecycle::record_item_event(
                 conn,
+                instance_id,
                 "subscriptionItem.abandoned",
-                &item.id,
-                &item_event(&item),
+                &item,
                 now,
             )?;
             Ok(Some(
@@ -587,14 +598,19 @@ fn finish_confirmation(
 }
 
 /// Ends the payer's current item, if any, as a new one starts.
-fn end_current(conn: &mut DbConnection, payer: &PayerRow, now: i64) -> Result<(), ApiError> {
+fn end_current(
+    conn: &mut DbConnection,
+    instance_id: &str,
+    payer: &PayerRow,
+    now: i64,
+) -> Result<(), ApiError> {
     if let Some(mut current) = store::current_item(conn, &payer.id)? {
         store::end_item(conn, &mut current, now)?;
-        events::record(
+        super::lifecycle::record_item_event(
             conn,
+            instance_id,
             "subscriptionItem.ended",
-            &current.id,
-            &item_event(&current),
+            &current,
             now,
         )?;
     }
@@ -614,23 +630,6 @@ fn complete(
         .set(&*checkout)
         .execute(conn)?;
     Ok(())
-}
-
-/// The event payload of an item (Clerk's webhook shape).
-pub fn item_event(item: &ItemRow) -> serde_json::Value {
-    serde_json::json!({
-        "object": "commerce_subscription_item",
-        "id": item.id,
-        "status": item.status,
-        "is_free_trial": item.is_free_trial,
-        "plan_id": item.plan_id,
-        "interval": item.plan_period,
-        "period_start": item.period_start,
-        "period_end": item.period_end,
-        "subscription_id": item.subscription_id,
-        "created_at": item.created_at,
-        "updated_at": item.updated_at,
-    })
 }
 
 /// `at` plus `months` calendar months (the day clamped to the month's end).

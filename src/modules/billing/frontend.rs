@@ -16,7 +16,7 @@ use super::{pool, BillingState};
 use crate::db::write_transaction;
 use crate::fapi::{envelope, OrgMember, OrgPermission, SignedIn};
 use crate::http::fapi::FapiForm;
-use crate::http::ApiError;
+use crate::http::{ApiError, ClerkQuery, Pagination};
 use crate::ids::OrganizationId;
 use crate::state::AppState;
 
@@ -66,7 +66,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(
                     &path("/checkouts/{checkout}/confirm"),
                     web::patch().to(org_confirm),
-                );
+                )
+                .route(
+                    &path("/subscription_items/{item}"),
+                    web::delete().to(org_cancel),
+                )
+                .route(&path("/statements"), web::get().to(org_statements))
+                .route(
+                    &path("/statements/{statement}"),
+                    web::get().to(org_statement),
+                )
+                .route(&path("/payment_attempts"), web::get().to(org_payments));
         } else {
             cfg.route(&path("/subscription"), web::get().to(my_subscription))
                 .route(
@@ -91,7 +101,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(
                     &path("/checkouts/{checkout}/confirm"),
                     web::patch().to(my_confirm),
-                );
+                )
+                .route(
+                    &path("/subscription_items/{item}"),
+                    web::delete().to(my_cancel),
+                )
+                .route(&path("/statements"), web::get().to(my_statements))
+                .route(
+                    &path("/statements/{statement}"),
+                    web::get().to(my_statement),
+                )
+                .route(&path("/payment_attempts"), web::get().to(my_payments));
         }
     }
 }
@@ -460,4 +480,121 @@ async fn org_confirm(
 ) -> Reply {
     let payer = org_payer(&member);
     confirm(&state, &member.me, payer, path.into_inner().1, body).await
+}
+
+// --- cancel, statements, payment attempts
+
+/// `DELETE …/subscription_items/{id}`: the payer's own item is canceled
+/// at the end of its period (during a trial: when the trial ends, with no
+/// charge).
+async fn cancel(state: &AppState, me: &SignedIn, payer: PayerRef, id: String) -> Reply {
+    let payer = payer_row(state, payer).await?;
+    let item_id = id.clone();
+    let owner = pool(state)
+        .run("billing.items.owner", move |conn| {
+            Ok::<_, ApiError>(
+                super::subscriptions::store::item(conn, &item_id)?.map(|item| item.payer_id),
+            )
+        })
+        .await?;
+    if owner.as_deref() != Some(payer.id.as_str()) {
+        return Err(ApiError::not_found("subscription item"));
+    }
+    let item = super::admin::cancel(state, id, false).await?;
+    wrap(state, me, item).await
+}
+
+async fn my_cancel(state: web::Data<AppState>, me: SignedIn, path: web::Path<String>) -> Reply {
+    let payer = PayerRef::User(me.user_id.clone());
+    cancel(&state, &me, payer, path.into_inner()).await
+}
+
+async fn org_cancel(
+    state: web::Data<AppState>,
+    member: OrgMember<ManageBilling>,
+    path: web::Path<(String, String)>,
+) -> Reply {
+    let payer = org_payer(&member);
+    cancel(&state, &member.me, payer, path.into_inner().1).await
+}
+
+/// `limit` and `offset` of the billing lists.
+#[derive(Debug, Default, Deserialize)]
+struct PageParams {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    #[allow(dead_code)]
+    paginated: Option<String>,
+}
+
+async fn statements(state: &AppState, me: &SignedIn, payer: PayerRef, params: PageParams) -> Reply {
+    let page = Pagination::new(params.limit, params.offset)?;
+    let payer = payer_row(state, payer).await?;
+    let (data, total) = super::statements::list(state, Some(payer.id), page).await?;
+    wrap(state, me, json!({"data": data, "total_count": total})).await
+}
+
+async fn my_statements(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    ClerkQuery(params): ClerkQuery<PageParams>,
+) -> Reply {
+    let payer = PayerRef::User(me.user_id.clone());
+    statements(&state, &me, payer, params).await
+}
+
+async fn org_statements(
+    state: web::Data<AppState>,
+    member: OrgMember<ReadBilling>,
+    ClerkQuery(params): ClerkQuery<PageParams>,
+) -> Reply {
+    let payer = org_payer(&member);
+    statements(&state, &member.me, payer, params).await
+}
+
+async fn statement(state: &AppState, me: &SignedIn, payer: PayerRef, id: String) -> Reply {
+    let payer = payer_row(state, payer).await?;
+    let statement = super::statements::get(state, Some(payer.id), id).await?;
+    wrap(state, me, statement).await
+}
+
+async fn my_statement(state: web::Data<AppState>, me: SignedIn, path: web::Path<String>) -> Reply {
+    let payer = PayerRef::User(me.user_id.clone());
+    statement(&state, &me, payer, path.into_inner()).await
+}
+
+async fn org_statement(
+    state: web::Data<AppState>,
+    member: OrgMember<ReadBilling>,
+    path: web::Path<(String, String)>,
+) -> Reply {
+    let payer = org_payer(&member);
+    statement(&state, &member.me, payer, path.into_inner().1).await
+}
+
+/// Payment attempts, not enveloped: clerk-js reads them so (Clerk's spec
+/// says enveloped; the SDK wins).
+async fn payments(state: &AppState, payer: PayerRef, params: PageParams) -> Reply {
+    let page = Pagination::new(params.limit, params.offset)?;
+    let payer = payer_row(state, payer).await?;
+    let (data, total) = super::statements::payer_payment_attempts(state, payer.id, page).await?;
+    let mut response = HttpResponse::Ok();
+    crate::http::private_response(&mut response);
+    Ok(response.json(json!({"data": data, "total_count": total})))
+}
+
+async fn my_payments(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    ClerkQuery(params): ClerkQuery<PageParams>,
+) -> Reply {
+    payments(&state, PayerRef::User(me.user_id.clone()), params).await
+}
+
+async fn org_payments(
+    state: web::Data<AppState>,
+    member: OrgMember<ReadBilling>,
+    ClerkQuery(params): ClerkQuery<PageParams>,
+) -> Reply {
+    payments(&state, org_payer(&member), params).await
 }

@@ -230,16 +230,26 @@ fn statement_object(
     })
 }
 
-/// Every payer's statements, newest first, with the total.
+/// The statements of every payer (`payer_id` `None`) or of one, newest
+/// first, with the total.
 pub async fn list(
     state: &AppState,
+    payer_id: Option<String>,
     page: Pagination,
 ) -> Result<(Vec<StatementObject>, i64), ApiError> {
     let instance_id = state.instance.id.clone();
     pool(state)
         .run("billing.statements.list", move |conn| {
-            let total: i64 = statements::table.count().get_result(conn)?;
-            let rows = statements::table
+            let of_payer = || {
+                let mut query: statements::BoxedQuery<'_, crate::db::MultiBackend> =
+                    statements::table.into_boxed();
+                if let Some(payer_id) = &payer_id {
+                    query = query.filter(statements::payer_id.eq(payer_id.clone()));
+                }
+                query
+            };
+            let total: i64 = of_payer().count().get_result(conn)?;
+            let rows = of_payer()
                 .order((statements::timestamp.desc(), statements::id.desc()))
                 .limit(page.limit)
                 .offset(page.offset)
@@ -263,11 +273,22 @@ fn find(conn: &mut DbConnection, id: &str) -> Result<StatementRow, ApiError> {
         .ok_or_else(|| ApiError::not_found("statement"))
 }
 
-pub async fn get(state: &AppState, id: String) -> Result<StatementObject, ApiError> {
+/// A statement; with `payer_id`, only one of that payer's (404 for others).
+pub async fn get(
+    state: &AppState,
+    payer_id: Option<String>,
+    id: String,
+) -> Result<StatementObject, ApiError> {
     let instance_id = state.instance.id.clone();
     pool(state)
         .run("billing.statements.get", move |conn| {
             let row = find(conn, &id)?;
+            if payer_id
+                .as_ref()
+                .is_some_and(|payer| *payer != row.payer_id)
+            {
+                return Err(ApiError::not_found("statement"));
+            }
             Ok(statement_object(conn, &instance_id, row)?)
         })
         .await
@@ -290,6 +311,28 @@ pub async fn payment_attempts(
                 .skip(page.offset as usize)
                 .take(page.limit as usize)
                 .collect();
+            Ok((payment_objects(conn, &instance_id, rows)?, total))
+        })
+        .await
+}
+
+/// One payer's payment attempts, newest first, with the total.
+pub async fn payer_payment_attempts(
+    state: &AppState,
+    payer_id: String,
+    page: Pagination,
+) -> Result<(Vec<PaymentObject>, i64), ApiError> {
+    let instance_id = state.instance.id.clone();
+    pool(state)
+        .run("billing.payment_attempts.of_payer", move |conn| {
+            let of_payer = attempts::table.filter(attempts::payer_id.eq(&payer_id));
+            let total: i64 = of_payer.count().get_result(conn)?;
+            let rows = of_payer
+                .order((attempts::created_at.desc(), attempts::id.desc()))
+                .limit(page.limit)
+                .offset(page.offset)
+                .select(AttemptRow::as_select())
+                .load(conn)?;
             Ok((payment_objects(conn, &instance_id, rows)?, total))
         })
         .await
