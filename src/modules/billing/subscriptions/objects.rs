@@ -64,6 +64,9 @@ pub struct SubscriptionObject {
     pub active_at: Option<i64>,
     pub past_due_at: Option<i64>,
     pub subscription_items: Vec<ItemObject>,
+    /// Left out when nothing renews: Clerk's Backend API spec has it
+    /// optional but not nullable (the SDKs read a missing one as null).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_payment: Option<NextPayment>,
     pub eligible_for_free_trial: bool,
 }
