@@ -5,28 +5,18 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::billing::{call, catalogue, save_card, spawn, GOOD_CARD};
 use crate::common::fapi::FapiClient;
+use crate::common::jwt_claims as claims;
 use crate::common::{user, Backend, PASSWORD};
 
 on_every_backend!(
     the_plan_and_its_features_are_in_the_token,
     an_organization_plan_joins_the_users_own,
 );
-
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
 
 /// Asks for tokens until one's claims satisfy `wanted` (the outbox may
 /// deliver a moment after the change); returns those claims.

@@ -175,14 +175,7 @@ async fn deleting_a_user_removes_their_memberships(backend: Backend) {
     assert_eq!(members_count(&app, &other).await, 0);
     let (status, token) = phone.token(&session).await;
     assert_eq!(status, StatusCode::OK, "{token}");
-    let payload = token["jwt"].as_str().unwrap().split('.').nth(1).unwrap();
-    use base64::Engine;
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let claims = crate::common::jwt_claims(token["jwt"].as_str().unwrap());
     assert_eq!(claims["o"]["id"], team.as_str());
     assert_eq!(claims["o"]["rol"], "member");
 

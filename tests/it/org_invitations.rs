@@ -125,20 +125,7 @@ async fn invited_new_user_signs_up_and_joins(backend: Backend) {
         )
         .await;
     let (_, token) = newbie.token(&session).await;
-    let payload = token["jwt"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    use base64::Engine;
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let claims = crate::common::jwt_claims(token["jwt"].as_str().unwrap());
     assert_eq!(claims["o"]["rol"], "member");
 
     let reused = FapiClient::native(&app)

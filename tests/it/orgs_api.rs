@@ -3,8 +3,8 @@
 //! are in `roles`, the spec's list filters in `lists`.
 
 use crate::common::fapi::FapiClient;
+use crate::common::jwt_claims as claims;
 use crate::common::{assert_error, user, Backend, TestApp, PASSWORD};
-use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -18,17 +18,6 @@ on_every_backend!(
 
 mod lists;
 mod roles;
-
-/// The claims of a token (signature checked elsewhere).
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
 
 async fn token_claims(client: &mut FapiClient<'_>, session: &str) -> Value {
     let (status, token) = client.token(session).await;

@@ -9,9 +9,9 @@
 use std::time::{Duration, Instant};
 
 use crate::common::fapi::FapiClient;
+use crate::common::jwt_claims as claims;
 use crate::common::postgres::PgPair;
 use crate::common::{user, Backend, TestApp, PASSWORD};
-use base64::Engine;
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -50,17 +50,6 @@ async fn organization(app: &TestApp, name: &str, owner: &str, member: Option<&st
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     org_id
-}
-
-/// The claims of a token (its signature is checked elsewhere).
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 /// Asks for tokens until one's claims satisfy `wanted`, for at most

@@ -9,10 +9,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::common::jwt_claims as claims;
 use crate::common::postgres::{free_port, PgPair};
 use crate::common::process::{self, call, Process, Serve, Server};
 use crate::common::PASSWORD;
-use base64::Engine;
 use diesel::prelude::*;
 use diesel::PgConnection;
 use reqwest::{Method, StatusCode};
@@ -69,17 +69,6 @@ async fn bapi(
     let body: Value = response.json().await.unwrap_or(Value::Null);
     assert_eq!(status, StatusCode::OK, "{path}: {body}");
     body
-}
-
-/// The claims of a token (its signature is checked elsewhere).
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 /// A signed-in native client talking to nginx.

@@ -206,20 +206,13 @@ impl Billing {
 /// The `pla` claim of a fresh token for a new web session of `email`, once
 /// it equals `wanted` (the push may land a moment after the change).
 pub async fn wait_for_plan_claim(app: &TestApp, email: &str, wanted: &str) {
-    use base64::Engine;
     let mut web = FapiClient::web(app);
     let session = web.sign_in(email, PASSWORD).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let (status, token) = web.token(&session).await;
         assert_eq!(status, StatusCode::OK, "{token}");
-        let payload = token["jwt"].as_str().unwrap().split('.').nth(1).unwrap();
-        let claims: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap();
+        let claims = crate::common::jwt_claims(token["jwt"].as_str().unwrap());
         if claims["pla"] == wanted {
             return;
         }

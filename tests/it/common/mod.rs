@@ -120,6 +120,18 @@ pub async fn user(app: &TestApp, email: &str) -> String {
     user["id"].as_str().expect("user id").to_owned()
 }
 
+/// The claims of a session token (its signature is checked elsewhere).
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a JWT has a payload");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url payload"),
+    )
+    .expect("JSON claims")
+}
+
 /// The Prometheus text a Backend API at `bapi_url` serves on `/metrics`.
 pub async fn metrics(http: &reqwest::Client, bapi_url: &str) -> String {
     let response = http
