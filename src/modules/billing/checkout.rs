@@ -467,15 +467,7 @@ fn begin_confirmation(
                 billing_payers::updated_at.eq(now),
             ))
             .execute(conn)?;
-        complete(conn, &mut checkout, &item, now)?;
-        super::lifecycle::record_item_event(
-            conn,
-            instance_id,
-            "subscriptionItem.active",
-            &item,
-            now,
-        )?;
-        store::refresh_subscription(conn, &subscription.id, now)?;
+        activate(conn, instance_id, &mut checkout, &item, now)?;
         return Ok(Step::Trial);
     }
     let period_end = match period {
@@ -543,15 +535,7 @@ fn finish_confirmation(
                     ))
                     .execute(conn)?;
             }
-            complete(conn, &mut checkout, &item, now)?;
-            super::lifecycle::record_item_event(
-                conn,
-                instance_id,
-                "subscriptionItem.active",
-                &item,
-                now,
-            )?;
-            store::refresh_subscription(conn, &item.subscription_id, now)?;
+            activate(conn, instance_id, &mut checkout, &item, now)?;
             Ok(None)
         }
         Charged::Failed(attempt) => {
@@ -614,6 +598,21 @@ fn end_current(
             now,
         )?;
     }
+    Ok(())
+}
+
+/// The checkout is done: `item` (already active) is the payer's current
+/// item; its event is recorded and the payer's claims pushed.
+fn activate(
+    conn: &mut DbConnection,
+    instance_id: &str,
+    checkout: &mut CheckoutRow,
+    item: &ItemRow,
+    now: i64,
+) -> Result<(), ApiError> {
+    complete(conn, checkout, item, now)?;
+    super::lifecycle::record_item_event(conn, instance_id, "subscriptionItem.active", item, now)?;
+    store::refresh_subscription(conn, &item.subscription_id, now)?;
     Ok(())
 }
 
