@@ -282,16 +282,34 @@ impl TestApp {
         .expect("count task")
     }
 
-    /// [`TestApp::row_counts`] once writes made in the background (token
-    /// issuance records are inserted in batches) have landed: two readings
-    /// in a row agree.
+    /// [`TestApp::row_counts`] once writes made in the background have
+    /// landed: the start-up outbox backfills are written (one per pushing
+    /// area this process delivers for), and two readings in a row agree
+    /// (token issuance records are inserted in batches, outbox rows
+    /// delivered a moment after their change).
     pub async fn settled_row_counts(&self) -> RowCounts {
+        let scope = self.state.settings.role_scope().expect("role");
+        let backfills = steward::modules::REGISTRY
+            .iter()
+            .filter(|area| self.state.settings.modules.is_enabled(area.id))
+            .filter(|area| scope.worker || scope.serves(area.id))
+            .map(|area| area.pushes.len() as i64)
+            .sum::<i64>();
+        let backfilled = |counts: &RowCounts| {
+            counts
+                .0
+                .iter()
+                .filter(|(table, _)| table.ends_with(".outbox_backfills"))
+                .map(|(_, rows)| rows)
+                .sum::<i64>()
+                >= backfills
+        };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut last = self.row_counts().await;
         loop {
             actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
             let now = self.row_counts().await;
-            if now == last {
+            if now == last && backfilled(&now) {
                 return now;
             }
             assert!(
