@@ -247,7 +247,7 @@ async fn sign_up_rejects_bad_fields_without_writing(backend: Backend) {
     .await;
     let mut phone = FapiClient::native(&app);
     phone.get("/v1/client").await;
-    let before = app.row_counts().await;
+    let before = app.settled_row_counts().await;
     for (form, code, param) in [
         (
             vec![

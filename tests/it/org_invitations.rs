@@ -237,7 +237,7 @@ async fn existing_users_accept_and_bad_tickets_are_refused(backend: Backend) {
         (status, revoked["status"].as_str()),
         (StatusCode::OK, Some("revoked"))
     );
-    let before = app.row_counts().await;
+    let before = app.settled_row_counts().await;
     for body in [
         json!({"email_address": "not an address", "role": "org:member"}),
         json!({"email_address": "new@example.com", "role": "org:wizard"}),

@@ -179,7 +179,7 @@ async fn permissions_are_enforced_and_bad_input_refused(backend: Backend) {
     )
     .await;
 
-    let before = app.row_counts().await;
+    let before = app.settled_row_counts().await;
     let full = app
         .post(
             &format!("/v1/organizations/{org_id}/memberships"),

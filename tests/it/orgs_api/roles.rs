@@ -150,7 +150,7 @@ async fn refused_role_and_permission_changes_write_nothing(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let before = app.row_counts().await;
+    let before = app.settled_row_counts().await;
     for (method, path, body) in [
         (
             Method::POST,
