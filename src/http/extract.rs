@@ -46,7 +46,13 @@ pub fn parse_json<T: DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
             Some(serde_path_to_error::Segment::Map { .. })
         );
         let inner = error.into_inner();
-        if inner.is_data() && names_a_field && inner.to_string().starts_with("unknown field") {
+        let message = inner.to_string();
+        if let Some(missing) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            ApiError::param_missing(missing)
+        } else if inner.is_data() && names_a_field && message.starts_with("unknown field") {
             ApiError::new(
                 ErrorCode::FormParamUnknown,
                 format!("{path} is not a valid parameter for this request."),

@@ -14,6 +14,7 @@ on_every_backend!(
     a_trial_configuration_rolls_out_to_many_plans_at_once,
     bad_plans_are_refused_and_change_nothing,
     concurrent_plans_with_one_slug_make_one,
+    prices_follow_the_plans_fee,
 );
 
 /// Creates a plan through the Backend API; returns it.
@@ -318,4 +319,94 @@ async fn concurrent_plans_with_one_slug_make_one(backend: Backend) {
     }
     let (_, all) = app.get("/v1/billing/plans").await;
     assert_eq!(all["total_count"], 1);
+}
+
+async fn prices_follow_the_plans_fee(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (free, pro, _) = catalogue(&app).await;
+    let pro_id = pro["id"].as_str().unwrap();
+    let (status, page) = app
+        .get(&format!("/v1/billing/prices?plan_id={pro_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["total_count"], 1);
+    let first = &page["data"][0];
+    assert_eq!(first["object"], "commerce_price");
+    assert_eq!(
+        (
+            first["amount"].clone(),
+            first["annual_monthly_amount"].clone(),
+            first["is_default"].clone()
+        ),
+        (json!(2500), json!(2000), json!(true))
+    );
+    assert_eq!(first["supported_billing_periods"], "both");
+    assert_eq!(first["fee"]["amount_formatted"], "25.00");
+
+    // A new price is the plan's fee from now on.
+    let (status, price) = app
+        .post(
+            "/v1/billing/prices",
+            json!({"plan_id": pro_id, "amount": 3000, "description": "2027 price"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{price}");
+    assert_eq!(price["is_default"], true);
+    assert_eq!(price["supported_billing_periods"], "month");
+    let (_, plan) = app.get(&format!("/v1/billing/plans/{pro_id}")).await;
+    assert_eq!(plan["fee"]["amount"], 3000);
+    assert_eq!(plan["annual_fee"], Value::Null);
+    // So is a fee changed on the plan.
+    app.patch(&format!("/v1/billing/plans/{pro_id}"), json!({"fee": 3500}))
+        .await;
+    let (_, page) = app
+        .get(&format!("/v1/billing/prices?plan_id={pro_id}"))
+        .await;
+    assert_eq!(page["total_count"], 3);
+    let amounts: Vec<i64> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts, [2500, 3000, 3500], "by amount");
+    let defaults = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["is_default"] == true)
+        .count();
+    assert_eq!(defaults, 1);
+    let (_, all) = app.get("/v1/billing/prices").await;
+    assert_eq!(all["total_count"], 5, "every plan has its prices");
+
+    // Bad prices change nothing.
+    let before = app.settled_row_counts().await;
+    let free_id = free["id"].as_str().unwrap();
+    for (body, status) in [
+        (
+            json!({"plan_id": pro_id, "amount": 50}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"plan_id": pro_id, "amount": 500, "currency": "EUR"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"plan_id": free_id, "amount": 500}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"plan_id": "cplan_nothing", "amount": 500}),
+            StatusCode::NOT_FOUND,
+        ),
+        (json!({"amount": 500}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"plan_id": pro_id}), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (got, response) = app.post("/v1/billing/prices", body.clone()).await;
+        assert_eq!(got, status, "{body}: {response}");
+    }
+    let (status, _) = app.get("/v1/billing/prices?plan_id=cplan_nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.assert_rows_unchanged(&before, "refused prices").await;
 }

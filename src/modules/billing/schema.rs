@@ -182,11 +182,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    billing_prices (id) {
+        id -> Text,
+        plan_id -> Text,
+        currency -> Text,
+        amount -> BigInt,
+        annual_monthly_amount -> Nullable<BigInt>,
+        description -> Nullable<Text>,
+        is_default -> Bool,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(billing_plan_features -> billing_plans (plan_id));
 diesel::joinable!(billing_plan_features -> billing_features (feature_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     billing_plans,
+    billing_prices,
     billing_features,
     billing_plan_features,
     billing_payers,

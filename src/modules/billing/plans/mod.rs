@@ -1,6 +1,7 @@
 //! Plans and their features: the catalogue payers subscribe to.
 
 pub mod model;
+pub mod prices;
 pub mod service;
 pub mod store;
 
@@ -56,7 +57,9 @@ pub fn backend_routes(cfg: &mut web::ServiceConfig) {
         .route("/billing/plans/free_trial", web::post().to(roll_out_trial))
         .route("/billing/plans/{id}", web::get().to(backend_get))
         .route("/billing/plans/{id}", web::patch().to(update))
-        .route("/billing/plans/{id}", web::delete().to(archive));
+        .route("/billing/plans/{id}", web::delete().to(archive))
+        .route("/billing/prices", web::get().to(list_prices))
+        .route("/billing/prices", web::post().to(create_price));
 }
 
 /// Frontend API routes: the public catalogue, not enveloped (as clerk-js
@@ -141,4 +144,31 @@ async fn roll_out_trial(
     let plans = service::roll_out_trial(&state, body).await?;
     let total = plans.len() as i64;
     Ok(page(&plans, total))
+}
+
+/// `GET /v1/billing/prices` parameters.
+#[derive(Debug, Default, Deserialize)]
+struct PriceParams {
+    plan_id: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    #[allow(dead_code)]
+    paginated: Option<bool>,
+}
+
+async fn list_prices(
+    state: web::Data<AppState>,
+    ClerkQuery(params): ClerkQuery<PriceParams>,
+) -> Reply {
+    let page = Pagination::new(params.limit, params.offset)?;
+    let plan_id = params.plan_id.filter(|id| !id.is_empty());
+    let (data, total) = prices::list(&state, plan_id, page).await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": data, "total_count": total })))
+}
+
+async fn create_price(
+    state: web::Data<AppState>,
+    ClerkJson(body): ClerkJson<prices::NewPrice>,
+) -> Reply {
+    Ok(HttpResponse::Ok().json(prices::create(&state, body).await?))
 }

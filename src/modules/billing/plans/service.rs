@@ -242,6 +242,20 @@ fn save(
     Ok(())
 }
 
+/// [`save`], and a new default price when the fees are new.
+fn save_with_price(
+    conn: &mut DbConnection,
+    row: &PlanRow,
+    features: Option<&[FeatureInput]>,
+    previous_fees: Option<(i64, Option<i64>)>,
+) -> Result<(), ApiError> {
+    save(conn, row, features, previous_fees.is_none())?;
+    if previous_fees != Some((row.fee_amount, row.annual_fee_amount)) {
+        super::prices::record_default(conn, &row.id, None, row.updated_at)?;
+    }
+    Ok(())
+}
+
 fn clock(state: &AppState) -> Result<i64, ApiError> {
     Ok(BillingState::of(state)?.clock.now_ms())
 }
@@ -274,7 +288,7 @@ pub async fn create_plan(state: &AppState, input: NewPlan) -> Result<Plan, ApiEr
     pool(state)
         .run("billing.plans.create", move |conn| {
             write_transaction(conn, |conn| {
-                save(conn, &row, Some(&features), true)?;
+                save_with_price(conn, &row, Some(&features), None)?;
                 store::find(conn, &row.id)?.ok_or_else(|| ApiError::not_found("plan"))
             })
         })
@@ -298,6 +312,7 @@ pub async fn update_plan(
                     .filter(|plan| plan.row.archived_at.is_none())
                     .ok_or_else(|| ApiError::not_found("plan"))?;
                 let mut row = plan.row;
+                let previous_fees = Some((row.fee_amount, row.annual_fee_amount));
                 if let Some(name) = change.name {
                     row.name = name;
                 }
@@ -330,7 +345,7 @@ pub async fn update_plan(
                 }
                 row.updated_at = now;
                 check_plan(&row)?;
-                save(conn, &row, change.features.as_deref(), false)?;
+                save_with_price(conn, &row, change.features.as_deref(), previous_fees)?;
                 store::find(conn, &row.id)?.ok_or_else(|| ApiError::not_found("plan"))
             })
         })
