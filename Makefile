@@ -5,8 +5,10 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-# Debian packages needed to build (libpq for diesel's PostgreSQL backend).
-BUILD_PACKAGES := pkg-config libpq-dev
+# Debian packages needed to build: libpq for diesel's PostgreSQL backend;
+# libxmlsec1, libxml2, OpenSSL and libclang (bindgen) for samael, which
+# verifies SAML signatures with xmlsec.
+BUILD_PACKAGES := pkg-config libpq-dev libssl-dev libxml2-dev libxmlsec1-dev libclang-dev
 # Debian packages needed by the tests (ephemeral PostgreSQL clusters,
 # PgBouncer in front of one, nginx in front of process roles).
 TEST_PACKAGES := postgresql pgbouncer nginx

@@ -31,6 +31,11 @@ pub use url::DatabaseUrl;
 
 use crate::config::DatabaseSettings;
 
+diesel::define_sql_function! {
+    /// SQL `lower()` on a non-null text.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` substring pattern.
 pub fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);

@@ -156,6 +156,31 @@ diesel::table! {
         abandon_at -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        external_redirect_url -> Nullable<Text>,
+        first_factor_error -> Nullable<Text>,
+        rotating_token_nonce_digest -> Nullable<Text>,
+        enterprise_connection_id -> Nullable<Text>,
+        enterprise_connection_name -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    enterprise_accounts (id) {
+        id -> Text,
+        user_id -> Text,
+        protocol -> Text,
+        provider -> Text,
+        connection_id -> Text,
+        connection_name -> Text,
+        provider_user_id -> Text,
+        email_address -> Text,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        public_metadata -> Text,
+        active -> Bool,
+        last_authenticated_at -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 
@@ -383,6 +408,7 @@ diesel::table! {
 }
 
 diesel::joinable!(email_addresses -> users (user_id));
+diesel::joinable!(enterprise_accounts -> users (user_id));
 diesel::joinable!(organization_invitations -> organizations (organization_id));
 diesel::joinable!(organization_memberships -> organizations (organization_id));
 diesel::joinable!(organization_role_permissions -> organization_roles (role_id));
@@ -397,6 +423,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     secret_keys,
     users,
     email_addresses,
+    enterprise_accounts,
     clients,
     sessions,
     sign_ups,

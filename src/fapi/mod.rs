@@ -44,6 +44,7 @@ pub const SESSION_AREA: Area = Area {
         Module::Users,
     ],
     pushes: session::AREA.pushes,
+    sign_in: None,
     init: session::AREA.init,
     migrations: session::AREA.migrations,
 };

@@ -106,6 +106,17 @@ pub enum ErrorCode {
     InvalidPlanChange,
     /// 409: another confirmation of this checkout is being processed.
     CheckoutAlreadyInProgress,
+    /// 400: an IdP's SAML answer was refused (signature, audience,
+    /// lifetime, replay…); the reason is in the message and the log.
+    SamlResponseInvalid,
+    /// 400: an IdP's SAML answer came back without the RelayState sent.
+    SamlResponseRelaystateMissing,
+    /// 422: the IdP's answer lacks an attribute the connection needs (the
+    /// email address).
+    SamlUserAttributeMissing,
+    /// 422: the IdP vouched for an email address outside its connection's
+    /// domains.
+    SamlEmailAddressDomainMismatch,
     /// 503: a database is unreachable; retry after `Retry-After` seconds.
     ServiceUnavailable,
     /// 500: a bug or an unexpected failure; details are in the server log.
@@ -155,6 +166,10 @@ impl ErrorCode {
             Self::PaymentMethodRequired => "payment_method_required",
             Self::InvalidPlanChange => "invalid_plan_change",
             Self::CheckoutAlreadyInProgress => "checkout_already_in_progress",
+            Self::SamlResponseInvalid => "saml_response_invalid",
+            Self::SamlResponseRelaystateMissing => "saml_response_relaystate_missing",
+            Self::SamlUserAttributeMissing => "saml_user_attribute_missing",
+            Self::SamlEmailAddressDomainMismatch => "saml_email_address_domain_mismatch",
             Self::ServiceUnavailable => "service_unavailable",
             Self::InternalServerError => "internal_clerk_error",
         }
@@ -166,7 +181,10 @@ impl ErrorCode {
             Self::AuthorizationHeaderFormatInvalid | Self::ClerkKeyInvalid => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::BadRequest | Self::MalformedRequestBody => StatusCode::BAD_REQUEST,
+            Self::BadRequest
+            | Self::MalformedRequestBody
+            | Self::SamlResponseInvalid
+            | Self::SamlResponseRelaystateMissing => StatusCode::BAD_REQUEST,
             Self::RequestBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ResourceNotFound => StatusCode::NOT_FOUND,
             Self::Conflict | Self::CheckoutAlreadyInProgress => StatusCode::CONFLICT,
@@ -202,7 +220,9 @@ impl ErrorCode {
             | Self::AlreadyAMember
             | Self::CardDeclined
             | Self::PaymentMethodRequired
-            | Self::InvalidPlanChange => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::InvalidPlanChange
+            | Self::SamlUserAttributeMissing
+            | Self::SamlEmailAddressDomainMismatch => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

@@ -93,6 +93,13 @@ impl<'a> FapiQuery<'a> {
 }
 
 impl FapiCaller {
+    /// The same caller, answered with a newly issued client token rather
+    /// than the one it presented.
+    pub fn with_new_client_token(mut self) -> Self {
+        self.client_token = None;
+        self
+    }
+
     fn resolve(req: &HttpRequest, state: &AppState) -> Result<Self, ApiError> {
         let query = FapiQuery::parse(req.query_string());
         let native = query.native;
@@ -168,7 +175,7 @@ fn native_client(state: &AppState, value: &HeaderValue) -> Option<(String, Prese
 
 /// Whether browsers on `origin` may change state: the public URL's origin
 /// and `frontend.allowed_origins`.
-fn origin_allowed(state: &AppState, origin: &str) -> bool {
+pub fn origin_allowed(state: &AppState, origin: &str) -> bool {
     origin == state.public_url
         || state
             .settings

@@ -36,6 +36,8 @@ areas! {
     Billing => "billing",
     /// Organizations, memberships, roles and permissions.
     Orgs => "orgs",
+    /// Enterprise SSO over SAML (`/v1/saml_connections`, `/v1/saml`).
+    Saml => "saml",
     /// Clients, sessions and session tokens (the always-on core of sign-in).
     Session => "session",
     /// Sign-in attempts (`/v1/client/sign_ins`).

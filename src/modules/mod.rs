@@ -18,8 +18,10 @@ use crate::db::migrations::{Layout, Migrations};
 use crate::state::AppState;
 
 pub mod billing;
+pub mod external_sign_in;
 pub mod id;
 pub mod orgs;
+pub mod saml;
 pub mod session;
 pub mod signin;
 pub mod signup;
@@ -33,6 +35,7 @@ pub const REGISTRY: &[&Area] = &[
     &orgs::AREA,
     // The session module with the Frontend API routes composed above the
     // modules (`src/fapi/`).
+    &saml::AREA,
     &crate::fapi::SESSION_AREA,
     &signin::AREA,
     &signup::AREA,
@@ -84,6 +87,9 @@ pub struct Area {
     /// (see [`crate::outbox`]): delivered from every process serving this
     /// area, and from the worker.
     pub pushes: &'static [Push],
+    /// The sign-in strategies the area finishes at an outside identity
+    /// provider (see [`external_sign_in`]), when it has any.
+    pub sign_in: Option<&'static dyn external_sign_in::ExternalSignIn>,
     /// Builds the area's own state (clients of outside services, parsed
     /// settings) once per process when the area is enabled; handlers and
     /// jobs reach it with [`AppState::area`]. An error stops start-up.

@@ -61,6 +61,7 @@ pub const AREA: super::Area = super::Area {
         receiver: &crate::modules::session::service::SCOPE_CLAIMS,
         backfill: push::BACKFILL,
     }],
+    sign_in: None,
     init: Some(init),
     migrations: &MIGRATIONS,
 };

@@ -10,7 +10,7 @@ mod claims;
 pub mod frontend;
 pub mod invitations;
 mod list;
-mod memberships;
+pub mod memberships;
 mod model;
 mod push;
 mod roles;
@@ -40,6 +40,7 @@ pub const AREA: super::Area = super::Area {
         receiver: &crate::modules::session::service::ORGANIZATION_CLAIMS,
         backfill: push::BACKFILL,
     }],
+    sign_in: None,
     init: None,
     migrations: &MIGRATIONS,
 };

@@ -52,6 +52,7 @@ pub const AREA: super::Area = super::Area {
     ],
     calls: &[],
     pushes: &[],
+    sign_in: None,
     init: None,
     migrations: &MIGRATIONS,
 };

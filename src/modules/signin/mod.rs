@@ -5,6 +5,7 @@
 //! become sessions through the session service.
 
 pub mod backend;
+pub mod external;
 pub mod frontend;
 mod model;
 pub mod service;
@@ -29,6 +30,7 @@ pub const AREA: super::Area = super::Area {
     jobs: &[],
     calls: &[super::Module::Session, super::Module::Users],
     pushes: &[],
+    sign_in: None,
     init: None,
     migrations: &MIGRATIONS,
 };

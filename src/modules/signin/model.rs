@@ -27,6 +27,14 @@ pub struct SignInRow {
     pub abandon_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Where the browser goes to finish at an outside IdP, while unverified.
+    pub external_redirect_url: Option<String>,
+    /// Why the IdP's answer was refused: a Clerk error object, as JSON.
+    pub first_factor_error: Option<String>,
+    /// SHA-256 of the one-time nonce a native app completes with.
+    pub rotating_token_nonce_digest: Option<String>,
+    pub enterprise_connection_id: Option<String>,
+    pub enterprise_connection_name: Option<String>,
 }
 
 /// Sign-in statuses.
@@ -54,6 +62,59 @@ pub fn supported_first_factors(user: &SignInUser) -> Vec<Value> {
     factors
 }
 
+/// Strategies finished at an outside identity provider.
+pub fn is_external(strategy: &str) -> bool {
+    matches!(strategy, "enterprise_sso" | "saml")
+}
+
+/// The user's factors, and the SSO connection the attempt started with.
+fn first_factors(row: &SignInRow, user: Option<&SignInUser>) -> Vec<Value> {
+    let mut factors = user.map(supported_first_factors).unwrap_or_default();
+    if let (Some(id), Some(name)) = (
+        &row.enterprise_connection_id,
+        &row.enterprise_connection_name,
+    ) {
+        factors.push(json!({
+            "strategy": "enterprise_sso",
+            "safe_identifier": row.identifier,
+            "enterprise_connection_id": id,
+            "enterprise_connection_name": name,
+        }));
+    }
+    factors
+}
+
+/// Clerk's `verification_saml`: the IdP's URL while unverified, the
+/// refusal's error once failed. Clerk names the strategy `saml` here
+/// whichever name the attempt was started with.
+fn external_verification(row: &SignInRow, now: i64) -> Value {
+    let expired = row.first_factor_status.as_deref() == Some("unverified")
+        && row.code_expire_at.is_some_and(|at| now >= at);
+    let status = if expired {
+        "expired"
+    } else {
+        row.first_factor_status.as_deref().unwrap_or("unverified")
+    };
+    let error: Value = row
+        .first_factor_error
+        .as_deref()
+        .and_then(|e| serde_json::from_str(e).ok())
+        .unwrap_or(Value::Null);
+    json!({
+        "object": "verification_saml",
+        "status": status,
+        "strategy": "saml",
+        "external_verification_redirect_url": if status == "unverified" {
+            row.external_redirect_url.clone()
+        } else {
+            None
+        },
+        "error": error,
+        "attempts": Value::Null,
+        "expire_at": row.code_expire_at,
+    })
+}
+
 /// `a***@example.com`: enough to recognise, not enough to harvest.
 pub fn mask_email(email: &str) -> String {
     match email.split_once('@') {
@@ -73,6 +134,9 @@ pub fn sign_in_object(row: &SignInRow, user: Option<&SignInUser>, now: i64) -> V
         row.status.as_str()
     };
     let verification = row.first_factor_strategy.as_ref().map(|strategy| {
+        if is_external(strategy) {
+            return external_verification(row, now);
+        }
         json!({
             "object": if strategy == "password" { "verification_password" } else { "verification_otp" },
             "status": row.first_factor_status,
@@ -87,7 +151,7 @@ pub fn sign_in_object(row: &SignInRow, user: Option<&SignInUser>, now: i64) -> V
         "status": status,
         "supported_identifiers": ["email_address", "username"],
         "identifier": row.identifier,
-        "supported_first_factors": user.map(supported_first_factors).unwrap_or_default(),
+        "supported_first_factors": first_factors(row, user),
         "supported_second_factors": Value::Null,
         "first_factor_verification": verification,
         "second_factor_verification": Value::Null,

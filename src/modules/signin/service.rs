@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::external::{self, ExternalParams};
 use super::model::{self, status, SignInRow};
 use super::store;
 use crate::crypto::ids::{self, new_id, prefix};
@@ -22,7 +23,7 @@ const SIGN_IN_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 /// Longest identifier or password accepted.
 const MAX_INPUT_LEN: usize = 4096;
 
-fn pool(state: &AppState) -> DbPool {
+pub(super) fn pool(state: &AppState) -> DbPool {
     state.db.for_module(Module::Signin).clone()
 }
 
@@ -30,9 +31,19 @@ fn pool(state: &AppState) -> DbPool {
 #[derive(Debug, Default, Deserialize)]
 pub struct CreateSignIn {
     pub identifier: Option<String>,
+    /// The Android SDK's name for the identifier of an SSO sign-in.
+    pub email_address: Option<String>,
     pub password: Option<String>,
     pub strategy: Option<String>,
     pub ticket: Option<String>,
+    pub redirect_url: Option<String>,
+    /// Where clerk-js goes once it has handled the return; the browser is
+    /// sent back to `redirect_url`, which clerk-js then reads.
+    pub action_complete_redirect_url: Option<String>,
+    pub enterprise_connection_id: Option<String>,
+    /// Set by the handler: the caller is a native app.
+    #[serde(skip)]
+    pub native: bool,
 }
 
 /// `POST /v1/client/sign_ins/{id}/attempt_first_factor` parameters.
@@ -48,6 +59,14 @@ pub struct AttemptFirstFactor {
 pub struct PrepareFirstFactor {
     pub strategy: Option<String>,
     pub email_address_id: Option<String>,
+    pub redirect_url: Option<String>,
+    pub action_complete_redirect_url: Option<String>,
+    pub enterprise_connection_id: Option<String>,
+    /// An OpenID Connect `prompt`; SAML connections have none.
+    pub oidc_prompt: Option<String>,
+    /// Set by the handler: the caller is a native app.
+    #[serde(skip)]
+    pub native: bool,
 }
 
 fn identifier_not_found() -> ApiError {
@@ -67,7 +86,7 @@ fn too_long(param: &str, value: &Option<String>) -> Result<(), ApiError> {
 }
 
 /// Refuses users who may not sign in at all.
-fn ensure_may_sign_in(user: &SignInUser) -> Result<(), ApiError> {
+pub(super) fn ensure_may_sign_in(user: &SignInUser) -> Result<(), ApiError> {
     if user.banned {
         return Err(ApiError::new(
             ErrorCode::UserBanned,
@@ -126,7 +145,7 @@ async fn equalise_timing(state: &AppState, password: String) -> Result<(), ApiEr
 }
 
 /// Completes the sign-in: a new session, and the attempt marked complete.
-async fn complete(
+pub(super) async fn complete_as(
     state: &AppState,
     mut row: SignInRow,
     user_id: UserId,
@@ -154,7 +173,7 @@ async fn complete(
     Ok(row)
 }
 
-async fn insert(state: &AppState, row: &SignInRow) -> Result<(), ApiError> {
+pub(super) async fn insert(state: &AppState, row: &SignInRow) -> Result<(), ApiError> {
     let saved = row.clone();
     pool(state)
         .run("sign_ins.create", move |conn| {
@@ -165,7 +184,11 @@ async fn insert(state: &AppState, row: &SignInRow) -> Result<(), ApiError> {
 
 /// A fresh attempt: waiting for a first factor when the user is known,
 /// for an identifier otherwise.
-fn new_row(client_id: &ClientId, identifier: Option<String>, user_id: Option<UserId>) -> SignInRow {
+pub(super) fn new_row(
+    client_id: &ClientId,
+    identifier: Option<String>,
+    user_id: Option<UserId>,
+) -> SignInRow {
     let now = now_ms();
     SignInRow {
         id: new_id(prefix::SIGN_IN),
@@ -190,6 +213,11 @@ fn new_row(client_id: &ClientId, identifier: Option<String>, user_id: Option<Use
         abandon_at: now + SIGN_IN_TTL_MS,
         created_at: now,
         updated_at: now,
+        external_redirect_url: None,
+        first_factor_error: None,
+        rotating_token_nonce_digest: None,
+        enterprise_connection_id: None,
+        enterprise_connection_name: None,
     }
 }
 
@@ -203,6 +231,16 @@ pub async fn create(
     too_long("password", &input.password)?;
     match input.strategy.as_deref() {
         Some("ticket") => return sign_in_with_ticket(state, client_id, input.ticket).await,
+        Some(strategy) if super::model::is_external(strategy) => {
+            let params = ExternalParams {
+                strategy: strategy.to_owned(),
+                identifier: input.identifier.or(input.email_address),
+                redirect_url: input.redirect_url,
+                enterprise_connection_id: input.enterprise_connection_id,
+                native: input.native,
+            };
+            return external::create(state, client_id, params).await;
+        }
         None | Some("") | Some("password") | Some("email_code") => {}
         Some(_) => {
             return Err(ApiError::param_value(
@@ -243,7 +281,7 @@ pub async fn create(
     match (user, password) {
         (Some(user), Some(password)) => {
             check_password(state, &user, password).await?;
-            complete(state, row, user.id, "password").await
+            complete_as(state, row, user.id, "password").await
         }
         _ => Ok(row),
     }
@@ -264,7 +302,7 @@ async fn sign_in_with_ticket(
     ensure_may_sign_in(&user)?;
     let row = new_row(&client_id, None, Some(user_id.clone()));
     insert(state, &row).await?;
-    complete(state, row, user_id, "ticket").await
+    complete_as(state, row, user_id, "ticket").await
 }
 
 /// The caller's sign-in attempt `id`.
@@ -285,7 +323,7 @@ pub async fn get(
         .await
 }
 
-async fn save(state: &AppState, row: &SignInRow) -> Result<(), ApiError> {
+pub(super) async fn save(state: &AppState, row: &SignInRow) -> Result<(), ApiError> {
     let saved = row.clone();
     pool(state)
         .run("sign_ins.save", move |conn| {
@@ -324,6 +362,30 @@ pub async fn prepare_first_factor(
     id: SignInId,
     input: PrepareFirstFactor,
 ) -> Result<SignInRow, ApiError> {
+    if let Some(strategy) = input
+        .strategy
+        .as_deref()
+        .filter(|s| super::model::is_external(s))
+    {
+        let row = get(state, client_id, id).await?;
+        if row.status == status::COMPLETE || now_ms() >= row.abandon_at {
+            return Err(ApiError::new(
+                ErrorCode::VerificationExpired,
+                "This sign-in has expired or is already complete.",
+                "This sign-in has expired or is already complete. Start a new sign-in.",
+            ));
+        }
+        let params = ExternalParams {
+            strategy: strategy.to_owned(),
+            identifier: None,
+            redirect_url: input.redirect_url,
+            enterprise_connection_id: input.enterprise_connection_id,
+            native: input.native,
+        };
+        let row = external::start(state, row, params).await?;
+        save(state, &row).await?;
+        return Ok(row);
+    }
     otp::require_email_code(input.strategy.as_deref())?;
     let (mut row, user_id) = open_sign_in(state, client_id, id).await?;
     let user = users::sign_in_user_by_id(state, user_id).await?;
@@ -383,7 +445,7 @@ pub async fn attempt_first_factor(
             let user = users::sign_in_user_by_id(state, user_id.clone()).await?;
             ensure_may_sign_in(&user)?;
             check_password(state, &user, password).await?;
-            complete(state, row, user_id, "password").await
+            complete_as(state, row, user_id, "password").await
         }
         Some("email_code") => {
             let attempt = input
@@ -431,7 +493,7 @@ pub async fn attempt_first_factor(
             if let CheckOutcome::Locked(seconds) = outcome {
                 return Err(users::user_locked(seconds));
             }
-            complete(state, row, user_id, "email_code").await
+            complete_as(state, row, user_id, "email_code").await
         }
         None => Err(ApiError::param_missing("strategy")),
         Some(_) => Err(ApiError::param_value(

@@ -28,4 +28,17 @@ pub fn save(conn: &mut DbConnection, row: &SignInRow) -> QueryResult<()> {
         .map(drop)
 }
 
+/// Clears the native-app nonce of `id` if its digest is `digest`; true
+/// when it did (the nonce is used once).
+pub fn take_nonce(conn: &mut DbConnection, id: &str, digest: &str) -> QueryResult<bool> {
+    diesel::update(
+        sign_ins::table
+            .find(id)
+            .filter(sign_ins::rotating_token_nonce_digest.eq(digest)),
+    )
+    .set(sign_ins::rotating_token_nonce_digest.eq(None::<String>))
+    .execute(conn)
+    .map(|rows| rows == 1)
+}
+
 crate::crypto::otp::code_guess_queries!(sign_ins);

@@ -30,6 +30,7 @@ pub const AREA: super::Area = super::Area {
         super::Module::Users,
     ],
     pushes: &[],
+    sign_in: None,
     init: None,
     migrations: &MIGRATIONS,
 };

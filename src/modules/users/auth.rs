@@ -267,9 +267,9 @@ pub fn frontend_user_on(
         return Ok(None);
     };
     let emails = store::emails_of(conn, &row.id)?;
-    Ok(Some(
-        UserObject::from_rows(row, emails, now_ms()).for_frontend(),
-    ))
+    let mut user = UserObject::from_rows(row, emails, now_ms()).for_frontend();
+    super::enterprise::attach(conn, std::slice::from_mut(&mut user))?;
+    Ok(Some(user))
 }
 
 /// Sign-up fields, normalised and checked, ready to store.

@@ -5,6 +5,7 @@
 mod account;
 mod auth;
 pub mod backend;
+pub mod enterprise;
 pub mod frontend;
 pub mod jobs;
 mod list;
@@ -38,6 +39,7 @@ pub const AREA: super::Area = super::Area {
         receiver: &crate::modules::session::service::CLIENT_USERS,
         backfill: push::BACKFILL,
     }],
+    sign_in: None,
     init: None,
     migrations: &MIGRATIONS,
 };

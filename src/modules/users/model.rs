@@ -194,6 +194,7 @@ impl EmailAddressObject {
     pub fn from_row(row: EmailAddressRow) -> Self {
         let object = match row.verification_strategy.as_str() {
             "admin" => "verification_admin",
+            "saml" => "verification_saml",
             _ => "verification_otp",
         };
         Self {

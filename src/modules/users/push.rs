@@ -37,7 +37,8 @@ fn current(conn: &mut DbConnection, user_id: &str) -> Result<ClientUser, ApiErro
     };
     let locked_until = row.locked_until;
     let emails = store::emails_of(conn, &row.id)?;
-    let user = UserObject::from_rows(row, emails, now_ms()).for_frontend();
+    let mut user = UserObject::from_rows(row, emails, now_ms()).for_frontend();
+    super::enterprise::attach(conn, std::slice::from_mut(&mut user))?;
     let public = PublicUserData::of(&user);
     Ok(ClientUser {
         user_id: user_id.to_owned(),

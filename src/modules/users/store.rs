@@ -65,6 +65,15 @@ pub fn emails_of_users(
         .load(backend))
 }
 
+/// The address row of `email` (lower-cased), if any user holds it.
+pub fn find_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<EmailAddressRow>> {
+    email_addresses::table
+        .filter(email_addresses::email_address.eq(email))
+        .select(EmailAddressRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// The user holding `email` (lower-cased), if any.
 pub fn owner_of_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<String>> {
     email_addresses::table

@@ -14,6 +14,10 @@ pub use super::auth::{
     may_create_organization, record_credential_check, record_sign_in, sign_in_user_by_id,
     user_locked, CheckOutcome, SignInUser,
 };
+pub use super::enterprise::{
+    account_count as enterprise_account_count, account_counts as enterprise_account_counts,
+    sign_in as sign_in_enterprise, EnterpriseIdentity, EnterpriseUser,
+};
 use super::model::UserRow;
 pub use super::model::{PublicUserData, UserObject};
 pub use super::push::BACKFILL as SESSION_USERS_BACKFILL;
@@ -128,7 +132,9 @@ fn load_for_update(conn: &mut DbConnection, id: &str) -> Result<UserRow, ApiErro
 
 fn to_object(conn: &mut DbConnection, row: UserRow) -> Result<UserObject, ApiError> {
     let emails = store::emails_of(conn, &row.id)?;
-    Ok(UserObject::from_rows(row, emails, now_ms()))
+    let mut user = UserObject::from_rows(row, emails, now_ms());
+    super::enterprise::attach(conn, std::slice::from_mut(&mut user))?;
+    Ok(user)
 }
 
 /// Loads the user, applies `change`, saves it, all in one write

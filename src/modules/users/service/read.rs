@@ -143,13 +143,15 @@ fn with_emails(conn: &mut DbConnection, rows: Vec<UserRow>) -> Result<Vec<UserOb
             .push(email);
     }
     let now = now_ms();
-    Ok(rows
+    let mut users: Vec<UserObject> = rows
         .into_iter()
         .map(|row| {
             let emails = by_user.remove(&row.id).unwrap_or_default();
             UserObject::from_rows(row, emails, now)
         })
-        .collect())
+        .collect();
+    crate::modules::users::enterprise::attach(conn, &mut users)?;
+    Ok(users)
 }
 
 /// `GET /v1/users/count`.

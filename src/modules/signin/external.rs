@@ -1,0 +1,264 @@
+//! Sign-ins finished at an outside identity provider (`enterprise_sso`,
+//! `saml`): the attempt is handed to the area that speaks to the provider
+//! ([`crate::modules::external_sign_in`]), which sends the browser there
+//! and, once the provider has answered, finishes (or fails) the attempt
+//! through [`finish`] / [`fail`]. A native app completes with the one-time
+//! nonce its redirect carried ([`redeem_nonce`]).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::model::{status, SignInRow};
+use super::service::{self as signin, complete_as, ensure_may_sign_in, new_row};
+use crate::http::fapi::origin_allowed;
+use crate::http::{ApiError, ErrorCode};
+use crate::ids::{ClientId, SignInId, UserId};
+use crate::modules::external_sign_in::{self, StartRequest};
+use crate::modules::session;
+use crate::modules::users::service as users;
+use crate::state::AppState;
+use crate::time::now_ms;
+
+/// What a create or prepare with an external strategy carries.
+#[derive(Debug, Clone, Default)]
+pub struct ExternalParams {
+    pub strategy: String,
+    pub identifier: Option<String>,
+    pub redirect_url: Option<String>,
+    pub enterprise_connection_id: Option<String>,
+    pub native: bool,
+}
+
+/// Where the browser may be sent back to: a page on an allowed origin, or,
+/// for a native app, its own URL scheme (`clerk://…callback`).
+fn check_redirect_url(
+    state: &AppState,
+    url: Option<&str>,
+    native: bool,
+) -> Result<String, ApiError> {
+    let url = url
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::param_missing("redirect_url"))?;
+    let parsed = url::Url::parse(url).map_err(|_| {
+        ApiError::param_format("redirect_url", "redirect_url must be an absolute URL.")
+    })?;
+    let web = matches!(parsed.scheme(), "http" | "https");
+    let allowed = if web {
+        origin_allowed(state, &parsed.origin().ascii_serialization())
+    } else {
+        native && !matches!(parsed.scheme(), "javascript" | "data" | "file" | "blob")
+    };
+    if !allowed {
+        return Err(ApiError::param_value(
+            "redirect_url",
+            "redirect_url must be on the instance's URL or one of frontend.allowed_origins.",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+/// Starts (or restarts) the attempt `row` at the provider of `params.strategy`.
+pub async fn start(
+    state: &AppState,
+    mut row: SignInRow,
+    params: ExternalParams,
+) -> Result<SignInRow, ApiError> {
+    let provider =
+        external_sign_in::provider(&state.settings, &params.strategy).ok_or_else(|| {
+            ApiError::param_value("strategy", "This sign-in strategy is not enabled.")
+                .with_param("strategy")
+        })?;
+    let redirect_url = check_redirect_url(state, params.redirect_url.as_deref(), params.native)?;
+    let identifier = params
+        .identifier
+        .or_else(|| row.identifier.clone())
+        .map(|i| i.trim().to_lowercase())
+        .filter(|i| !i.is_empty());
+    if identifier.is_none() && params.enterprise_connection_id.is_none() {
+        return Err(ApiError::param_missing("identifier"));
+    }
+    if let Some(user_id) = &row.user_id {
+        ensure_may_sign_in(
+            &users::sign_in_user_by_id(state, UserId::from(user_id.clone())).await?,
+        )?;
+    }
+    let started = provider
+        .start(
+            state,
+            StartRequest {
+                sign_in_id: SignInId::from(row.id.clone()),
+                client_id: ClientId::from(row.client_id.clone()),
+                strategy: params.strategy.clone(),
+                identifier: identifier.clone(),
+                connection_id: params.enterprise_connection_id,
+                redirect_url,
+                native: params.native,
+            },
+        )
+        .await?;
+    row.identifier = identifier;
+    row.status = status::NEEDS_FIRST_FACTOR.to_owned();
+    row.first_factor_strategy = Some(params.strategy);
+    row.first_factor_status = Some("unverified".to_owned());
+    row.first_factor_error = None;
+    row.external_redirect_url = Some(started.redirect_url);
+    row.code_expire_at = Some(started.expire_at);
+    row.enterprise_connection_id = Some(started.connection_id);
+    row.enterprise_connection_name = Some(started.connection_name);
+    row.updated_at = now_ms();
+    Ok(row)
+}
+
+/// A new attempt on `client_id` that starts at the provider at once
+/// (`POST /v1/client/sign_ins` with an external strategy).
+pub async fn create(
+    state: &AppState,
+    client_id: ClientId,
+    params: ExternalParams,
+) -> Result<SignInRow, ApiError> {
+    let user = match params
+        .identifier
+        .as_deref()
+        .filter(|i| !i.trim().is_empty())
+    {
+        Some(identifier) => users::find_by_identifier(state, identifier.to_owned()).await?,
+        None => None,
+    };
+    let row = new_row(&client_id, None, user.map(|u| u.id));
+    let row = start(state, row, params).await?;
+    signin::insert(state, &row).await?;
+    session::service::set_client_attempt(
+        state,
+        client_id,
+        Some(SignInId::from(row.id.clone())),
+        None,
+    )
+    .await?;
+    Ok(row)
+}
+
+/// A new attempt on `client_id` for an answer the provider sent unasked
+/// (IdP-initiated sign-in), waiting to be finished at once.
+pub async fn begin_idp_initiated(
+    state: &AppState,
+    client_id: ClientId,
+    (connection_id, connection_name): (String, String),
+) -> Result<SignInId, ApiError> {
+    let mut row = new_row(&client_id, None, None);
+    row.status = status::NEEDS_FIRST_FACTOR.to_owned();
+    row.first_factor_strategy = Some("enterprise_sso".to_owned());
+    row.first_factor_status = Some("unverified".to_owned());
+    row.enterprise_connection_id = Some(connection_id);
+    row.enterprise_connection_name = Some(connection_name);
+    signin::insert(state, &row).await?;
+    session::service::set_client_attempt(
+        state,
+        client_id,
+        Some(SignInId::from(row.id.clone())),
+        None,
+    )
+    .await?;
+    Ok(SignInId::from(row.id))
+}
+
+/// An attempt waiting for the provider's answer with `strategy`.
+async fn waiting(
+    state: &AppState,
+    client_id: ClientId,
+    id: SignInId,
+) -> Result<SignInRow, ApiError> {
+    let row = signin::get(state, client_id, id).await?;
+    let waiting = row.status != status::COMPLETE
+        && now_ms() < row.abandon_at
+        && row.first_factor_status.as_deref() == Some("unverified")
+        && row
+            .first_factor_strategy
+            .as_deref()
+            .is_some_and(super::model::is_external);
+    if !waiting {
+        return Err(ApiError::new(
+            ErrorCode::VerificationExpired,
+            "This sign-in is no longer waiting for its identity provider.",
+            "This sign-in is complete, expired or was restarted. Start a new sign-in.",
+        ));
+    }
+    Ok(row)
+}
+
+/// Finishes the attempt as `user_id`, after the provider vouched for them:
+/// a session is created and the attempt completed. For a native app the
+/// answer is a one-time nonce, for its redirect.
+pub async fn finish(
+    state: &AppState,
+    client_id: ClientId,
+    id: SignInId,
+    user_id: UserId,
+    native: bool,
+) -> Result<Option<String>, ApiError> {
+    let mut row = waiting(state, client_id, id).await?;
+    ensure_may_sign_in(&users::sign_in_user_by_id(state, user_id.clone()).await?)?;
+    let strategy: &'static str = match row.first_factor_strategy.as_deref() {
+        Some("saml") => "saml",
+        _ => "enterprise_sso",
+    };
+    let nonce = native.then(|| {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        URL_SAFE_NO_PAD.encode(bytes)
+    });
+    row.rotating_token_nonce_digest = nonce.as_deref().map(digest);
+    row.user_id = Some(user_id.to_string());
+    row.external_redirect_url = None;
+    complete_as(state, row, user_id, strategy).await?;
+    Ok(nonce)
+}
+
+/// Marks the attempt failed with `error` (shown on the sign-in as its
+/// verification's error); nothing else changes.
+pub async fn fail(
+    state: &AppState,
+    client_id: ClientId,
+    id: SignInId,
+    error: &ApiError,
+) -> Result<(), ApiError> {
+    let mut row = waiting(state, client_id, id).await?;
+    let body = error.body();
+    row.first_factor_status = Some("failed".to_owned());
+    row.first_factor_error = body["errors"].get(0).map(|e| e.to_string());
+    row.external_redirect_url = None;
+    row.updated_at = now_ms();
+    signin::save(state, &row).await
+}
+
+fn digest(nonce: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(nonce.as_bytes()))
+}
+
+/// `GET /v1/client/sign_ins/{id}?rotating_token_nonce=…`: a native app
+/// back from the provider proves it holds the nonce its redirect carried;
+/// the nonce is used up. The caller then hands the app a new client token.
+pub async fn redeem_nonce(
+    state: &AppState,
+    client_id: ClientId,
+    id: SignInId,
+    nonce: &str,
+) -> Result<SignInRow, ApiError> {
+    let row = signin::get(state, client_id, id).await?;
+    // One conditional update uses the nonce up: of two requests with it,
+    // one gets through. Only digests are compared, in the database.
+    let (sign_in_id, presented) = (row.id.clone(), digest(nonce));
+    let redeemed = signin::pool(state)
+        .run("sign_ins.redeem_nonce", move |conn| {
+            super::store::take_nonce(conn, &sign_in_id, &presented).map_err(ApiError::from)
+        })
+        .await?;
+    if !redeemed {
+        return Err(ApiError::param_value(
+            "rotating_token_nonce",
+            "The rotating token nonce is not valid for this sign-in.",
+        ));
+    }
+    Ok(row)
+}
