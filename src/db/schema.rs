@@ -161,6 +161,7 @@ diesel::table! {
         rotating_token_nonce_digest -> Nullable<Text>,
         enterprise_connection_id -> Nullable<Text>,
         enterprise_connection_name -> Nullable<Text>,
+        transfer_identity -> Nullable<Text>,
     }
 }
 

@@ -32,6 +32,32 @@ pub struct CreateMembership {
     pub private_metadata: Option<Value>,
 }
 
+/// Makes `user_id` a member of `org_id` with the instance's default role,
+/// unless they are one already: how an enterprise SSO connection brings
+/// its users into its organization.
+pub async fn join_with_default_role(
+    state: &AppState,
+    org_id: OrgIdOrSlug,
+    user_id: UserId,
+) -> Result<(), ApiError> {
+    let role = super::service::settings(state).await?.default_role;
+    let added = add_member(
+        state,
+        org_id,
+        CreateMembership {
+            user_id: Some(user_id.to_string()),
+            role: Some(role),
+            public_metadata: None,
+            private_metadata: None,
+        },
+    )
+    .await;
+    match added {
+        Err(error) if error.code() != ErrorCode::AlreadyAMember => Err(error),
+        _ => Ok(()),
+    }
+}
+
 /// Adds a member, within the organization's membership limit.
 pub async fn add_member(
     state: &AppState,

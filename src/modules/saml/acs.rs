@@ -27,7 +27,7 @@ use crate::ids::{ClientId, OrgIdOrSlug, SignInId, UserId};
 use crate::modules::orgs;
 use crate::modules::session::service as sessions;
 use crate::modules::signin::external as signin;
-use crate::modules::users::service::{self as users, EnterpriseIdentity};
+use crate::modules::users::service::{self as users, EnterpriseIdentity, EnterpriseSignIn};
 use crate::state::AppState;
 
 /// The form the IdP's page posts.
@@ -143,6 +143,40 @@ struct Accepted {
     nonce: Option<String>,
     /// A client made for an IdP-initiated sign-in, to hand its cookie.
     new_client: Option<String>,
+    /// The person is new and the instance needs more than the IdP gave:
+    /// the sign-in waits for a sign-up with `transfer=true`.
+    transferred: bool,
+}
+
+/// Hands a new person's verified identity to the sign-in, for the sign-up
+/// that collects what the instance requires (clerk-js and the Android SDK
+/// create it when they see the `transferable` verification).
+async fn transfer(
+    state: &AppState,
+    request: Option<&RequestRow>,
+    identity: &EnterpriseIdentity,
+) -> Result<Accepted, ApiError> {
+    let Some(request) = request else {
+        return Err(ApiError::new(
+            ErrorCode::SamlResponseInvalid,
+            "Sign-up needed",
+            "This person has no account yet and signing up needs more than the identity provider gives. Start the sign-in from the application.",
+        ));
+    };
+    signin::transferable(
+        state,
+        ClientId::from(request.client_id.clone()),
+        SignInId::from(request.sign_in_id.clone()),
+        serde_json::to_string(identity).map_err(ApiError::internal)?,
+    )
+    .await?;
+    Ok(Accepted {
+        redirect_url: request.redirect_url.clone(),
+        native: request.native,
+        nonce: None,
+        new_client: None,
+        transferred: true,
+    })
 }
 
 async fn accept(
@@ -180,7 +214,10 @@ async fn accept(
         return Err(reject(connection, request, &invalid));
     }
     let identity = identity(connection, &verified)?;
-    let user = users::sign_in_enterprise(state, identity).await?;
+    let user = match users::sign_in_enterprise(state, identity.clone()).await? {
+        EnterpriseSignIn::User(user) => user,
+        EnterpriseSignIn::NeedsSignUp => return transfer(state, request, &identity).await,
+    };
     join_organization(state, connection, &user.user_id).await;
     match request {
         Some(request) => {
@@ -197,6 +234,7 @@ async fn accept(
                 native: request.native,
                 nonce,
                 new_client: None,
+                transferred: false,
             })
         }
         None => {
@@ -211,6 +249,7 @@ async fn accept(
                 native: false,
                 nonce: None,
                 new_client: Some(client.id),
+                transferred: false,
             })
         }
     }
@@ -261,7 +300,7 @@ fn identity(
         others.insert(short(name), Value::Array(values));
     }
     Ok(EnterpriseIdentity {
-        protocol: "saml",
+        protocol: "saml".to_owned(),
         provider: connection.row.provider.clone(),
         connection_id: connection.row.id.clone(),
         connection_name: connection.row.name.clone(),
@@ -271,6 +310,8 @@ fn identity(
         last_name,
         public_metadata: Value::Object(others),
         sync_user_attributes: connection.row.sync_user_attributes,
+        username: None,
+        organization_id: connection.row.organization_id.clone(),
     })
 }
 
@@ -320,30 +361,11 @@ async fn join_organization(state: &AppState, connection: &Connection, user_id: &
     let Some(org_id) = connection.row.organization_id.clone() else {
         return;
     };
-    let role = match orgs::service::settings(state).await {
-        Ok(settings) => settings.default_role,
-        Err(error) => {
-            tracing::warn!(%error, "organization settings unreadable; SSO user not added");
-            return;
-        }
-    };
-    let added = orgs::memberships::add_member(
-        state,
-        OrgIdOrSlug::from(org_id),
-        orgs::memberships::CreateMembership {
-            user_id: Some(user_id.to_string()),
-            role: Some(role),
-            public_metadata: None,
-            private_metadata: None,
-        },
-    )
-    .await;
-    match added {
-        Ok(_) => {}
-        Err(e) if e.code() == ErrorCode::AlreadyAMember => {}
-        Err(error) => {
-            tracing::warn!(%error, connection_id = %connection.row.id, "SSO user not added to the connection's organization")
-        }
+    let joined =
+        orgs::memberships::join_with_default_role(state, OrgIdOrSlug::from(org_id), user_id.clone())
+            .await;
+    if let Err(error) = joined {
+        tracing::warn!(%error, connection_id = %connection.row.id, "SSO user not added to the connection's organization");
     }
 }
 
@@ -356,9 +378,14 @@ fn see_other(url: &str) -> HttpResponse {
 
 fn redirect_after(state: &AppState, caller: &FapiCaller, outcome: Accepted) -> HttpResponse {
     let mut target = outcome.redirect_url;
+    let separator = if target.contains('?') { '&' } else { '?' };
     if let (true, Some(nonce)) = (outcome.native, &outcome.nonce) {
-        let separator = if target.contains('?') { '&' } else { '?' };
         target = format!("{target}{separator}rotating_token_nonce={nonce}");
+    } else if outcome.native && outcome.transferred {
+        // What the Android SDK reads to create the sign-up.
+        target = format!(
+            "{target}{separator}__clerk_status=failed&__clerk_error_code=external_account_not_found"
+        );
     }
     let mut builder = HttpResponse::SeeOther();
     builder.insert_header((LOCATION, target));

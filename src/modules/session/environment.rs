@@ -26,6 +26,10 @@ pub fn show_last_used_badge(state: &AppState) -> bool {
 pub async fn get(state: web::Data<AppState>) -> HttpResponse {
     let settings = &state.settings;
     let auth = &settings.auth;
+    // Whether an enabled area finishes sign-ins at enterprise IdPs; the
+    // session area asks the contract, not the area that provides it.
+    let enterprise_sso =
+        crate::modules::external_sign_in::provider(settings, "enterprise_sso").is_some();
     let attribute = |enabled: bool, required: bool, first_factors: &[&str]| {
         json!({
             "enabled": enabled,
@@ -83,8 +87,8 @@ pub async fn get(state: web::Data<AppState>) -> HttpResponse {
                 "max_length": auth.username_max_length,
             },
             "social": {},
-            "saml": { "enabled": false },
-            "enterprise_sso": { "enabled": false },
+            "saml": { "enabled": enterprise_sso },
+            "enterprise_sso": { "enabled": enterprise_sso },
         },
         "organization_settings": { "enabled": false },
         "maintenance_mode": false,

@@ -232,6 +232,54 @@ pub async fn fail(
     signin::save(state, &row).await
 }
 
+/// Marks the attempt `transferable`: the provider vouched for a person who
+/// has no account, and a new user needs more than it gave. `identity` is
+/// kept for the sign-up that takes it ([`take_transfer`]).
+pub async fn transferable(
+    state: &AppState,
+    client_id: ClientId,
+    id: SignInId,
+    identity: String,
+) -> Result<(), ApiError> {
+    let mut row = waiting(state, client_id, id).await?;
+    row.first_factor_status = Some("transferable".to_owned());
+    row.first_factor_error = Some(
+        serde_json::json!({
+            "code": "external_account_not_found",
+            "message": "Invalid external account",
+            "long_message": "The External Account was not found.",
+            "meta": {},
+        })
+        .to_string(),
+    );
+    row.transfer_identity = Some(identity);
+    row.external_redirect_url = None;
+    row.updated_at = now_ms();
+    signin::save(state, &row).await
+}
+
+/// Takes the identity of the client's transferable attempt, once: the
+/// first sign-up with `transfer=true` gets it, with the attempt's strategy.
+pub async fn take_transfer(
+    state: &AppState,
+    client_id: ClientId,
+) -> Result<Option<(String, &'static str)>, ApiError> {
+    let now = now_ms();
+    let taken = signin::pool(state)
+        .run("sign_ins.take_transfer", move |conn| {
+            super::store::take_transfer(conn, client_id.as_str(), now).map_err(ApiError::from)
+        })
+        .await?;
+    Ok(taken.map(|(identity, strategy)| {
+        let strategy = if strategy.as_deref() == Some("saml") {
+            "saml"
+        } else {
+            "enterprise_sso"
+        };
+        (identity, strategy)
+    }))
+}
+
 fn digest(nonce: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(nonce.as_bytes()))
 }

@@ -35,6 +35,9 @@ pub struct SignInRow {
     pub rotating_token_nonce_digest: Option<String>,
     pub enterprise_connection_id: Option<String>,
     pub enterprise_connection_name: Option<String>,
+    /// A new person's verified identity (opaque JSON of the area that
+    /// verified it), until a sign-up with `transfer=true` takes it.
+    pub transfer_identity: Option<String>,
 }
 
 /// Sign-in statuses.

@@ -218,6 +218,7 @@ pub(super) fn new_row(
         rotating_token_nonce_digest: None,
         enterprise_connection_id: None,
         enterprise_connection_name: None,
+        transfer_identity: None,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod frontend;
 mod model;
 pub mod service;
 mod store;
+mod transfer;
 
 /// The sign-up area's registry entry (no Backend API). A completed sign-up
 /// creates the user, joins an invited organization and opens a session.
@@ -27,6 +28,8 @@ pub const AREA: super::Area = super::Area {
     calls: &[
         super::Module::Orgs,
         super::Module::Session,
+        // Takes a transferable SSO sign-in's identity.
+        super::Module::Signin,
         super::Module::Users,
     ],
     pushes: &[],

@@ -18,7 +18,7 @@ use crate::state::AppState;
 use crate::time::now_ms;
 
 /// How long an unfinished sign-up stays usable.
-const SIGN_UP_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+pub(super) const SIGN_UP_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 
 fn pool(state: &AppState) -> DbPool {
     state.db.for_module(Module::Signup).clone()
@@ -37,6 +37,9 @@ pub struct CreateSignUp {
     pub strategy: Option<String>,
     /// An organization invitation's ticket (`strategy=ticket`).
     pub ticket: Option<String>,
+    /// `true`: take the identity of the client's transferable sign-in
+    /// (enterprise SSO for a new person; see `transfer`).
+    pub transfer: Option<String>,
 }
 
 /// `prepare_verification` / `attempt_verification` parameters.
@@ -86,6 +89,9 @@ pub async fn create(
     client_id: ClientId,
     input: CreateSignUp,
 ) -> Result<SignUpRow, ApiError> {
+    if matches!(input.transfer.as_deref(), Some("true" | "1")) {
+        return super::transfer::create(state, client_id, input).await;
+    }
     let invitation = match input.strategy.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some("ticket") if state.settings.modules.is_enabled(Module::Orgs) => {
@@ -172,7 +178,7 @@ pub async fn create(
     Ok(row)
 }
 
-async fn insert(state: &AppState, row: &SignUpRow) -> Result<(), ApiError> {
+pub(super) async fn insert(state: &AppState, row: &SignUpRow) -> Result<(), ApiError> {
     let saved = row.clone();
     pool(state)
         .run("sign_ups.create", move |conn| {

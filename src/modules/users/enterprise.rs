@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::model::{EmailAddressRow, UserObject, UserRow};
@@ -41,9 +42,11 @@ pub struct AccountRow {
 }
 
 /// Who an enterprise IdP says signed in, already verified by the caller.
-#[derive(Debug, Clone)]
+/// Kept as JSON on a sign-in that must become a sign-up (see
+/// [`EnterpriseSignIn::NeedsSignUp`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EnterpriseIdentity {
-    pub protocol: &'static str,
+    pub protocol: String,
     pub provider: String,
     pub connection_id: String,
     pub connection_name: String,
@@ -57,6 +60,24 @@ pub struct EnterpriseIdentity {
     pub public_metadata: Value,
     /// Refresh the user's names from the IdP on every sign-in.
     pub sync_user_attributes: bool,
+    /// A username for a new user, when the instance requires one (given
+    /// on the sign-up the sign-in was transferred to).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The organization the connection adds its users to; the caller adds
+    /// the membership.
+    #[serde(default)]
+    pub organization_id: Option<String>,
+}
+
+/// What an enterprise sign-in leads to.
+#[derive(Debug, Clone)]
+pub enum EnterpriseSignIn {
+    User(EnterpriseUser),
+    /// Nobody holds the identity, and a new user needs more than the IdP
+    /// gave (a username the instance requires): the sign-in is transferred
+    /// to a sign-up that collects it.
+    NeedsSignUp,
 }
 
 /// The user an identity signs in as.
@@ -205,44 +226,52 @@ fn email_owner(conn: &mut DbConnection, email: &str) -> Result<Option<EmailAddre
 /// race reads the winner's user.
 pub async fn sign_in(
     state: &AppState,
-    identity: EnterpriseIdentity,
-) -> Result<EnterpriseUser, ApiError> {
-    let first = try_sign_in(state, identity.clone()).await;
-    let user = match first {
-        Err(e) if e.code() == ErrorCode::Conflict => try_sign_in(state, identity).await?,
+    mut identity: EnterpriseIdentity,
+) -> Result<EnterpriseSignIn, ApiError> {
+    let auth = &state.settings.auth;
+    identity.username = identity
+        .username
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| super::validate::normalize_username(u, auth))
+        .transpose()?;
+    let username_missing = auth.username_required && identity.username.is_none();
+    let first = try_sign_in(state, identity.clone(), username_missing).await;
+    let outcome = match first {
+        Err(e) if e.code() == ErrorCode::Conflict => {
+            try_sign_in(state, identity, username_missing).await?
+        }
         other => other?,
     };
     push::deliver_soon(state).await;
-    Ok(user)
+    Ok(outcome)
 }
 
 async fn try_sign_in(
     state: &AppState,
     identity: EnterpriseIdentity,
-) -> Result<EnterpriseUser, ApiError> {
+    username_missing: bool,
+) -> Result<EnterpriseSignIn, ApiError> {
     pool(state)
         .run("users.enterprise_sign_in", move |conn| {
             let identity = identity.clone();
-            write_transaction(conn, |conn| sign_in_on(conn, &identity)).map_err(|e| {
-                match e.code() {
-                    ErrorCode::FormIdentifierExists => ApiError::new(
-                        ErrorCode::Conflict,
-                        "Concurrent sign-in",
-                        "Another sign-in of this person is being processed.",
-                    ),
-                    _ => e,
-                }
-            })
+            write_transaction(conn, |conn| sign_in_on(conn, &identity, username_missing))
         })
         .await
 }
 
+/// A unique key another transaction filled first: the same person's
+/// concurrent first sign-in, which [`sign_in`] retries once.
 fn unique_to_conflict(error: diesel::result::Error) -> ApiError {
     match error {
         diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
-        ) => ApiError::identifier_exists("email_address", "email address"),
+        ) => ApiError::new(
+            ErrorCode::Conflict,
+            "Concurrent sign-in",
+            "Another sign-in of this person is being processed.",
+        ),
         other => ApiError::from(other),
     }
 }
@@ -250,7 +279,8 @@ fn unique_to_conflict(error: diesel::result::Error) -> ApiError {
 fn sign_in_on(
     conn: &mut DbConnection,
     identity: &EnterpriseIdentity,
-) -> Result<EnterpriseUser, ApiError> {
+    username_missing: bool,
+) -> Result<EnterpriseSignIn, ApiError> {
     let now = now_ms();
     let existing: Option<AccountRow> = enterprise_accounts::table
         .filter(enterprise_accounts::connection_id.eq(&identity.connection_id))
@@ -273,10 +303,10 @@ fn sign_in_on(
             .set(&account)
             .execute(conn)?;
         push::user_changed(conn, &account.user_id)?;
-        return Ok(EnterpriseUser {
+        return Ok(EnterpriseSignIn::User(EnterpriseUser {
             user_id: UserId::from(account.user_id),
             created: false,
-        });
+        }));
     }
     let (user_id, created) = match email_owner(conn, &identity.email_address)? {
         Some(email) => {
@@ -296,12 +326,13 @@ fn sign_in_on(
             }
             (email.user_id, false)
         }
+        None if username_missing => return Ok(EnterpriseSignIn::NeedsSignUp),
         None => (create_user(conn, identity, now)?, true),
     };
     let account = AccountRow {
         id: new_id("eac"),
         user_id: user_id.clone(),
-        protocol: identity.protocol.to_owned(),
+        protocol: identity.protocol.clone(),
         provider: identity.provider.clone(),
         connection_id: identity.connection_id.clone(),
         connection_name: identity.connection_name.clone(),
@@ -320,10 +351,10 @@ fn sign_in_on(
         .execute(conn)
         .map_err(unique_to_conflict)?;
     push::user_changed(conn, &user_id)?;
-    Ok(EnterpriseUser {
+    Ok(EnterpriseSignIn::User(EnterpriseUser {
         user_id: UserId::from(user_id),
         created,
-    })
+    }))
 }
 
 fn sync_names(
@@ -351,6 +382,11 @@ fn create_user(
     identity: &EnterpriseIdentity,
     now: i64,
 ) -> Result<String, ApiError> {
+    if let Some(username) = &identity.username {
+        if store::owner_of_username(conn, username)?.is_some() {
+            return Err(ApiError::identifier_exists("username", "username"));
+        }
+    }
     let user_id = new_id(prefix::USER);
     let email = EmailAddressRow {
         id: new_id(prefix::IDENTIFICATION),
@@ -365,7 +401,7 @@ fn create_user(
     let row = UserRow {
         id: user_id.clone(),
         external_id: None,
-        username: None,
+        username: identity.username.clone(),
         first_name: identity.first_name.clone(),
         last_name: identity.last_name.clone(),
         locale: None,

@@ -16,7 +16,7 @@ pub use super::auth::{
 };
 pub use super::enterprise::{
     account_count as enterprise_account_count, account_counts as enterprise_account_counts,
-    sign_in as sign_in_enterprise, EnterpriseIdentity, EnterpriseUser,
+    sign_in as sign_in_enterprise, EnterpriseIdentity, EnterpriseSignIn, EnterpriseUser,
 };
 use super::model::UserRow;
 pub use super::model::{PublicUserData, UserObject};

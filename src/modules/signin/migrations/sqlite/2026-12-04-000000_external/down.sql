@@ -1,3 +1,4 @@
+ALTER TABLE sign_ins DROP COLUMN transfer_identity;
 ALTER TABLE sign_ins DROP COLUMN enterprise_connection_name;
 ALTER TABLE sign_ins DROP COLUMN enterprise_connection_id;
 ALTER TABLE sign_ins DROP COLUMN rotating_token_nonce_digest;
