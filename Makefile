@@ -12,6 +12,14 @@ BUILD_PACKAGES := pkg-config libpq-dev libssl-dev libxml2-dev libxmlsec1-dev lib
 # Debian packages needed by the tests (ephemeral PostgreSQL clusters,
 # PgBouncer in front of one, nginx in front of process roles).
 TEST_PACKAGES := postgresql pgbouncer nginx
+# SAML tests: SimpleSAMLphp is the IdP (tests/peers/simplesamlphp, served by
+# `php -S`, tests/it/common/saml_idp.rs); it needs php-xml and php-mbstring,
+# and openssl makes its key and certificate. The package pulls apache2,
+# which the policy-rc.d below keeps from starting.
+TEST_PACKAGES += simplesamlphp php-cli php-xml php-mbstring openssl
+# Browser tests: headless Chromium driven through chromedriver (WebDriver,
+# tests/it/common/browser.rs). Never downloaded at test time.
+TEST_PACKAGES += chromium chromium-driver
 SDK_DIR := tests/sdk
 # Python tools for the tests: aiosmtpd (a real SMTP server that captures
 # mail), localstripe (a Stripe-compatible server for the payment tests,
@@ -68,7 +76,8 @@ deps-build:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
 
 deps-test:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/sbin/pgbouncer ] || [ ! -x /usr/sbin/nginx ]; then \
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/sbin/pgbouncer ] || [ ! -x /usr/sbin/nginx ] || \
+	    [ ! -d /usr/share/simplesamlphp ] || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 		$(MAKE) --no-print-directory apt-test-packages; \
 	fi
 	@if ! command -v node >/dev/null; then $(MAKE) --no-print-directory apt-node; fi
@@ -93,7 +102,8 @@ test-deps: deps-test
 .PHONY: apt-test-packages apt-node apt-python-venv
 
 # The tests start their own servers on loopback; a policy-rc.d keeps the
-# packages from starting system services (nginx on port 80) while installing.
+# packages from starting system services (nginx on port 80, and apache2,
+# which simplesamlphp pulls in) while installing.
 apt-test-packages:
 	@if [ ! -e /usr/sbin/policy-rc.d ] && [ "$$(id -u)" = 0 ]; then \
 		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && touch .tools-policy-rc; \

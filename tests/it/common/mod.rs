@@ -2,10 +2,12 @@
 //! fresh database per test, on SQLite or on PostgreSQL.
 
 pub mod billing;
+pub mod browser;
 pub mod commit_cut;
 pub mod fapi;
 pub mod postgres;
 pub mod process;
+pub mod saml_idp;
 pub mod smtp;
 pub mod stripe;
 
@@ -182,6 +184,18 @@ impl TestApp {
         Self::spawn_on(backend, dir, primary, &config).await
     }
 
+    /// Steward whose Frontend API listens on `frontend_port`, which is
+    /// also its public URL: for tests where a third party (an IdP, a
+    /// browser) is sent to the URLs Steward gives out.
+    pub async fn spawn_public(backend: Backend, frontend_port: u16, extra_toml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = fresh_database(backend, dir.path());
+        let mut settings = test_settings(&database_url, dir.path(), extra_toml, TEST_SECRET_KEY);
+        settings.server.frontend_addr = ([127, 0, 0, 1], frontend_port).into();
+        settings.server.public_url = format!("http://127.0.0.1:{frontend_port}");
+        Self::start(backend, dir, database_url, settings).await
+    }
+
     /// Steward on an existing database (for restart tests).
     pub async fn spawn_on(
         backend: Backend,
@@ -189,8 +203,17 @@ impl TestApp {
         database_url: String,
         extra_toml: &str,
     ) -> Self {
+        let settings = test_settings(&database_url, dir.path(), extra_toml, TEST_SECRET_KEY);
+        Self::start(backend, dir, database_url, settings).await
+    }
+
+    async fn start(
+        backend: Backend,
+        dir: tempfile::TempDir,
+        database_url: String,
+        mut settings: Settings,
+    ) -> Self {
         steward::telemetry::init_metrics();
-        let mut settings = test_settings(&database_url, dir.path(), extra_toml, TEST_SECRET_KEY);
         if backend == Backend::PgBouncer {
             settings.database.pooler = steward::config::Pooler::Transaction;
         }
