@@ -28,6 +28,7 @@ mod outage_spool;
 mod platform;
 mod roles_nginx;
 mod saml_browser;
+mod saml_connections;
 mod sdk_compat;
 mod session_history;
 mod session_push;

@@ -9,7 +9,8 @@ use crate::common::{Backend, TestApp};
 on_every_backend!(
     clerk_backend_sdk_users,
     clerk_backend_sdk_sessions,
-    clerk_backend_sdk_organizations
+    clerk_backend_sdk_organizations,
+    clerk_backend_sdk_saml_connections
 );
 
 /// Runs one node test file against `app` with extra environment variables.
@@ -91,6 +92,20 @@ async fn clerk_backend_sdk_organizations(backend: Backend) {
         &app,
         "organizations.test.mjs",
         vec![("STEWARD_USER_ID", owner), ("STEWARD_OTHER_USER_ID", other)],
+    )
+    .await;
+}
+
+async fn clerk_backend_sdk_saml_connections(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, certificate) =
+        steward::modules::saml::certificates::generate_sp_credentials("idp.sdk.example")
+            .expect("certificate");
+    let pem = steward::modules::saml::certificates::to_pem(&certificate).expect("PEM");
+    run_node(
+        &app,
+        "saml.test.mjs",
+        vec![("STEWARD_IDP_CERTIFICATE", pem)],
     )
     .await;
 }

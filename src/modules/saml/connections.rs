@@ -345,36 +345,35 @@ fn domain_taken(domain: &str) -> ApiError {
     .with_param("domains")
 }
 
-/// Writes a connection's domains check and row in one transaction; a
-/// domain claimed concurrently fails on the key and is reported the same.
+/// Checks a connection's domains and writes its row, inside the caller's
+/// transaction; a domain claimed concurrently fails on the key and is
+/// reported the same.
 fn write(
     conn: &mut crate::db::DbConnection,
     connection: &Connection,
     new: bool,
     domains_changed: bool,
 ) -> Result<(), ApiError> {
-    write_transaction(conn, |conn| {
-        if domains_changed {
-            if let Some((domain, _)) = store::domain_owner(
-                conn,
-                &connection.domains,
-                (!new).then_some(connection.row.id.as_str()),
-            )? {
-                return Err(domain_taken(&domain));
-            }
+    if domains_changed {
+        if let Some((domain, _)) = store::domain_owner(
+            conn,
+            &connection.domains,
+            (!new).then_some(connection.row.id.as_str()),
+        )? {
+            return Err(domain_taken(&domain));
         }
-        let written = if new {
-            store::insert(conn, connection)
-        } else {
-            store::save(conn, connection, domains_changed)
-        };
-        written.map_err(|e| match e {
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            ) => domain_taken(connection.domains.first().map_or("", String::as_str)),
-            other => ApiError::from(other),
-        })
+    }
+    let written = if new {
+        store::insert(conn, connection)
+    } else {
+        store::save(conn, connection, domains_changed)
+    };
+    written.map_err(|e| match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => domain_taken(connection.domains.first().map_or("", String::as_str)),
+        other => ApiError::from(other),
     })
 }
 
@@ -442,7 +441,7 @@ pub async fn create(
     let written = connection.clone();
     pool(state)
         .run("saml.connections.create", move |conn| {
-            write(conn, &written, true, true)
+            write_transaction(conn, |conn| write(conn, &written, true, true))
         })
         .await?;
     Ok(ConnectionObject::new(&connection, &state.public_url, 0))
@@ -603,8 +602,26 @@ pub struct ListParams {
     pub offset: Option<i64>,
     pub query: Option<String>,
     pub order_by: Option<String>,
-    #[serde(default)]
+    /// Clerk's signed list: `org_…` or `+org_…` includes, `-org_…` excludes.
+    #[serde(default, alias = "organization_id[]")]
     pub organization_id: Vec<String>,
+}
+
+/// Splits Clerk's signed `organization_id` list into the ids to include
+/// (no prefix or `+`) and those to exclude (`-`). A `+` that arrived
+/// unescaped in a query string is a space.
+fn split_signed(values: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let mut include = Vec::new();
+    let mut exclude = Vec::new();
+    for value in values {
+        let value = value.trim_end();
+        if let Some(rest) = value.strip_prefix('-') {
+            exclude.push(rest.to_owned());
+        } else {
+            include.push(value.strip_prefix(['+', ' ']).unwrap_or(value).to_owned());
+        }
+    }
+    (include, exclude)
 }
 
 /// `GET /v1/saml_connections`: a page and the total.
@@ -631,12 +648,14 @@ pub async fn list(
             ))
         }
     };
+    let (organization_ids, excluded_organization_ids) = split_signed(params.organization_id);
     let filter = ConnectionFilter {
         query: params
             .query
             .map(|q| q.trim().to_owned())
             .filter(|q| !q.is_empty()),
-        organization_ids: params.organization_id,
+        organization_ids,
+        excluded_organization_ids,
         order,
     };
     let (connections, total) = pool(state)

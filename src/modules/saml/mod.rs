@@ -84,6 +84,10 @@ fn init(settings: &Settings) -> anyhow::Result<super::AreaState> {
         .area(Module::Saml)
         .map_err(anyhow::Error::msg)?;
     own.validate().map_err(anyhow::Error::msg)?;
+    // reqwest is built without a TLS provider of its own and panics when
+    // the process has no default one: install aws-lc-rs, which the other
+    // TLS clients use (an error only means one is installed already).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(
             own.metadata_fetch_timeout_seconds,

@@ -76,6 +76,9 @@ pub struct ConnectionFilter {
     /// Matched against the name and the domains, case-insensitively.
     pub query: Option<String>,
     pub organization_ids: Vec<String>,
+    /// Connections of these organizations are left out (those of no
+    /// organization stay).
+    pub excluded_organization_ids: Vec<String>,
     /// `created_at` or `name`, with `+` (ascending) or `-`.
     pub order: Order,
 }
@@ -110,6 +113,11 @@ fn filtered(filter: &ConnectionFilter) -> saml_connections::BoxedQuery<'static, 
     if !filter.organization_ids.is_empty() {
         query =
             query.filter(saml_connections::organization_id.eq_any(filter.organization_ids.clone()));
+    }
+    if !filter.excluded_organization_ids.is_empty() {
+        query = query.filter(saml_connections::organization_id.is_null().or(
+            saml_connections::organization_id.ne_all(filter.excluded_organization_ids.clone()),
+        ));
     }
     query
 }
