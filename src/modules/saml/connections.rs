@@ -354,27 +354,37 @@ fn write(
     domains_changed: bool,
 ) -> Result<(), ApiError> {
     write_transaction(conn, |conn| {
-        if domains_changed {
-            if let Some((domain, _)) = store::domain_owner(
-                conn,
-                &connection.domains,
-                (!new).then_some(connection.row.id.as_str()),
-            )? {
-                return Err(domain_taken(&domain));
-            }
+        write_in(conn, connection, new, domains_changed)
+    })
+}
+
+/// [`write`] inside a transaction the caller holds (SQLite cannot nest one).
+fn write_in(
+    conn: &mut crate::db::DbConnection,
+    connection: &Connection,
+    new: bool,
+    domains_changed: bool,
+) -> Result<(), ApiError> {
+    if domains_changed {
+        if let Some((domain, _)) = store::domain_owner(
+            conn,
+            &connection.domains,
+            (!new).then_some(connection.row.id.as_str()),
+        )? {
+            return Err(domain_taken(&domain));
         }
-        let written = if new {
-            store::insert(conn, connection)
-        } else {
-            store::save(conn, connection, domains_changed)
-        };
-        written.map_err(|e| match e {
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            ) => domain_taken(connection.domains.first().map_or("", String::as_str)),
-            other => ApiError::from(other),
-        })
+    }
+    let written = if new {
+        store::insert(conn, connection)
+    } else {
+        store::save(conn, connection, domains_changed)
+    };
+    written.map_err(|e| match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => domain_taken(connection.domains.first().map_or("", String::as_str)),
+        other => ApiError::from(other),
     })
 }
 
@@ -503,7 +513,7 @@ pub async fn update(
                     locked.domains = domains;
                 }
                 ensure_activatable(&locked)?;
-                write(conn, &locked, false, domains_changed)?;
+                write_in(conn, &locked, false, domains_changed)?;
                 Ok::<_, ApiError>(locked)
             })
         })

@@ -84,6 +84,11 @@ fn init(settings: &Settings) -> anyhow::Result<super::AreaState> {
         .area(Module::Saml)
         .map_err(anyhow::Error::msg)?;
     own.validate().map_err(anyhow::Error::msg)?;
+    // reqwest is built without a TLS crypto provider of its own and panics
+    // when the process has no default: aws-lc-rs, as the other TLS clients
+    // use. A provider installed before (by a caller or an earlier start)
+    // stays.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(
             own.metadata_fetch_timeout_seconds,

@@ -6,6 +6,7 @@ pub mod commit_cut;
 pub mod fapi;
 pub mod postgres;
 pub mod process;
+pub mod saml_responses;
 pub mod smtp;
 pub mod stripe;
 
