@@ -27,6 +27,7 @@ mod orgs_api;
 mod outage_spool;
 mod platform;
 mod roles_nginx;
+mod saml_acs;
 mod saml_browser;
 mod saml_connections;
 mod sdk_compat;

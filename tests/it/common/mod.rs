@@ -8,6 +8,7 @@ pub mod fapi;
 pub mod postgres;
 pub mod process;
 pub mod saml_idp;
+pub mod saml_responses;
 pub mod smtp;
 pub mod stripe;
 
