@@ -38,7 +38,9 @@ const call = async (method, path, fields) => {{
 (async () => {{ try {{ {script} }} catch (e) {{ document.title = "error:" + e; }} }})();
 </script></body></html>"#
     );
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html)
 }
 
 const START: &str = r#"
@@ -138,7 +140,10 @@ impl Scene {
         assert_eq!(connection["idp_entity_id"], idp.entity_id().as_str());
         let id = connection["id"].as_str().expect("id").to_owned();
         let (status, active) = app
-            .patch(&format!("/v1/saml_connections/{id}"), json!({ "active": true }))
+            .patch(
+                &format!("/v1/saml_connections/{id}"),
+                json!({ "active": true }),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{active}");
         idp.register_sp(

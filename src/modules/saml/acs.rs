@@ -198,6 +198,9 @@ async fn accept(
         clock_skew_seconds: saml.settings.clock_skew_seconds,
     };
     let verified = response::verify(xml, &expected).map_err(|i| reject(connection, request, &i))?;
+    // Read before the request is used up: an answer refused for what it
+    // says leaves the request for the IdP's genuine answer.
+    let identity = identity(connection, &verified)?;
     let used = requests::consume(
         state,
         connection.row.id.clone(),
@@ -213,7 +216,6 @@ async fn accept(
         };
         return Err(reject(connection, request, &invalid));
     }
-    let identity = identity(connection, &verified)?;
     let user = match users::sign_in_enterprise(state, identity.clone()).await? {
         EnterpriseSignIn::User(user) => user,
         EnterpriseSignIn::NeedsSignUp => return transfer(state, request, &identity).await,
@@ -361,9 +363,12 @@ async fn join_organization(state: &AppState, connection: &Connection, user_id: &
     let Some(org_id) = connection.row.organization_id.clone() else {
         return;
     };
-    let joined =
-        orgs::memberships::join_with_default_role(state, OrgIdOrSlug::from(org_id), user_id.clone())
-            .await;
+    let joined = orgs::memberships::join_with_default_role(
+        state,
+        OrgIdOrSlug::from(org_id),
+        user_id.clone(),
+    )
+    .await;
     if let Err(error) = joined {
         tracing::warn!(%error, connection_id = %connection.row.id, "SSO user not added to the connection's organization");
     }

@@ -199,7 +199,8 @@ pub async fn consume(
 ) -> Result<Result<(), Refusal>, ApiError> {
     pool(state)
         .run("saml.requests.consume", move |conn| {
-            write_transaction(conn, |conn| {
+            // A refusal rolls the transaction back: nothing is used up.
+            let done = write_transaction(conn, |conn| {
                 let now = now_ms();
                 if let Some(id) = &request_id {
                     let used = diesel::update(
@@ -212,16 +213,33 @@ pub async fn consume(
                     .set(saml_requests::consumed_at.eq(now))
                     .execute(conn)?;
                     if used != 1 {
-                        return Ok(Err(Refusal::RequestUsed));
+                        return Err(Consumed::Refused(Refusal::RequestUsed));
                     }
                 }
                 if !record_assertion(conn, &connection_id, &assertion_id, assertion_expires_at)? {
-                    return Ok(Err(Refusal::Replayed));
+                    return Err(Consumed::Refused(Refusal::Replayed));
                 }
-                Ok::<_, ApiError>(Ok(()))
-            })
+                Ok(())
+            });
+            match done {
+                Ok(()) => Ok(Ok(())),
+                Err(Consumed::Refused(refusal)) => Ok(Err(refusal)),
+                Err(Consumed::Failed(error)) => Err(error),
+            }
         })
         .await
+}
+
+/// How [`consume`]'s transaction ended, when not with success.
+enum Consumed {
+    Refused(Refusal),
+    Failed(ApiError),
+}
+
+impl From<diesel::result::Error> for Consumed {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Failed(ApiError::from(error))
+    }
 }
 
 /// Records an assertion id; false when it was recorded before.

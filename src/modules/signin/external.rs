@@ -170,9 +170,15 @@ async fn waiting(
     id: SignInId,
 ) -> Result<SignInRow, ApiError> {
     let row = signin::get(state, client_id, id).await?;
+    // A failed attempt still waits: an answer refused for what it said
+    // (or forged with a known RelayState) must not keep the IdP's genuine
+    // answer to the same request from finishing it.
     let waiting = row.status != status::COMPLETE
         && now_ms() < row.abandon_at
-        && row.first_factor_status.as_deref() == Some("unverified")
+        && matches!(
+            row.first_factor_status.as_deref(),
+            Some("unverified" | "failed")
+        )
         && row
             .first_factor_strategy
             .as_deref()

@@ -29,8 +29,15 @@ fn nothing_to_transfer() -> ApiError {
 
 /// Creates and completes the sign-up from the client's transferable
 /// sign-in, with what `input` adds (a username).
-pub async fn create(state: &AppState, client_id: ClientId, input: CreateSignUp) -> Result<SignUpRow, ApiError> {
+pub async fn create(
+    state: &AppState,
+    client_id: ClientId,
+    input: CreateSignUp,
+) -> Result<SignUpRow, ApiError> {
     let username = input.username.filter(|u| !u.trim().is_empty());
+    if username.is_none() && state.settings.auth.username_required {
+        return Err(ApiError::param_missing("username"));
+    }
     // Checked before the identity is taken, so a taken username can be
     // corrected and the sign-up sent again.
     users::check_new_identity(
@@ -54,15 +61,23 @@ pub async fn create(state: &AppState, client_id: ClientId, input: CreateSignUp) 
         EnterpriseSignIn::NeedsSignUp => return Err(ApiError::param_missing("username")),
     };
     if let Some(org_id) = identity.organization_id.clone() {
-        let joined =
-            orgs::memberships::join_with_default_role(state, OrgIdOrSlug::from(org_id), user.user_id.clone())
-                .await;
+        let joined = orgs::memberships::join_with_default_role(
+            state,
+            OrgIdOrSlug::from(org_id),
+            user.user_id.clone(),
+        )
+        .await;
         if let Err(error) = joined {
             tracing::warn!(%error, "transferred SSO user not added to the connection's organization");
         }
     }
-    let session = session::service::create_session(state, client_id.clone(), user.user_id.clone(), Some(strategy))
-        .await?;
+    let session = session::service::create_session(
+        state,
+        client_id.clone(),
+        user.user_id.clone(),
+        Some(strategy),
+    )
+    .await?;
     users::record_sign_in(state, user.user_id.clone(), strategy).await?;
     let now = now_ms();
     let row = SignUpRow {
