@@ -236,11 +236,19 @@ fn rewrap(settings: &Settings, new_key_file: Option<PathBuf>) -> anyhow::Result<
     }
     let db = app::connect_databases(settings)?;
     let done = instance::encryption::rewrap(db.primary(), &old, &new)?;
+    let mut area_secrets = 0;
+    for area in crate::modules::REGISTRY {
+        if let Some(reseal) = area.reseal {
+            let mut conn = db.for_module(area.id).get_blocking()?;
+            area_secrets += reseal(&mut conn, &old, &new)?;
+        }
+    }
     println!("{}", new.id());
     eprintln!(
-        "steward: re-encrypted {} signing key(s) and {} client-token key(s) under key {}; configure it as instance.encryption_key and restart every process",
+        "steward: re-encrypted {} signing key(s), {} client-token key(s) and {} other secret(s) of the areas under key {}; configure it as instance.encryption_key and restart every process",
         done.signing_keys,
         done.client_token_keys,
+        area_secrets,
         new.id()
     );
     Ok(())

@@ -45,6 +45,7 @@ pub const SESSION_AREA: Area = Area {
     ],
     pushes: session::AREA.pushes,
     sign_in: None,
+    reseal: None,
     init: session::AREA.init,
     migrations: session::AREA.migrations,
 };

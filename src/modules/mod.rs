@@ -56,6 +56,15 @@ pub type AreaState = Box<dyn std::any::Any + Send + Sync>;
 /// Mounts routes under `/v1` on one listener.
 pub type Routes = fn(&mut ServiceConfig);
 
+/// Opens an area's sealed secrets with the old key (or checks those already
+/// under the new one) and seals them under the new key, in one transaction
+/// with conditional updates; returns how many it re-sealed.
+pub type Reseal = fn(
+    &mut crate::db::DbConnection,
+    old: &crate::crypto::sealed::EncryptionKey,
+    new: &crate::crypto::sealed::EncryptionKey,
+) -> anyhow::Result<usize>;
+
 /// A task that runs until the process stops.
 pub type Task = fn(Arc<AppState>) -> LocalBoxFuture<'static, ()>;
 
@@ -90,6 +99,9 @@ pub struct Area {
     /// The sign-in strategies the area finishes at an outside identity
     /// provider (see [`external_sign_in`]), when it has any.
     pub sign_in: Option<&'static dyn external_sign_in::ExternalSignIn>,
+    /// Re-seals the area's own secrets at rest under a new encryption key
+    /// (`steward keys rewrap`), on the database that holds the area.
+    pub reseal: Option<Reseal>,
     /// Builds the area's own state (clients of outside services, parsed
     /// settings) once per process when the area is enabled; handlers and
     /// jobs reach it with [`AppState::area`]. An error stops start-up.

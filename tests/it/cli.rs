@@ -120,7 +120,7 @@ fn migrate_then_create_secret_key() {
     let env = [("STEWARD__DATABASE__URL", url.as_str())];
     let out = steward(&["migrate"], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout).trim(), "11 migration(s) applied");
+    assert_eq!(text(&out.stdout).trim(), "15 migration(s) applied");
     let again = steward(&["migrate"], &env);
     assert_eq!(text(&again.stdout).trim(), "0 migration(s) applied");
     let rotated = steward(&["keys", "rotate"], &env);
@@ -133,6 +133,71 @@ fn migrate_then_create_secret_key() {
         key.trim().starts_with("sk_test_") && key.trim().len() == 48,
         "{key}"
     );
+}
+
+/// An area's own sealed secrets move too: the SAML SP key, made by a
+/// running instance, is re-sealed, and opens under the new key only.
+#[actix_web::test]
+async fn rewrap_moves_the_saml_sp_key_too() {
+    use crate::common::{Backend, TestApp, TEST_ENCRYPTION_KEY};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/x.db", dir.path().display());
+    {
+        let app = TestApp::spawn_on(
+            Backend::Sqlite,
+            tempfile::tempdir().unwrap(),
+            url.clone(),
+            "",
+        )
+        .await;
+        let (status, connection) = app
+            .post(
+                "/v1/saml_connections",
+                serde_json::json!({"name": "Acme", "provider": "saml_okta", "domains": ["acme.test"]}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{connection}");
+        let metadata = app
+            .http
+            .get(
+                connection["sp_metadata_url"]
+                    .as_str()
+                    .unwrap()
+                    .replace("http://127.0.0.1:0", &app.frontend_url),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            metadata.status(),
+            reqwest::StatusCode::OK,
+            "the SP key is made"
+        );
+    }
+    let second = "c2Vjb25kLWVuY3J5cHRpb24ta2V5LTMyLWJ5dGVzISE=";
+    let third = "dGhpcmQtZW5jcnlwdGlvbi1rZXktMzItYnl0ZXMhISE=";
+    let rewrap = |configured: &str, new: &str| {
+        steward(
+            &["keys", "rewrap"],
+            &[
+                ("STEWARD__DATABASE__URL", url.as_str()),
+                ("STEWARD__INSTANCE__ENCRYPTION_KEY", configured),
+                ("STEWARD_NEW_ENCRYPTION_KEY", new),
+            ],
+        )
+    };
+    let moved = rewrap(TEST_ENCRYPTION_KEY, second);
+    let err = text(&moved.stderr);
+    assert!(moved.status.success(), "{err}");
+    assert!(err.contains("and 1 other secret(s)"), "{err}");
+    // Sealed under the second key now: the first no longer opens it…
+    let stale = rewrap(TEST_ENCRYPTION_KEY, third);
+    assert!(!stale.status.success());
+    // …and the second does.
+    let again = rewrap(second, third);
+    let err = text(&again.stderr);
+    assert!(again.status.success(), "{err}");
+    assert!(err.contains("and 1 other secret(s)"), "{err}");
 }
 
 #[test]
@@ -160,7 +225,7 @@ fn rewrap_moves_every_secret_to_a_new_key_given_outside_the_command_line() {
     let (out, err) = (text(&to_first.stdout), text(&to_first.stderr));
     assert!(to_first.status.success(), "{err}");
     assert!(
-        err.contains("2 signing key(s) and 1 client-token key(s)"),
+        err.contains("2 signing key(s), 1 client-token key(s) and 0 other"),
         "{err}"
     );
     assert!(
@@ -216,7 +281,7 @@ fn rewrap_moves_every_secret_to_a_new_key_given_outside_the_command_line() {
     let err = text(&again.stderr);
     assert!(again.status.success(), "{err}");
     assert!(
-        err.contains("re-encrypted 0 signing key(s) and 0"),
+        err.contains("re-encrypted 0 signing key(s), 0 client-token key(s) and 0 other"),
         "a second run changes nothing: {err}"
     );
     let with_second = [

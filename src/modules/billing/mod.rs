@@ -62,6 +62,7 @@ pub const AREA: super::Area = super::Area {
         backfill: push::BACKFILL,
     }],
     sign_in: None,
+    reseal: None,
     init: Some(init),
     migrations: &MIGRATIONS,
 };

@@ -54,6 +54,8 @@ pub const AREA: super::Area = super::Area {
     calls: &[Module::Orgs, Module::Signin, Module::Users],
     pushes: &[],
     sign_in: Some(&requests::ENTERPRISE_SSO),
+    // The SP key is sealed under the instance encryption key.
+    reseal: Some(sp_key::reseal),
     init: Some(init),
     migrations: &MIGRATIONS,
 };

@@ -48,6 +48,32 @@ impl std::fmt::Debug for SpKeyCell {
 /// What the sealed key is bound to, so it opens only in its own row.
 const SEAL_CONTEXT: &str = "saml_sp_keys.private_key:current";
 
+/// `steward keys rewrap` for the SP key: sealed anew under `new` unless it
+/// already is (then it is only checked to open).
+pub fn reseal(
+    conn: &mut crate::db::DbConnection,
+    old: &EncryptionKey,
+    new: &EncryptionKey,
+) -> anyhow::Result<usize> {
+    crate::db::write_transaction(conn, |conn| {
+        let Some((sealed, _)) = store::sp_key(conn)? else {
+            return Ok(0);
+        };
+        if sealed.starts_with(&format!("enc:v1:{}:", new.id())) {
+            new.open(&sealed, SEAL_CONTEXT)
+                .map_err(|e| anyhow::anyhow!("the SAML SP key: {e}"))?;
+            return Ok(0);
+        }
+        let der = old
+            .open(&sealed, SEAL_CONTEXT)
+            .map_err(|e| anyhow::anyhow!("the SAML SP key: {e}"))?;
+        let resealed = new.seal(der.expose_secret(), SEAL_CONTEXT)?;
+        Ok(usize::from(store::replace_sp_key(
+            conn, &sealed, &resealed,
+        )?))
+    })
+}
+
 impl SpKeyCell {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         Ok(Self {

@@ -257,6 +257,18 @@ pub fn sp_key(conn: &mut DbConnection) -> QueryResult<Option<(String, String)>> 
         .optional()
 }
 
+/// Replaces the sealed SP key if it is still `current`; true when it did.
+pub fn replace_sp_key(conn: &mut DbConnection, current: &str, sealed: &str) -> QueryResult<bool> {
+    diesel::update(
+        saml_sp_keys::table
+            .find(SP_KEY_ID)
+            .filter(saml_sp_keys::private_key.eq(current)),
+    )
+    .set(saml_sp_keys::private_key.eq(sealed))
+    .execute(conn)
+    .map(|rows| rows == 1)
+}
+
 /// The one SP key row's id.
 pub const SP_KEY_ID: &str = "current";
 

@@ -53,6 +53,7 @@ pub const AREA: super::Area = super::Area {
     calls: &[],
     pushes: &[],
     sign_in: None,
+    reseal: None,
     init: None,
     migrations: &MIGRATIONS,
 };

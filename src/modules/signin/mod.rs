@@ -31,6 +31,7 @@ pub const AREA: super::Area = super::Area {
     calls: &[super::Module::Session, super::Module::Users],
     pushes: &[],
     sign_in: None,
+    reseal: None,
     init: None,
     migrations: &MIGRATIONS,
 };

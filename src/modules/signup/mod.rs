@@ -34,6 +34,7 @@ pub const AREA: super::Area = super::Area {
     ],
     pushes: &[],
     sign_in: None,
+    reseal: None,
     init: None,
     migrations: &MIGRATIONS,
 };

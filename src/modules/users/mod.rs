@@ -40,6 +40,7 @@ pub const AREA: super::Area = super::Area {
         backfill: push::BACKFILL,
     }],
     sign_in: None,
+    reseal: None,
     init: None,
     migrations: &MIGRATIONS,
 };
