@@ -156,7 +156,7 @@ mod tests {
         ] {
             let err = load(toml, &[]).expect_err(toml).to_string();
             assert!(
-                err.contains("unknown module `telepathy`") && err.contains("orgs, session"),
+                err.contains("unknown module `telepathy`") && err.contains(&Module::all_names()),
                 "{toml}: {err}"
             );
         }

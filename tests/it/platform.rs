@@ -280,6 +280,7 @@ async fn a_module_can_have_its_own_database(backend: Backend) {
         "credential_checks",
         "email_addresses",
         "email_verifications",
+        "enterprise_accounts",
         "outbox",
         "outbox_backfills",
         "outbox_versions",
