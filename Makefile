@@ -21,6 +21,10 @@ TEST_PACKAGES += simplesamlphp php-cli php-xml php-mbstring openssl
 # tests/it/common/browser.rs). Never downloaded at test time.
 TEST_PACKAGES += chromium chromium-driver
 SDK_DIR := tests/sdk
+# Social sign-in tests: panva's oidc-provider as a real OpenID Connect
+# provider (tests/peers/oidc/provider.mjs) and a GitHub-shaped OAuth2 mock
+# (tests/peers/oidc/github.mjs), both started by tests/it/common/oidc.rs.
+OIDC_DIR := tests/peers/oidc
 # Python tools for the tests: aiosmtpd (a real SMTP server that captures
 # mail), localstripe (a Stripe-compatible server for the payment tests,
 # started through tests/peers/localstripe_server.py) and schemathesis
@@ -84,6 +88,10 @@ deps-test:
 	@if [ ! -f $(SDK_DIR)/node_modules/.package-lock.json ] || \
 	    [ $(SDK_DIR)/package-lock.json -nt $(SDK_DIR)/node_modules/.package-lock.json ]; then \
 		cd $(SDK_DIR) && npm ci --no-audit --no-fund; \
+	fi
+	@if [ ! -f $(OIDC_DIR)/node_modules/.package-lock.json ] || \
+	    [ $(OIDC_DIR)/package-lock.json -nt $(OIDC_DIR)/node_modules/.package-lock.json ]; then \
+		cd $(OIDC_DIR) && npm ci --no-audit --no-fund; \
 	fi
 	@if ! $(VENV)/bin/python -c 'import sys' >/dev/null 2>&1; then \
 		python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-python-venv; \

@@ -166,6 +166,29 @@ diesel::table! {
 }
 
 diesel::table! {
+    external_accounts (id) {
+        id -> Text,
+        user_id -> Text,
+        provider -> Text,
+        provider_user_id -> Text,
+        email_address -> Text,
+        email_verified -> Bool,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        image_url -> Nullable<Text>,
+        username -> Nullable<Text>,
+        approved_scopes -> Text,
+        access_token -> Nullable<Text>,
+        refresh_token -> Nullable<Text>,
+        token_expires_at -> Nullable<BigInt>,
+        public_metadata -> Text,
+        last_authenticated_at -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     enterprise_accounts (id) {
         id -> Text,
         user_id -> Text,
@@ -410,6 +433,7 @@ diesel::table! {
 
 diesel::joinable!(email_addresses -> users (user_id));
 diesel::joinable!(enterprise_accounts -> users (user_id));
+diesel::joinable!(external_accounts -> users (user_id));
 diesel::joinable!(organization_invitations -> organizations (organization_id));
 diesel::joinable!(organization_memberships -> organizations (organization_id));
 diesel::joinable!(organization_role_permissions -> organization_roles (role_id));
@@ -425,6 +449,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     email_addresses,
     enterprise_accounts,
+    external_accounts,
     clients,
     sessions,
     sign_ups,

@@ -117,6 +117,21 @@ pub enum ErrorCode {
     /// 422: the IdP vouched for an email address outside its connection's
     /// domains.
     SamlEmailAddressDomainMismatch,
+    /// 400: the OAuth callback is malformed, or its state is unknown,
+    /// expired or used.
+    OauthCallbackInvalid,
+    /// 403: the person did not grant access at the provider.
+    OauthAccessDenied,
+    /// 400: the provider refused the authorization code, or its ID token
+    /// did not verify.
+    OauthTokenExchangeError,
+    /// 400: the provider's user API failed.
+    OauthFetchUserError,
+    /// 400: this social connection is not enabled on the instance.
+    OauthProviderNotEnabled,
+    /// 400: the provider's email address belongs to another user and the
+    /// provider did not vouch for it.
+    OauthIdentificationClaimed,
     /// 503: a database is unreachable; retry after `Retry-After` seconds.
     ServiceUnavailable,
     /// 500: a bug or an unexpected failure; details are in the server log.
@@ -170,6 +185,12 @@ impl ErrorCode {
             Self::SamlResponseRelaystateMissing => "saml_response_relaystate_missing",
             Self::SamlUserAttributeMissing => "saml_user_attribute_missing",
             Self::SamlEmailAddressDomainMismatch => "saml_email_address_domain_mismatch",
+            Self::OauthCallbackInvalid => "oauth_callback_invalid",
+            Self::OauthAccessDenied => "oauth_access_denied",
+            Self::OauthTokenExchangeError => "oauth_token_exchange_error",
+            Self::OauthFetchUserError => "oauth_fetch_user_error",
+            Self::OauthProviderNotEnabled => "oauth_provider_not_enabled",
+            Self::OauthIdentificationClaimed => "oauth_identification_claimed",
             Self::ServiceUnavailable => "service_unavailable",
             Self::InternalServerError => "internal_clerk_error",
         }
@@ -184,7 +205,12 @@ impl ErrorCode {
             Self::BadRequest
             | Self::MalformedRequestBody
             | Self::SamlResponseInvalid
-            | Self::SamlResponseRelaystateMissing => StatusCode::BAD_REQUEST,
+            | Self::SamlResponseRelaystateMissing
+            | Self::OauthCallbackInvalid
+            | Self::OauthTokenExchangeError
+            | Self::OauthFetchUserError
+            | Self::OauthProviderNotEnabled
+            | Self::OauthIdentificationClaimed => StatusCode::BAD_REQUEST,
             Self::RequestBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ResourceNotFound => StatusCode::NOT_FOUND,
             Self::Conflict | Self::CheckoutAlreadyInProgress => StatusCode::CONFLICT,
@@ -192,6 +218,7 @@ impl ErrorCode {
             | Self::UserLocked
             | Self::UserBanned
             | Self::ActionNotAllowed
+            | Self::OauthAccessDenied
             | Self::MembershipQuotaExceeded
             | Self::LastAdmin
             | Self::NotAuthorized => StatusCode::FORBIDDEN,

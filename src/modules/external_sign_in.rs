@@ -42,8 +42,17 @@ pub struct Started {
 
 /// A provider of external sign-in strategies.
 pub trait ExternalSignIn: Sync {
-    /// The strategies it serves.
-    fn strategies(&self) -> &'static [&'static str];
+    /// Whether it serves `strategy` (on this instance, now).
+    fn serves(&self, settings: &crate::config::Settings, strategy: &str) -> bool;
+
+    /// The instance's `user_settings.social` entries it contributes to
+    /// `/v1/environment`, by strategy (none for enterprise SSO).
+    fn social<'a>(
+        &'a self,
+        _state: &'a AppState,
+    ) -> LocalBoxFuture<'a, Vec<(String, serde_json::Value)>> {
+        Box::pin(async { Vec::new() })
+    }
 
     /// Picks the connection and prepares the provider's request.
     fn start<'a>(
@@ -51,6 +60,20 @@ pub trait ExternalSignIn: Sync {
         state: &'a AppState,
         request: StartRequest,
     ) -> LocalBoxFuture<'a, Result<Started, ApiError>>;
+}
+
+/// Every enabled provider's social entries, for `/v1/environment`.
+pub async fn social(state: &AppState) -> serde_json::Map<String, serde_json::Value> {
+    let enabled = state.settings.enabled_modules();
+    let mut entries = serde_json::Map::new();
+    for provider in super::REGISTRY
+        .iter()
+        .filter(|area| enabled.contains(&area.id))
+        .filter_map(|area| area.sign_in)
+    {
+        entries.extend(provider.social(state).await);
+    }
+    entries
 }
 
 /// The enabled provider of `strategy`, if any.
@@ -63,5 +86,5 @@ pub fn provider(
         .iter()
         .filter(|area| enabled.contains(&area.id))
         .filter_map(|area| area.sign_in)
-        .find(|provider| provider.strategies().contains(&strategy))
+        .find(|provider| provider.serves(settings, strategy))
 }

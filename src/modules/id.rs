@@ -34,6 +34,9 @@ areas! {
     /// Plans, subscriptions, free trials and payments (`/v1/billing`,
     /// `/v1/me/billing`).
     Billing => "billing",
+    /// Social sign-in over OAuth 2.0 / OpenID Connect (`/v1/oauth_callback`,
+    /// `/v1/oauth_connections`).
+    Oauth => "oauth",
     /// Organizations, memberships, roles and permissions.
     Orgs => "orgs",
     /// Enterprise SSO over SAML (`/v1/saml_connections`, `/v1/saml`).

@@ -20,6 +20,7 @@ use crate::state::AppState;
 pub mod billing;
 pub mod external_sign_in;
 pub mod id;
+pub mod oauth;
 pub mod orgs;
 pub mod saml;
 pub mod session;
@@ -32,6 +33,7 @@ pub use id::Module;
 /// Every area of this build, in the order their routes are mounted.
 pub const REGISTRY: &[&Area] = &[
     &billing::AREA,
+    &oauth::AREA,
     &orgs::AREA,
     // The session module with the Frontend API routes composed above the
     // modules (`src/fapi/`).

@@ -27,7 +27,9 @@ use crate::ids::{ClientId, OrgIdOrSlug, SignInId, UserId};
 use crate::modules::orgs;
 use crate::modules::session::service as sessions;
 use crate::modules::signin::external as signin;
-use crate::modules::users::service::{self as users, EnterpriseIdentity, EnterpriseSignIn};
+use crate::modules::users::service::{
+    self as users, EnterpriseIdentity, EnterpriseSignIn, ExternalIdentity,
+};
 use crate::state::AppState;
 
 /// The form the IdP's page posts.
@@ -87,7 +89,12 @@ pub async fn consume(
                 if let Err(e) = signin::fail(state, client_id, sign_in_id, &error).await {
                     tracing::warn!(error = %e, "marking the SSO sign-in failed did not work");
                 }
-                see_other(&request.redirect_url)
+                let failed = signin::Return::Failed(error.code().as_str().to_owned());
+                see_other(&signin::return_url(
+                    &request.redirect_url,
+                    request.native,
+                    &failed,
+                ))
             }
             None => error.error_response(),
         },
@@ -167,7 +174,8 @@ async fn transfer(
         state,
         ClientId::from(request.client_id.clone()),
         SignInId::from(request.sign_in_id.clone()),
-        serde_json::to_string(identity).map_err(ApiError::internal)?,
+        serde_json::to_string(&ExternalIdentity::Enterprise(identity.clone()))
+            .map_err(ApiError::internal)?,
     )
     .await?;
     Ok(Accepted {
@@ -382,16 +390,12 @@ fn see_other(url: &str) -> HttpResponse {
 }
 
 fn redirect_after(state: &AppState, caller: &FapiCaller, outcome: Accepted) -> HttpResponse {
-    let mut target = outcome.redirect_url;
-    let separator = if target.contains('?') { '&' } else { '?' };
-    if let (true, Some(nonce)) = (outcome.native, &outcome.nonce) {
-        target = format!("{target}{separator}rotating_token_nonce={nonce}");
-    } else if outcome.native && outcome.transferred {
-        // What the Android SDK reads to create the sign-up.
-        target = format!(
-            "{target}{separator}__clerk_status=failed&__clerk_error_code=external_account_not_found"
-        );
-    }
+    let returned = if outcome.transferred {
+        signin::Return::Transferred
+    } else {
+        signin::Return::SignedIn(outcome.nonce.clone())
+    };
+    let target = signin::return_url(&outcome.redirect_url, outcome.native, &returned);
     let mut builder = HttpResponse::SeeOther();
     builder.insert_header((LOCATION, target));
     if let Some(client_id) = &outcome.new_client {

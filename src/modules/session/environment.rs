@@ -30,6 +30,7 @@ pub async fn get(state: web::Data<AppState>) -> HttpResponse {
     // session area asks the contract, not the area that provides it.
     let enterprise_sso =
         crate::modules::external_sign_in::provider(settings, "enterprise_sso").is_some();
+    let social = crate::modules::external_sign_in::social(&state).await;
     let attribute = |enabled: bool, required: bool, first_factors: &[&str]| {
         json!({
             "enabled": enabled,
@@ -86,7 +87,7 @@ pub async fn get(state: web::Data<AppState>) -> HttpResponse {
                 "min_length": auth.username_min_length,
                 "max_length": auth.username_max_length,
             },
-            "social": {},
+            "social": social,
             "saml": { "enabled": enterprise_sso },
             "enterprise_sso": { "enabled": enterprise_sso },
         },

@@ -157,8 +157,9 @@ pub async fn create_session(
     state: &AppState,
     client_id: ClientId,
     user_id: UserId,
-    strategy: Option<&'static str>,
+    strategy: Option<&str>,
 ) -> Result<SessionRow, ApiError> {
+    let strategy = strategy.map(str::to_owned);
     let settings = &state.settings.session;
     let now = now_ms();
     let row = SessionRow {
@@ -207,8 +208,8 @@ pub async fn create_session(
                 }
                 store::insert_session(conn, &row)?;
                 client.last_active_session_id = Some(row.id.clone());
-                if let Some(strategy) = strategy {
-                    client.last_authentication_strategy = Some(strategy.to_owned());
+                if let Some(strategy) = &strategy {
+                    client.last_authentication_strategy = Some(strategy.clone());
                 }
                 client.sign_in_id = None;
                 client.sign_up_id = None;

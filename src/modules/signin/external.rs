@@ -205,10 +205,10 @@ pub async fn finish(
 ) -> Result<Option<String>, ApiError> {
     let mut row = waiting(state, client_id, id).await?;
     ensure_may_sign_in(&users::sign_in_user_by_id(state, user_id.clone()).await?)?;
-    let strategy: &'static str = match row.first_factor_strategy.as_deref() {
-        Some("saml") => "saml",
-        _ => "enterprise_sso",
-    };
+    let strategy = row
+        .first_factor_strategy
+        .clone()
+        .unwrap_or_else(|| "enterprise_sso".to_owned());
     let nonce = native.then(|| {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
@@ -217,7 +217,7 @@ pub async fn finish(
     row.rotating_token_nonce_digest = nonce.as_deref().map(digest);
     row.user_id = Some(user_id.to_string());
     row.external_redirect_url = None;
-    complete_as(state, row, user_id, strategy).await?;
+    complete_as(state, row, user_id, &strategy).await?;
     Ok(nonce)
 }
 
@@ -269,7 +269,7 @@ pub async fn transferable(
 pub async fn take_transfer(
     state: &AppState,
     client_id: ClientId,
-) -> Result<Option<(String, &'static str)>, ApiError> {
+) -> Result<Option<(String, String)>, ApiError> {
     let now = now_ms();
     let taken = signin::pool(state)
         .run("sign_ins.take_transfer", move |conn| {
@@ -277,13 +277,57 @@ pub async fn take_transfer(
         })
         .await?;
     Ok(taken.map(|(identity, strategy)| {
-        let strategy = if strategy.as_deref() == Some("saml") {
-            "saml"
-        } else {
-            "enterprise_sso"
-        };
-        (identity, strategy)
+        (
+            identity,
+            strategy.unwrap_or_else(|| "enterprise_sso".to_owned()),
+        )
     }))
+}
+
+/// How an attempt at an outside provider ended, for the browser's (or the
+/// native app's) return to `redirect_url`.
+#[derive(Debug, Clone)]
+pub enum Return {
+    /// Signed in; a native app gets its one-time nonce.
+    SignedIn(Option<String>),
+    /// A new person: the attempt waits for a sign-up with `transfer=true`.
+    Transferred,
+    /// Refused, with the error's code (shown on the attempt as well).
+    Failed(String),
+}
+
+/// Where the browser goes back to. The web reads the outcome from the
+/// client; a native app reads it from the query, as the Android SDK does:
+/// `rotating_token_nonce`, or `__clerk_status=failed&__clerk_error_code=…`
+/// (`external_account_not_found` asking for the transfer).
+pub fn return_url(redirect_url: &str, native: bool, outcome: &Return) -> String {
+    if !native {
+        return redirect_url.to_owned();
+    }
+    let mut url = match url::Url::parse(redirect_url) {
+        Ok(url) => url,
+        Err(_) => return redirect_url.to_owned(),
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        match outcome {
+            Return::SignedIn(Some(nonce)) => {
+                query.append_pair("rotating_token_nonce", nonce);
+            }
+            Return::SignedIn(None) => {}
+            Return::Transferred => {
+                query
+                    .append_pair("__clerk_status", "failed")
+                    .append_pair("__clerk_error_code", "external_account_not_found");
+            }
+            Return::Failed(code) => {
+                query
+                    .append_pair("__clerk_status", "failed")
+                    .append_pair("__clerk_error_code", code);
+            }
+        }
+    }
+    url.to_string()
 }
 
 fn digest(nonce: &str) -> String {

@@ -67,7 +67,7 @@ pub fn supported_first_factors(user: &SignInUser) -> Vec<Value> {
 
 /// Strategies finished at an outside identity provider.
 pub fn is_external(strategy: &str) -> bool {
-    matches!(strategy, "enterprise_sso" | "saml")
+    matches!(strategy, "enterprise_sso" | "saml") || strategy.starts_with("oauth_")
 }
 
 /// The user's factors, and the SSO connection the attempt started with.
@@ -87,9 +87,9 @@ fn first_factors(row: &SignInRow, user: Option<&SignInUser>) -> Vec<Value> {
     factors
 }
 
-/// Clerk's `verification_saml`: the IdP's URL while unverified, the
-/// refusal's error once failed. Clerk names the strategy `saml` here
-/// whichever name the attempt was started with.
+/// Clerk's `verification_saml` or `verification_oauth`: the provider's URL
+/// while unverified, the refusal's error once failed. Clerk names the SAML
+/// strategy `saml` here whichever name the attempt was started with.
 fn external_verification(row: &SignInRow, now: i64) -> Value {
     let expired = row.first_factor_status.as_deref() == Some("unverified")
         && row.code_expire_at.is_some_and(|at| now >= at);
@@ -103,10 +103,16 @@ fn external_verification(row: &SignInRow, now: i64) -> Value {
         .as_deref()
         .and_then(|e| serde_json::from_str(e).ok())
         .unwrap_or(Value::Null);
+    let strategy = row.first_factor_strategy.as_deref().unwrap_or_default();
+    let (object, strategy) = if strategy.starts_with("oauth_") {
+        ("verification_oauth", strategy)
+    } else {
+        ("verification_saml", "saml")
+    };
     json!({
-        "object": "verification_saml",
+        "object": object,
         "status": status,
-        "strategy": "saml",
+        "strategy": strategy,
         "external_verification_redirect_url": if status == "unverified" {
             row.external_redirect_url.clone()
         } else {

@@ -149,7 +149,7 @@ pub(super) async fn complete_as(
     state: &AppState,
     mut row: SignInRow,
     user_id: UserId,
-    strategy: &'static str,
+    strategy: &str,
 ) -> Result<SignInRow, ApiError> {
     let session = session::service::create_session(
         state,

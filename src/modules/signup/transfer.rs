@@ -13,10 +13,20 @@ use crate::crypto::ids::{new_id, prefix};
 use crate::http::{ApiError, ErrorCode};
 use crate::ids::{ClientId, OrgIdOrSlug};
 use crate::modules::signin::external as signin;
-use crate::modules::users::service::{self as users, EnterpriseIdentity, EnterpriseSignIn};
+use crate::modules::users::service::{
+    self as users, EnterpriseSignIn, ExternalIdentity, SocialSignIn,
+};
 use crate::modules::{orgs, session};
 use crate::state::AppState;
 use crate::time::now_ms;
+
+/// What the sign-up shows of the person.
+struct Profile {
+    email_address: String,
+    username: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+}
 
 fn nothing_to_transfer() -> ApiError {
     ApiError::new(
@@ -53,41 +63,70 @@ pub async fn create(
     let (payload, strategy) = signin::take_transfer(state, client_id.clone())
         .await?
         .ok_or_else(nothing_to_transfer)?;
-    let mut identity: EnterpriseIdentity =
-        serde_json::from_str(&payload).map_err(ApiError::internal)?;
-    identity.username = username;
-    let user = match users::sign_in_enterprise(state, identity.clone()).await? {
-        EnterpriseSignIn::User(user) => user,
-        EnterpriseSignIn::NeedsSignUp => return Err(ApiError::param_missing("username")),
-    };
-    if let Some(org_id) = identity.organization_id.clone() {
-        let joined = orgs::memberships::join_with_default_role(
-            state,
-            OrgIdOrSlug::from(org_id),
-            user.user_id.clone(),
-        )
-        .await;
-        if let Err(error) = joined {
-            tracing::warn!(%error, "transferred SSO user not added to the connection's organization");
+    let identity: ExternalIdentity = serde_json::from_str(&payload).map_err(ApiError::internal)?;
+    let (user, profile) = match identity {
+        ExternalIdentity::Enterprise(mut identity) => {
+            identity.username = username;
+            let user = match users::sign_in_enterprise(state, identity.clone()).await? {
+                EnterpriseSignIn::User(user) => user,
+                EnterpriseSignIn::NeedsSignUp => return Err(ApiError::param_missing("username")),
+            };
+            if let Some(org_id) = identity.organization_id.clone() {
+                let joined = orgs::memberships::join_with_default_role(
+                    state,
+                    OrgIdOrSlug::from(org_id),
+                    user.user_id.clone(),
+                )
+                .await;
+                if let Err(error) = joined {
+                    tracing::warn!(%error, "transferred SSO user not added to the connection's organization");
+                }
+            }
+            let profile = Profile {
+                email_address: identity.email_address,
+                username: identity.username,
+                first_name: identity.first_name,
+                last_name: identity.last_name,
+            };
+            (user, profile)
         }
-    }
+        ExternalIdentity::Social(mut identity) => {
+            identity.new_username = username;
+            let user = match users::sign_in_social(state, identity.clone()).await? {
+                SocialSignIn::User(user) => user,
+                // The provider shared no email address, or a username is
+                // still missing.
+                SocialSignIn::NeedsSignUp if identity.email_address.is_empty() => {
+                    return Err(ApiError::param_missing("email_address"))
+                }
+                SocialSignIn::NeedsSignUp => return Err(ApiError::param_missing("username")),
+            };
+            let profile = Profile {
+                email_address: identity.email_address,
+                username: identity.new_username,
+                first_name: identity.first_name,
+                last_name: identity.last_name,
+            };
+            (user, profile)
+        }
+    };
     let session = session::service::create_session(
         state,
         client_id.clone(),
         user.user_id.clone(),
-        Some(strategy),
+        Some(strategy.as_str()),
     )
     .await?;
-    users::record_sign_in(state, user.user_id.clone(), strategy).await?;
+    users::record_sign_in(state, user.user_id.clone(), &strategy).await?;
     let now = now_ms();
     let row = SignUpRow {
         id: new_id(prefix::SIGN_UP),
         client_id: client_id.to_string(),
         status: status::COMPLETE.to_owned(),
-        email_address: Some(identity.email_address),
-        username: identity.username,
-        first_name: identity.first_name,
-        last_name: identity.last_name,
+        email_address: Some(profile.email_address),
+        username: profile.username,
+        first_name: profile.first_name,
+        last_name: profile.last_name,
         password_digest: None,
         unsafe_metadata: "{}".to_owned(),
         email_verification_status: Some("verified".to_owned()),

@@ -219,9 +219,10 @@ pub fn record_unlock(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> 
 pub async fn record_sign_in(
     state: &AppState,
     user_id: UserId,
-    strategy: &'static str,
+    strategy: &str,
 ) -> Result<(), ApiError> {
     let user_id = String::from(user_id);
+    let strategy = strategy.to_owned();
     pool(state)
         .run("users.record_sign_in", move |conn| {
             write_transaction(conn, |conn| {
@@ -230,7 +231,7 @@ pub async fn record_sign_in(
                     .set((
                         users::last_sign_in_at.eq(now),
                         users::last_active_at.eq(now),
-                        users::last_authentication_strategy.eq(strategy),
+                        users::last_authentication_strategy.eq(&strategy),
                     ))
                     .execute(conn)?;
                 push::user_changed(conn, &user_id)
@@ -269,6 +270,7 @@ pub fn frontend_user_on(
     let emails = store::emails_of(conn, &row.id)?;
     let mut user = UserObject::from_rows(row, emails, now_ms()).for_frontend();
     super::enterprise::attach(conn, std::slice::from_mut(&mut user))?;
+    super::social::attach(conn, std::slice::from_mut(&mut user))?;
     Ok(Some(user))
 }
 

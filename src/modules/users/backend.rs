@@ -29,7 +29,42 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/users/{user_id}/verify_password",
             web::post().to(verify_password),
+        )
+        .route(
+            "/users/{user_id}/oauth_access_tokens/{provider}",
+            web::get().to(oauth_access_tokens),
         );
+}
+
+/// `GET /v1/users/{id}/oauth_access_tokens/{provider}` parameters.
+#[derive(Debug, Default, serde::Deserialize)]
+struct TokenListParams {
+    /// `@clerk/backend` sends `true` and reads `{data, total_count}`; the
+    /// spec's answer without it is the bare array.
+    paginated: Option<bool>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn oauth_access_tokens(
+    state: web::Data<AppState>,
+    path: web::Path<(UserId, String)>,
+    ClerkQuery(params): ClerkQuery<TokenListParams>,
+) -> Reply {
+    let (user_id, provider) = path.into_inner();
+    let page = crate::http::Pagination::new(params.limit, params.offset)?;
+    let tokens = service::oauth_access_tokens(&state, user_id, provider).await?;
+    let total = tokens.len();
+    let data: Vec<_> = tokens
+        .into_iter()
+        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit).unwrap_or(0))
+        .collect();
+    Ok(if params.paginated == Some(true) {
+        HttpResponse::Ok().json(json!({ "data": data, "total_count": total }))
+    } else {
+        HttpResponse::Ok().json(data)
+    })
 }
 
 async fn list(

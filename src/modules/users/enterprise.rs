@@ -262,7 +262,7 @@ async fn try_sign_in(
 
 /// A unique key another transaction filled first: the same person's
 /// concurrent first sign-in, which [`sign_in`] retries once.
-fn unique_to_conflict(error: diesel::result::Error) -> ApiError {
+pub(super) fn unique_to_conflict(error: diesel::result::Error) -> ApiError {
     match error {
         diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
@@ -297,7 +297,7 @@ fn sign_in_on(
             account.first_name = identity.first_name.clone();
             account.last_name = identity.last_name.clone();
             account.public_metadata = identity.public_metadata.to_string();
-            sync_names(conn, &account.user_id, identity, now)?;
+            sync_names(conn, &account.user_id, &identity.person(), now)?;
         }
         diesel::update(enterprise_accounts::table.find(&account.id))
             .set(&account)
@@ -322,12 +322,12 @@ fn sign_in_on(
                     .execute(conn)?;
             }
             if identity.sync_user_attributes {
-                sync_names(conn, &email.user_id, identity, now)?;
+                sync_names(conn, &email.user_id, &identity.person(), now)?;
             }
             (email.user_id, false)
         }
         None if username_missing => return Ok(EnterpriseSignIn::NeedsSignUp),
-        None => (create_user(conn, identity, now)?, true),
+        None => (create_user(conn, &identity.person(), now)?, true),
     };
     let account = AccountRow {
         id: new_id("eac"),
@@ -357,32 +357,48 @@ fn sign_in_on(
     }))
 }
 
-fn sync_names(
+/// Who an outside identity provider vouched for, as the user row needs it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Person<'a> {
+    pub email_address: &'a str,
+    /// Whether the provider vouched for the address (a SAML IdP always
+    /// does for its domains; an OAuth provider says so per address).
+    pub email_verified: bool,
+    /// The email's verification strategy: `saml`, `from_oauth_google`, …
+    pub verification_strategy: &'a str,
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    pub username: Option<&'a str>,
+}
+
+/// Refreshes the user's names from the provider (when it sent any).
+pub(super) fn sync_names(
     conn: &mut DbConnection,
     user_id: &str,
-    identity: &EnterpriseIdentity,
+    person: &Person<'_>,
     now: i64,
 ) -> Result<(), ApiError> {
     use crate::db::schema::users;
-    if identity.first_name.is_none() && identity.last_name.is_none() {
+    if person.first_name.is_none() && person.last_name.is_none() {
         return Ok(());
     }
     diesel::update(users::table.find(user_id))
         .set((
-            users::first_name.eq(&identity.first_name),
-            users::last_name.eq(&identity.last_name),
+            users::first_name.eq(person.first_name),
+            users::last_name.eq(person.last_name),
             users::updated_at.eq(now),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-fn create_user(
+/// A new user for `person` (just-in-time provisioning); returns its id.
+pub(super) fn create_user(
     conn: &mut DbConnection,
-    identity: &EnterpriseIdentity,
+    person: &Person<'_>,
     now: i64,
 ) -> Result<String, ApiError> {
-    if let Some(username) = &identity.username {
+    if let Some(username) = person.username {
         if store::owner_of_username(conn, username)?.is_some() {
             return Err(ApiError::identifier_exists("username", "username"));
         }
@@ -391,9 +407,14 @@ fn create_user(
     let email = EmailAddressRow {
         id: new_id(prefix::IDENTIFICATION),
         user_id: user_id.clone(),
-        email_address: identity.email_address.clone(),
-        verification_status: "verified".to_owned(),
-        verification_strategy: "saml".to_owned(),
+        email_address: person.email_address.to_owned(),
+        verification_status: if person.email_verified {
+            "verified"
+        } else {
+            "unverified"
+        }
+        .to_owned(),
+        verification_strategy: person.verification_strategy.to_owned(),
         reserved: false,
         created_at: now,
         updated_at: now,
@@ -401,9 +422,9 @@ fn create_user(
     let row = UserRow {
         id: user_id.clone(),
         external_id: None,
-        username: identity.username.clone(),
-        first_name: identity.first_name.clone(),
-        last_name: identity.last_name.clone(),
+        username: person.username.map(str::to_owned),
+        first_name: person.first_name.map(str::to_owned),
+        last_name: person.last_name.map(str::to_owned),
         locale: None,
         password_last_updated_at: None,
         password_hasher: None,
@@ -427,4 +448,17 @@ fn create_user(
     store::insert_user(conn, &row).map_err(unique_to_conflict)?;
     store::insert_emails(conn, std::slice::from_ref(&email)).map_err(unique_to_conflict)?;
     Ok(user_id)
+}
+
+impl EnterpriseIdentity {
+    fn person(&self) -> Person<'_> {
+        Person {
+            email_address: &self.email_address,
+            email_verified: true,
+            verification_strategy: "saml",
+            first_name: self.first_name.as_deref(),
+            last_name: self.last_name.as_deref(),
+            username: self.username.as_deref(),
+        }
+    }
 }

@@ -14,6 +14,7 @@ mod password;
 mod push;
 mod requests;
 pub mod service;
+pub mod social;
 mod store;
 mod validate;
 

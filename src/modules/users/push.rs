@@ -39,6 +39,7 @@ fn current(conn: &mut DbConnection, user_id: &str) -> Result<ClientUser, ApiErro
     let emails = store::emails_of(conn, &row.id)?;
     let mut user = UserObject::from_rows(row, emails, now_ms()).for_frontend();
     super::enterprise::attach(conn, std::slice::from_mut(&mut user))?;
+    super::social::attach(conn, std::slice::from_mut(&mut user))?;
     let public = PublicUserData::of(&user);
     Ok(ClientUser {
         user_id: user_id.to_owned(),

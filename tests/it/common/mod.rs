@@ -5,6 +5,7 @@ pub mod billing;
 pub mod browser;
 pub mod commit_cut;
 pub mod fapi;
+pub mod oidc;
 pub mod postgres;
 pub mod process;
 pub mod saml_idp;

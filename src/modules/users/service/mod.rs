@@ -22,6 +22,10 @@ use super::model::UserRow;
 pub use super::model::{PublicUserData, UserObject};
 pub use super::push::BACKFILL as SESSION_USERS_BACKFILL;
 pub use super::requests::CreateUser;
+pub use super::social::{
+    access_tokens as oauth_access_tokens, sign_in as sign_in_social,
+    token_context as oauth_token_context, ExternalIdentity, SocialIdentity, SocialSignIn,
+};
 use super::{store, validate};
 use crate::crypto::ids::{self, prefix};
 use crate::db::{write_transaction, DbConnection, DbPool};
@@ -134,6 +138,7 @@ fn to_object(conn: &mut DbConnection, row: UserRow) -> Result<UserObject, ApiErr
     let emails = store::emails_of(conn, &row.id)?;
     let mut user = UserObject::from_rows(row, emails, now_ms());
     super::enterprise::attach(conn, std::slice::from_mut(&mut user))?;
+    super::social::attach(conn, std::slice::from_mut(&mut user))?;
     Ok(user)
 }
 

@@ -151,6 +151,7 @@ fn with_emails(conn: &mut DbConnection, rows: Vec<UserRow>) -> Result<Vec<UserOb
         })
         .collect();
     crate::modules::users::enterprise::attach(conn, &mut users)?;
+    crate::modules::users::social::attach(conn, &mut users)?;
     Ok(users)
 }
 
