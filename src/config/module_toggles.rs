@@ -56,14 +56,27 @@ fn serialize_masked_keys<S: serde::Serializer>(
     use serde::ser::SerializeMap;
     let mut map = s.serialize_map(Some(keys.len()))?;
     for (key, value) in keys {
-        match value {
-            serde_json::Value::String(secret)
-                if !secret.is_empty() && (key.contains("secret") || key.contains("password")) =>
-            {
-                map.serialize_entry(key, &super::mask::mask_key(secret))?
-            }
-            _ => map.serialize_entry(key, value)?,
-        }
+        map.serialize_entry(key, &masked(key, value))?;
     }
     map.end()
+}
+
+/// `value` with every string under a key naming a secret or password
+/// masked, at any depth (an area's tables, such as
+/// `[modules.oauth.connections.google]`, hold secrets too).
+fn masked(key: &str, value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::String(secret)
+            if !secret.is_empty() && (key.contains("secret") || key.contains("password")) =>
+        {
+            serde_json::Value::String(super::mask::mask_key(secret))
+        }
+        serde_json::Value::Object(inner) => serde_json::Value::Object(
+            inner
+                .iter()
+                .map(|(k, v)| (k.clone(), masked(k, v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }

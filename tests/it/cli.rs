@@ -51,9 +51,22 @@ fn config_check_masks_secrets() {
                 "STEWARD__DATABASE__REPLICA_URLS",
                 "postgres://r:pw1@a/x,postgres://r:pw2@b/x",
             ),
+            // A secret in an area's own table.
+            (
+                "STEWARD__MODULES__OAUTH__CONNECTIONS__GITHUB__CLIENT_ID",
+                "Iv1.cli",
+            ),
+            (
+                "STEWARD__MODULES__OAUTH__CONNECTIONS__GITHUB__CLIENT_SECRET",
+                "gh_secret_hunter3",
+            ),
         ],
     );
     let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Iv1.cli") && !stdout.contains("hunter3"),
+        "{stdout}"
+    );
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("sk_test_****"), "{stdout}");
     assert!(stdout.contains("encryption_key = \"****\""), "{stdout}");
