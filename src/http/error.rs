@@ -132,6 +132,8 @@ pub enum ErrorCode {
     /// 400: the provider's email address belongs to another user and the
     /// provider did not vouch for it.
     OauthIdentificationClaimed,
+    /// 400: the provider account is connected to another user.
+    OauthAccountAlreadyConnected,
     /// 503: a database is unreachable; retry after `Retry-After` seconds.
     ServiceUnavailable,
     /// 500: a bug or an unexpected failure; details are in the server log.
@@ -191,6 +193,7 @@ impl ErrorCode {
             Self::OauthFetchUserError => "oauth_fetch_user_error",
             Self::OauthProviderNotEnabled => "oauth_provider_not_enabled",
             Self::OauthIdentificationClaimed => "oauth_identification_claimed",
+            Self::OauthAccountAlreadyConnected => "oauth_account_already_connected",
             Self::ServiceUnavailable => "service_unavailable",
             Self::InternalServerError => "internal_clerk_error",
         }
@@ -210,7 +213,8 @@ impl ErrorCode {
             | Self::OauthTokenExchangeError
             | Self::OauthFetchUserError
             | Self::OauthProviderNotEnabled
-            | Self::OauthIdentificationClaimed => StatusCode::BAD_REQUEST,
+            | Self::OauthIdentificationClaimed
+            | Self::OauthAccountAlreadyConnected => StatusCode::BAD_REQUEST,
             Self::RequestBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ResourceNotFound => StatusCode::NOT_FOUND,
             Self::Conflict | Self::CheckoutAlreadyInProgress => StatusCode::CONFLICT,

@@ -81,15 +81,17 @@ pub async fn handle(state: &AppState, params: CallbackParams) -> HttpResponse {
         Err(error) => {
             count("refused");
             tracing::warn!(strategy = %request.strategy, code = error.code().as_str(), error = %error, "OAuth sign-in refused");
-            let marked = signin::fail(
-                state,
-                ClientId::from(request.client_id.clone()),
-                SignInId::from(request.sign_in_id.clone()),
-                &error,
-            )
-            .await;
-            if let Err(e) = marked {
-                tracing::warn!(error = %e, "marking the OAuth sign-in failed did not work");
+            if let Some(sign_in_id) = &request.sign_in_id {
+                let marked = signin::fail(
+                    state,
+                    ClientId::from(request.client_id.clone()),
+                    SignInId::from(sign_in_id.clone()),
+                    &error,
+                )
+                .await;
+                if let Err(e) = marked {
+                    tracing::warn!(error = %e, "marking the OAuth sign-in failed did not work");
+                }
             }
             Return::Failed(error.code().as_str().to_owned())
         }
@@ -167,7 +169,16 @@ async fn finish(
         new_username: None,
     };
     let client_id = ClientId::from(request.client_id.clone());
-    let sign_in_id = SignInId::from(request.sign_in_id.clone());
+    let sign_in_id = match (&request.sign_in_id, &request.user_id) {
+        (Some(id), _) => SignInId::from(id.clone()),
+        (None, Some(user_id)) => {
+            // `POST /v1/me/external_accounts`: connect it to that user.
+            users::connect_social(state, crate::ids::UserId::from(user_id.clone()), identity)
+                .await?;
+            return Ok(Return::SignedIn(None));
+        }
+        (None, None) => return Err(invalid("the request names no sign-in")),
+    };
     match users::sign_in_social(state, identity.clone()).await? {
         SocialSignIn::User(user) => {
             let nonce =

@@ -140,11 +140,13 @@ pub async fn authorize(
     http: &reqwest::Client,
     connection: &Connection,
     redirect_uri: &str,
+    extra_scopes: &[String],
 ) -> Result<Authorization, ApiError> {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let scopes = connection
-        .scopes
-        .iter()
+    let mut wanted: Vec<&String> = connection.scopes.iter().chain(extra_scopes).collect();
+    wanted.dedup();
+    let scopes = wanted
+        .into_iter()
         .filter(|s| *s != "openid")
         .map(|s| Scope::new(s.clone()));
     if !connection.provider.is_oidc() {

@@ -66,7 +66,10 @@ impl ExternalSignIn for Social {
 pub struct StateRow {
     pub id: String,
     pub strategy: String,
-    pub sign_in_id: String,
+    /// The sign-in it finishes; `None` when it connects an account.
+    pub sign_in_id: Option<String>,
+    /// The signed-in user it connects an account to.
+    pub user_id: Option<String>,
     pub client_id: String,
     pub redirect_url: String,
     pub native: bool,
@@ -93,10 +96,56 @@ pub fn callback_url(state: &AppState) -> String {
     format!("{}/v1/oauth_callback", state.public_url)
 }
 
+/// Who an authorization request is for.
+#[derive(Debug, Clone)]
+pub enum Purpose {
+    SignIn(crate::ids::SignInId),
+    Connect(crate::ids::UserId),
+}
+
+/// Where the authorization request was made from and goes back to.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub client_id: crate::ids::ClientId,
+    pub redirect_url: String,
+    pub native: bool,
+}
+
 async fn start(state: &AppState, request: StartRequest) -> Result<Started, ApiError> {
-    let oauth = OauthState::of(state)?;
     let connection = connections::enabled(state, &request.strategy).await?;
-    let authorization = client::authorize(&oauth.http, &connection, &callback_url(state)).await?;
+    let origin = Origin {
+        client_id: request.client_id.clone(),
+        redirect_url: request.redirect_url.clone(),
+        native: request.native,
+    };
+    let (url, expire_at) = authorize(
+        state,
+        &connection,
+        Purpose::SignIn(request.sign_in_id.clone()),
+        origin,
+        &[],
+    )
+    .await?;
+    Ok(Started {
+        redirect_url: url,
+        expire_at,
+        connection_id: connection.strategy.clone(),
+        connection_name: connection.name.clone(),
+    })
+}
+
+/// Records an authorization request for `purpose` and returns the
+/// provider's URL with it, and until when it can be answered.
+pub async fn authorize(
+    state: &AppState,
+    connection: &super::providers::Connection,
+    purpose: Purpose,
+    origin: Origin,
+    extra_scopes: &[String],
+) -> Result<(String, i64), ApiError> {
+    let oauth = OauthState::of(state)?;
+    let authorization =
+        client::authorize(&oauth.http, connection, &callback_url(state), extra_scopes).await?;
     let now = now_ms();
     let id = state_id(&authorization.state);
     let key = configured_key(&state.settings).map_err(ApiError::internal)?;
@@ -108,11 +157,18 @@ async fn start(state: &AppState, request: StartRequest) -> Result<Started, ApiEr
             )
             .map_err(ApiError::internal)?,
         id,
-        strategy: request.strategy.clone(),
-        sign_in_id: request.sign_in_id.to_string(),
-        client_id: request.client_id.to_string(),
-        redirect_url: request.redirect_url.clone(),
-        native: request.native,
+        strategy: connection.strategy.clone(),
+        sign_in_id: match &purpose {
+            Purpose::SignIn(id) => Some(id.to_string()),
+            Purpose::Connect(_) => None,
+        },
+        user_id: match &purpose {
+            Purpose::Connect(id) => Some(id.to_string()),
+            Purpose::SignIn(_) => None,
+        },
+        client_id: origin.client_id.to_string(),
+        redirect_url: origin.redirect_url,
+        native: origin.native,
         nonce: authorization.nonce,
         expires_at: now + oauth.settings.state_ttl_seconds * 1000,
         consumed_at: None,
@@ -128,12 +184,7 @@ async fn start(state: &AppState, request: StartRequest) -> Result<Started, ApiEr
                 .map_err(ApiError::from)
         })
         .await?;
-    Ok(Started {
-        redirect_url: authorization.url,
-        expire_at,
-        connection_id: connection.strategy.clone(),
-        connection_name: connection.name.clone(),
-    })
+    Ok((authorization.url, expire_at))
 }
 
 /// Uses up the request `state` names (unexpired, unused), in one

@@ -21,7 +21,8 @@ diesel::table! {
     oauth_states (id) {
         id -> Text,
         strategy -> Text,
-        sign_in_id -> Text,
+        sign_in_id -> Nullable<Text>,
+        user_id -> Nullable<Text>,
         client_id -> Text,
         redirect_url -> Text,
         native -> Bool,

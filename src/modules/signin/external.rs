@@ -33,7 +33,7 @@ pub struct ExternalParams {
 
 /// Where the browser may be sent back to: a page on an allowed origin, or,
 /// for a native app, its own URL scheme (`clerk://…callback`).
-fn check_redirect_url(
+pub fn check_redirect_url(
     state: &AppState,
     url: Option<&str>,
     native: bool,

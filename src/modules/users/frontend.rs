@@ -34,7 +34,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/me/email_addresses/{id}/attempt_verification",
             web::post().to(attempt_verification),
+        )
+        .route(
+            "/me/external_accounts/{id}",
+            web::delete().to(disconnect_external_account),
         );
+}
+
+/// `DELETE /v1/me/external_accounts/{id}`: never the last way to sign in.
+async fn disconnect_external_account(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    path: web::Path<String>,
+) -> Reply {
+    let deleted = super::social::disconnect(&state, me.user_id.clone(), path.into_inner()).await?;
+    wrap(&state, &me, deleted).await
 }
 
 async fn wrap(state: &AppState, me: &SignedIn, response: impl serde::Serialize) -> Reply {

@@ -373,3 +373,144 @@ pub async fn account_counts(state: &AppState) -> Result<HashMap<String, i64>, Ap
         })
         .await
 }
+
+fn already_connected() -> ApiError {
+    ApiError::new(
+        ErrorCode::OauthAccountAlreadyConnected,
+        "Already connected",
+        "This account at the provider is already connected to another user.",
+    )
+}
+
+/// Connects the provider account `identity` to the signed-in `user_id`
+/// (`POST /v1/me/external_accounts`, after the provider's answer). An
+/// account already connected to this user is refreshed; one connected to
+/// someone else is refused.
+pub async fn connect(
+    state: &AppState,
+    user_id: UserId,
+    identity: SocialIdentity,
+) -> Result<Value, ApiError> {
+    let account = pool(state)
+        .run("users.social_connect", move |conn| {
+            let identity = identity.clone();
+            let user_id = user_id.clone();
+            write_transaction(conn, |conn| {
+                let now = now_ms();
+                super::service::load(conn, user_id.as_str())?;
+                let existing: Option<AccountRow> = external_accounts::table
+                    .filter(external_accounts::provider.eq(&identity.provider))
+                    .filter(external_accounts::provider_user_id.eq(&identity.provider_user_id))
+                    .select(AccountRow::as_select())
+                    .first(conn)
+                    .optional()?;
+                let account = match existing {
+                    Some(account) if account.user_id != user_id.as_str() => {
+                        return Err(already_connected())
+                    }
+                    Some(mut account) => {
+                        refresh(&mut account, &identity, now);
+                        diesel::update(external_accounts::table.find(&account.id))
+                            .set(&account)
+                            .execute(conn)?;
+                        account
+                    }
+                    None => {
+                        let mut account = AccountRow {
+                            id: new_id("eac"),
+                            user_id: user_id.to_string(),
+                            provider: identity.provider.clone(),
+                            provider_user_id: identity.provider_user_id.clone(),
+                            email_address: String::new(),
+                            email_verified: false,
+                            first_name: None,
+                            last_name: None,
+                            image_url: None,
+                            username: None,
+                            approved_scopes: String::new(),
+                            access_token: None,
+                            refresh_token: None,
+                            token_expires_at: None,
+                            public_metadata: "{}".to_owned(),
+                            last_authenticated_at: now,
+                            created_at: now,
+                            updated_at: now,
+                        };
+                        refresh(&mut account, &identity, now);
+                        diesel::insert_into(external_accounts::table)
+                            .values(&account)
+                            .execute(conn)
+                            .map_err(|e| match unique_to_conflict(e) {
+                                e if e.code() == ErrorCode::Conflict => already_connected(),
+                                other => other,
+                            })?;
+                        account
+                    }
+                };
+                push::user_changed(conn, user_id.as_str())?;
+                Ok::<_, ApiError>(account)
+            })
+        })
+        .await?;
+    push::deliver_soon(state).await;
+    Ok(object(&account))
+}
+
+/// `DELETE /v1/me/external_accounts/{id}`: disconnects one of the user's
+/// provider accounts — never the last way they can sign in (a password, a
+/// verified email address for codes, another linked account).
+pub async fn disconnect(
+    state: &AppState,
+    user_id: UserId,
+    account_id: String,
+) -> Result<super::model::DeletedObject, ApiError> {
+    let deleted = pool(state)
+        .run("users.social_disconnect", move |conn| {
+            let (user_id, account_id) = (user_id.clone(), account_id.clone());
+            write_transaction(conn, |conn| {
+                let user = super::service::load_for_update(conn, user_id.as_str())?;
+                let account: AccountRow = external_accounts::table
+                    .find(&account_id)
+                    .filter(external_accounts::user_id.eq(&user.id))
+                    .select(AccountRow::as_select())
+                    .first(conn)
+                    .optional()?
+                    .ok_or_else(|| ApiError::not_found("external account"))?;
+                let other_accounts: i64 = external_accounts::table
+                    .filter(external_accounts::user_id.eq(&user.id))
+                    .filter(external_accounts::id.ne(&account.id))
+                    .count()
+                    .get_result(conn)?;
+                let enterprise: i64 = crate::db::schema::enterprise_accounts::table
+                    .filter(crate::db::schema::enterprise_accounts::user_id.eq(&user.id))
+                    .count()
+                    .get_result(conn)?;
+                let verified_emails: i64 = email_addresses::table
+                    .filter(email_addresses::user_id.eq(&user.id))
+                    .filter(email_addresses::verification_status.eq("verified"))
+                    .count()
+                    .get_result(conn)?;
+                let another_way = user.password_digest.is_some()
+                    || verified_emails > 0
+                    || other_accounts > 0
+                    || enterprise > 0;
+                if !another_way {
+                    return Err(ApiError::new(
+                        ErrorCode::ActionNotAllowed,
+                        "Last way to sign in",
+                        "This account is the user's last way to sign in; add a password or another sign-in method first.",
+                    ));
+                }
+                diesel::delete(external_accounts::table.find(&account.id)).execute(conn)?;
+                push::user_changed(conn, &user.id)?;
+                Ok::<_, ApiError>(super::model::DeletedObject {
+                    object: "external_account",
+                    id: account.id,
+                    deleted: true,
+                })
+            })
+        })
+        .await?;
+    push::deliver_soon(state).await;
+    Ok(deleted)
+}

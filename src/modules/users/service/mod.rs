@@ -23,7 +23,7 @@ pub use super::model::{PublicUserData, UserObject};
 pub use super::push::BACKFILL as SESSION_USERS_BACKFILL;
 pub use super::requests::CreateUser;
 pub use super::social::{
-    access_tokens as oauth_access_tokens, sign_in as sign_in_social,
+    access_tokens as oauth_access_tokens, connect as connect_social, sign_in as sign_in_social,
     token_context as oauth_token_context, ExternalIdentity, SocialIdentity, SocialSignIn,
 };
 use super::{store, validate};
@@ -127,7 +127,7 @@ pub(super) fn load(conn: &mut DbConnection, id: &str) -> Result<UserRow, ApiErro
 
 /// As [`load`], with the row locked until the transaction ends (on
 /// PostgreSQL).
-fn load_for_update(conn: &mut DbConnection, id: &str) -> Result<UserRow, ApiError> {
+pub(super) fn load_for_update(conn: &mut DbConnection, id: &str) -> Result<UserRow, ApiError> {
     if !ids::has_shape(id, prefix::USER) {
         return Err(ApiError::not_found("user"));
     }

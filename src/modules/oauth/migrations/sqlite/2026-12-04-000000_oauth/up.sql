@@ -23,11 +23,12 @@ CREATE TABLE oauth_connections (
 );
 
 -- One row per authorization request: found by the digest of its state,
--- used once.
+-- used once. It finishes a sign-in, or connects an account to a user.
 CREATE TABLE oauth_states (
     id TEXT PRIMARY KEY,
     strategy TEXT NOT NULL,
-    sign_in_id TEXT NOT NULL,
+    sign_in_id TEXT,
+    user_id TEXT,
     client_id TEXT NOT NULL,
     redirect_url TEXT NOT NULL,
     native BOOLEAN NOT NULL,
