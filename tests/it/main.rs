@@ -21,6 +21,7 @@ mod email_delivery;
 mod failover;
 mod fapi_composition;
 mod http_edges;
+mod oauth_flows;
 mod org_consistency;
 mod org_invitations;
 mod orgs_api;

@@ -131,7 +131,10 @@ fn github_client(connection: &Connection, redirect_uri: &str) -> Result<GithubCl
             .set_token_uri(
                 TokenUrl::new(format!("{web}/login/oauth/access_token")).map_err(misconfigured)?,
             )
-            .set_redirect_uri(redirect(redirect_uri)?),
+            .set_redirect_uri(redirect(redirect_uri)?)
+            // GitHub documents client_id and client_secret as form
+            // parameters of the access token request.
+            .set_auth_type(oauth2::AuthType::RequestBody),
     )
 }
 

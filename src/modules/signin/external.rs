@@ -76,7 +76,10 @@ pub async fn start(
         .or_else(|| row.identifier.clone())
         .map(|i| i.trim().to_lowercase())
         .filter(|i| !i.is_empty());
-    if identifier.is_none() && params.enterprise_connection_id.is_none() {
+    // Social sign-ins (`oauth_<provider>`) learn who it is from the
+    // provider; enterprise SSO needs the address (or connection) to route.
+    let social = params.strategy.starts_with("oauth_");
+    if identifier.is_none() && params.enterprise_connection_id.is_none() && !social {
         return Err(ApiError::param_missing("identifier"));
     }
     if let Some(user_id) = &row.user_id {
