@@ -11,6 +11,7 @@ use crate::common::oidc::{login_over_http, oidc_provider, ALICE, MALLORY};
 use crate::common::postgres::free_port;
 use crate::common::{Backend, TestApp};
 
+mod account_links;
 mod native;
 mod providers;
 mod refusals;

@@ -73,7 +73,11 @@ pub fn is_external(strategy: &str) -> bool {
 /// The user's factors, and the SSO connection the attempt started with.
 fn first_factors(row: &SignInRow, user: Option<&SignInUser>) -> Vec<Value> {
     let mut factors = user.map(supported_first_factors).unwrap_or_default();
-    if let (Some(id), Some(name)) = (
+    let strategy = row.first_factor_strategy.as_deref().unwrap_or_default();
+    if strategy.starts_with("oauth_") {
+        // A social attempt lists its provider, as Clerk does.
+        factors.push(json!({ "strategy": strategy }));
+    } else if let (Some(id), Some(name)) = (
         &row.enterprise_connection_id,
         &row.enterprise_connection_name,
     ) {
