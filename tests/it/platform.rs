@@ -281,6 +281,7 @@ async fn a_module_can_have_its_own_database(backend: Backend) {
         "email_addresses",
         "email_verifications",
         "enterprise_accounts",
+        "external_accounts",
         "outbox",
         "outbox_backfills",
         "outbox_versions",
