@@ -134,6 +134,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         organization_invitation_id -> Nullable<Text>,
+        external_sign_in_id -> Nullable<Text>,
     }
 }
 

@@ -133,7 +133,7 @@ fn migrate_then_create_secret_key() {
     let env = [("STEWARD__DATABASE__URL", url.as_str())];
     let out = steward(&["migrate"], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout).trim(), "17 migration(s) applied");
+    assert_eq!(text(&out.stdout).trim(), "18 migration(s) applied");
     let again = steward(&["migrate"], &env);
     assert_eq!(text(&again.stdout).trim(), "0 migration(s) applied");
     let rotated = steward(&["keys", "rotate"], &env);

@@ -15,6 +15,7 @@ mod account_links;
 mod native;
 mod providers;
 mod refusals;
+mod sign_up;
 
 on_every_backend!(
     a_web_sign_in_creates_the_user_once_and_keeps_the_token,

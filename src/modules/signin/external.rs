@@ -287,6 +287,37 @@ pub async fn take_transfer(
     }))
 }
 
+/// What a sign-up carried by attempt `id` shows of it: the attempt's
+/// verification (as `verifications.external_account`), and, once it is
+/// complete, its session and user.
+#[derive(Debug, Clone)]
+pub struct AttemptView {
+    pub verification: serde_json::Value,
+    pub complete: bool,
+    pub created_session_id: Option<String>,
+    pub user_id: Option<String>,
+}
+
+/// The attempt `id` of `client_id`, as a sign-up it carries shows it.
+pub async fn view(
+    state: &AppState,
+    client_id: ClientId,
+    id: SignInId,
+) -> Result<Option<AttemptView>, ApiError> {
+    let row = match signin::get(state, client_id, id).await {
+        Ok(row) => row,
+        Err(e) if e.code() == ErrorCode::ResourceNotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let object = super::model::sign_in_object(&row, None, now_ms());
+    Ok(Some(AttemptView {
+        verification: object["first_factor_verification"].clone(),
+        complete: row.status == status::COMPLETE,
+        created_session_id: row.created_session_id,
+        user_id: row.user_id,
+    }))
+}
+
 /// How an attempt at an outside provider ended, for the browser's (or the
 /// native app's) return to `redirect_url`.
 #[derive(Debug, Clone)]

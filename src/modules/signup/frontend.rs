@@ -29,24 +29,46 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn respond(state: &AppState, caller: &FapiCaller, client_id: &str, row: &SignUpRow) -> Reply {
-    envelope(state, caller, service::object(state, row), client_id).await
+    let object = service::object(state, row).await?;
+    envelope(state, caller, object, client_id).await
 }
 
 async fn create(
     state: web::Data<AppState>,
     caller: FapiCaller,
-    FapiForm(body): FapiForm<CreateSignUp>,
+    FapiForm(mut body): FapiForm<CreateSignUp>,
 ) -> Reply {
+    body.native = caller.native;
     let client =
         sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
     let row = service::create(&state, ClientId::from(client.id.clone()), body).await?;
     respond(&state, &caller, &client.id, &row).await
 }
 
-async fn get(state: web::Data<AppState>, caller: FapiCaller, path: web::Path<SignUpId>) -> Reply {
+/// `GET /v1/client/sign_ups/{id}` parameters.
+#[derive(Debug, Default, serde::Deserialize)]
+struct GetParams {
+    /// A native app back from a social or enterprise provider.
+    rotating_token_nonce: Option<String>,
+}
+
+async fn get(
+    state: web::Data<AppState>,
+    caller: FapiCaller,
+    path: web::Path<SignUpId>,
+    crate::http::ClerkQuery(query): crate::http::ClerkQuery<GetParams>,
+) -> Reply {
     let client =
         sessions::ensure_client(&state, caller.client_id.clone().map(ClientId::from)).await?;
-    let row = service::get(&state, ClientId::from(client.id.clone()), path.into_inner()).await?;
+    let client_id = ClientId::from(client.id.clone());
+    let row = service::get(&state, client_id.clone(), path.into_inner()).await?;
+    let caller = match query.rotating_token_nonce.filter(|n| !n.is_empty()) {
+        Some(nonce) => {
+            super::external::redeem_nonce(&state, client_id, &row, &nonce).await?;
+            caller.with_new_client_token()
+        }
+        None => caller,
+    };
     respond(&state, &caller, &client.id, &row).await
 }
 

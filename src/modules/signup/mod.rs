@@ -3,6 +3,7 @@
 //! `sign_ups` table; a completed sign-up creates the user through the users
 //! service and a session through the session service.
 
+mod external;
 pub mod frontend;
 mod model;
 pub mod service;
@@ -28,7 +29,8 @@ pub const AREA: super::Area = super::Area {
     calls: &[
         super::Module::Orgs,
         super::Module::Session,
-        // Takes a transferable SSO sign-in's identity.
+        // Takes a transferable SSO sign-in's identity; carries a sign-up
+        // started with a social or enterprise strategy.
         super::Module::Signin,
         super::Module::Users,
     ],

@@ -31,6 +31,9 @@ pub struct SignUpRow {
     pub updated_at: i64,
     /// The organization invitation this sign-up came from, if any.
     pub organization_invitation_id: Option<String>,
+    /// The sign-in attempt at an outside provider that carries a sign-up
+    /// started with a social or enterprise strategy.
+    pub external_sign_in_id: Option<String>,
 }
 
 /// Sign-up statuses.

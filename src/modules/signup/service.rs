@@ -40,6 +40,13 @@ pub struct CreateSignUp {
     /// `true`: take the identity of the client's transferable sign-in
     /// (enterprise SSO for a new person; see `transfer`).
     pub transfer: Option<String>,
+    /// Where the browser returns from a social or enterprise provider.
+    pub redirect_url: Option<String>,
+    /// Where clerk-js goes once it has handled the return.
+    pub action_complete_redirect_url: Option<String>,
+    /// Set by the handler: the caller is a native app.
+    #[serde(skip)]
+    pub native: bool,
 }
 
 /// `prepare_verification` / `attempt_verification` parameters.
@@ -91,6 +98,13 @@ pub async fn create(
 ) -> Result<SignUpRow, ApiError> {
     if matches!(input.transfer.as_deref(), Some("true" | "1")) {
         return super::transfer::create(state, client_id, input).await;
+    }
+    if let Some(strategy) = input
+        .strategy
+        .clone()
+        .filter(|s| super::external::is_external(s))
+    {
+        return super::external::create(state, client_id, strategy, input).await;
     }
     let invitation = match input.strategy.as_deref().filter(|s| !s.is_empty()) {
         None => None,
@@ -156,6 +170,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         organization_invitation_id: invitation.map(|(id, _)| String::from(id)),
+        external_sign_in_id: None,
     };
     let mut row = row;
     if row.organization_invitation_id.is_some()
@@ -428,9 +443,11 @@ async fn complete(state: &AppState, row: &mut SignUpRow) -> Result<(), ApiError>
     Ok(())
 }
 
-/// The Clerk object for a sign-up attempt.
-pub fn object(state: &AppState, row: &SignUpRow) -> Value {
-    model::sign_up_object(row, &requirements(state), now_ms())
+/// The Clerk object for a sign-up attempt (with what the provider attempt
+/// carrying it shows, for a social or enterprise one).
+pub async fn object(state: &AppState, row: &SignUpRow) -> Result<Value, ApiError> {
+    let object = model::sign_up_object(row, &requirements(state), now_ms());
+    super::external::with_attempt(state, row, object).await
 }
 
 /// The object for the client's current sign-up, if any.
@@ -443,7 +460,7 @@ pub async fn current_object(
         return Ok(None);
     };
     match get(state, client_id.clone(), id).await {
-        Ok(row) => Ok(Some(object(state, &row))),
+        Ok(row) => object(state, &row).await.map(Some),
         Err(e) if e.code() == ErrorCode::ResourceNotFound => Ok(None),
         Err(e) => Err(e),
     }

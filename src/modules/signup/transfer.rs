@@ -141,6 +141,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         organization_invitation_id: None,
+        external_sign_in_id: None,
     };
     insert(state, &row).await?;
     Ok(row)
