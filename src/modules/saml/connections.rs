@@ -510,6 +510,31 @@ pub async fn update(
     object(state, &connection).await
 }
 
+/// Calls `$apply!` with every column an update may change.
+macro_rules! changeable_fields {
+    ($apply:ident) => {
+        $apply!(
+            name,
+            provider,
+            idp_entity_id,
+            idp_sso_url,
+            idp_certificate,
+            idp_metadata_url,
+            idp_metadata,
+            organization_id,
+            attribute_mapping,
+            active,
+            sync_user_attributes,
+            allow_subdomains,
+            allow_idp_initiated,
+            disable_additional_identifications,
+            allow_organization_account_linking,
+            login_hint,
+            force_authn
+        )
+    };
+}
+
 /// The columns an update changed, applied again to the row as it is under
 /// the lock.
 #[derive(Debug, Clone)]
@@ -524,25 +549,7 @@ impl ChangedFields {
                 names
             }};
         }
-        let names = diff!(
-            name,
-            provider,
-            idp_entity_id,
-            idp_sso_url,
-            idp_certificate,
-            idp_metadata_url,
-            idp_metadata,
-            organization_id,
-            attribute_mapping,
-            active,
-            sync_user_attributes,
-            allow_subdomains,
-            allow_idp_initiated,
-            disable_additional_identifications,
-            allow_organization_account_linking,
-            login_hint,
-            force_authn
-        );
+        let names = changeable_fields!(diff);
         Self(after.clone(), names)
     }
 
@@ -553,25 +560,7 @@ impl ChangedFields {
                 $(if self.1.contains(&stringify!($field)) { row.$field = new.$field.clone(); })*
             };
         }
-        copy!(
-            name,
-            provider,
-            idp_entity_id,
-            idp_sso_url,
-            idp_certificate,
-            idp_metadata_url,
-            idp_metadata,
-            organization_id,
-            attribute_mapping,
-            active,
-            sync_user_attributes,
-            allow_subdomains,
-            allow_idp_initiated,
-            disable_additional_identifications,
-            allow_organization_account_linking,
-            login_hint,
-            force_authn
-        );
+        changeable_fields!(copy);
     }
 }
 

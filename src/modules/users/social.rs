@@ -260,9 +260,25 @@ fn sign_in_on(
     if created {
         sync_names(conn, &user_id, &person, now)?;
     }
-    let mut account = AccountRow {
+    let mut account = new_account(&user_id, identity, now);
+    refresh(&mut account, identity, now);
+    diesel::insert_into(external_accounts::table)
+        .values(&account)
+        .execute(conn)
+        .map_err(unique_to_conflict)?;
+    push::user_changed(conn, &user_id)?;
+    Ok(SocialSignIn::User(EnterpriseUser {
+        user_id: UserId::from(user_id),
+        created,
+    }))
+}
+
+/// A new account of `user_id` at the provider `identity` names, filled by
+/// [`refresh`].
+fn new_account(user_id: &str, identity: &SocialIdentity, now: i64) -> AccountRow {
+    AccountRow {
         id: new_id("eac"),
-        user_id: user_id.clone(),
+        user_id: user_id.to_owned(),
         provider: identity.provider.clone(),
         provider_user_id: identity.provider_user_id.clone(),
         email_address: String::new(),
@@ -279,17 +295,7 @@ fn sign_in_on(
         last_authenticated_at: now,
         created_at: now,
         updated_at: now,
-    };
-    refresh(&mut account, identity, now);
-    diesel::insert_into(external_accounts::table)
-        .values(&account)
-        .execute(conn)
-        .map_err(unique_to_conflict)?;
-    push::user_changed(conn, &user_id)?;
-    Ok(SocialSignIn::User(EnterpriseUser {
-        user_id: UserId::from(user_id),
-        created,
-    }))
+    }
 }
 
 /// What the provider said this time: profile, scopes and tokens.
@@ -416,26 +422,7 @@ pub async fn connect(
                         account
                     }
                     None => {
-                        let mut account = AccountRow {
-                            id: new_id("eac"),
-                            user_id: user_id.to_string(),
-                            provider: identity.provider.clone(),
-                            provider_user_id: identity.provider_user_id.clone(),
-                            email_address: String::new(),
-                            email_verified: false,
-                            first_name: None,
-                            last_name: None,
-                            image_url: None,
-                            username: None,
-                            approved_scopes: String::new(),
-                            access_token: None,
-                            refresh_token: None,
-                            token_expires_at: None,
-                            public_metadata: "{}".to_owned(),
-                            last_authenticated_at: now,
-                            created_at: now,
-                            updated_at: now,
-                        };
+                        let mut account = new_account(user_id.as_str(), &identity, now);
                         refresh(&mut account, &identity, now);
                         diesel::insert_into(external_accounts::table)
                             .values(&account)
