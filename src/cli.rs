@@ -189,6 +189,9 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn check_config(settings: &Settings) -> anyhow::Result<()> {
+    // The enabled areas' own settings ([modules.<area>] keys) are read and
+    // checked by their `init`, as `serve` does at start-up.
+    crate::modules::AreaStates::init(settings)?;
     println!("# configuration is valid; effective settings (secrets masked):");
     print!("{}", settings.to_masked_toml()?);
     Ok(())

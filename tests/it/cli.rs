@@ -83,6 +83,33 @@ fn config_check_masks_secrets() {
 }
 
 #[test]
+fn config_check_reads_the_areas_own_settings() {
+    let out = steward(
+        &["config", "check"],
+        &[("STEWARD__MODULES__SAML__CLOCK_SKEW_SECONDS", "100000")],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("clock_skew_seconds"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = steward(
+        &["config", "check"],
+        &[(
+            "STEWARD__MODULES__OAUTH__CONNECTIONS__FACEBOOK__ENABLED",
+            "true",
+        )],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown provider"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn invalid_configuration_exits_2_with_one_line_naming_the_key() {
     for (key, value, name) in [
         ("STEWARD__DATABASE__POOL_SIZE", "many", "database.pool_size"),
