@@ -119,6 +119,56 @@ pub async fn all(state: &AppState) -> Result<Vec<Connection>, ApiError> {
     Ok(connections)
 }
 
+/// The `user_settings.social` entries of the enabled connections, by
+/// strategy: read without opening any client secret, as
+/// `/v1/environment` asks for them on every page load of clerk-js.
+pub async fn social_entries(state: &AppState) -> Result<Vec<(String, Value)>, ApiError> {
+    let mut entries: Vec<(String, Value)> = configured(state)?
+        .iter()
+        .filter(|c| c.enabled)
+        .map(|c| (c.strategy.clone(), c.social_entry()))
+        .collect();
+    let rows = pool(state)
+        .run("oauth.connections.social", |conn| {
+            oauth_connections::table
+                .filter(oauth_connections::enabled.eq(true))
+                .order(oauth_connections::strategy)
+                .select(ConnectionRow::as_select())
+                .load(conn)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    for row in rows {
+        if entries
+            .iter()
+            .any(|(strategy, _)| *strategy == row.strategy)
+        {
+            continue;
+        }
+        let Some(provider) = Provider::of(&row.strategy) else {
+            continue;
+        };
+        let shown = Connection {
+            provider,
+            strategy: row.strategy.clone(),
+            client_id: row.client_id,
+            client_secret: SecretString::from(String::new()),
+            scopes: Vec::new(),
+            enabled: row.enabled,
+            issuer: String::new(),
+            tenant: String::new(),
+            github_web_url: String::new(),
+            github_api_url: String::new(),
+            name: row.name.unwrap_or_default(),
+            logo_url: row.logo_url,
+            source: "api",
+        }
+        .with_defaults();
+        entries.push((row.strategy, shown.social_entry()));
+    }
+    Ok(entries)
+}
+
 /// The enabled connection of `strategy`.
 pub async fn enabled(state: &AppState, strategy: &str) -> Result<Connection, ApiError> {
     all(state)

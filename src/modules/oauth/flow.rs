@@ -45,12 +45,8 @@ impl ExternalSignIn for Social {
         state: &'a AppState,
     ) -> LocalBoxFuture<'a, Vec<(String, serde_json::Value)>> {
         Box::pin(async move {
-            match connections::all(state).await {
-                Ok(all) => all
-                    .iter()
-                    .filter(|c| c.enabled)
-                    .map(|c| (c.strategy.clone(), c.social_entry()))
-                    .collect(),
+            match connections::social_entries(state).await {
+                Ok(entries) => entries,
                 Err(error) => {
                     tracing::warn!(%error, "social connections unreadable; none listed");
                     Vec::new()
