@@ -12,6 +12,7 @@ use crate::common::postgres::free_port;
 use crate::common::{Backend, TestApp};
 
 mod account_links;
+mod connections_api;
 mod native;
 mod providers;
 mod refusals;
