@@ -3,6 +3,7 @@
 
 pub mod backend_auth;
 pub mod error;
+mod error_code;
 pub mod extract;
 pub mod fapi;
 pub mod health;
